@@ -1,0 +1,3 @@
+//! passer's benchmarks and simulator (filled in by their issues).
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
