@@ -1,0 +1,89 @@
+"""Addresses, channels and auth metadata shared by the executor and the client.
+
+An address may be written ``host:port``, ``http://host:port`` (plaintext, as
+the node monitor passes ``PASSER_ATTACH_ADDR``), ``https://host:port`` (TLS
+with the system's roots) or ``unix:/path`` / ``unix:///path``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
+
+import grpc
+
+Metadata = Tuple[Tuple[str, str], ...]
+
+#: Channel options used unless the caller passes its own: large messages,
+#: and keepalive pings so a vanished peer is noticed on a quiet stream.
+DEFAULT_CHANNEL_OPTIONS: Tuple[Tuple[str, int], ...] = (
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.http2.max_pings_without_data", 0),
+    # Reconnect quickly: the SDK does its own backoff above the channel.
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 2_000),
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A parsed address: what to hand to gRPC, and whether to use TLS."""
+
+    target: str
+    secure: bool
+
+    def __str__(self) -> str:
+        return self.target
+
+
+def parse_address(address: str) -> Target:
+    """Parses ``host:port``, ``http(s)://host:port`` or ``unix:`` addresses."""
+    text = address.strip()
+    if not text:
+        raise ValueError("empty address")
+    lowered = text.lower()
+    if lowered.startswith("unix:"):
+        return Target(text, secure=False)
+    secure = False
+    if lowered.startswith("https://"):
+        secure, text = True, text[len("https://") :]
+    elif lowered.startswith("http://"):
+        text = text[len("http://") :]
+    elif "://" in text:
+        raise ValueError(f"unsupported address scheme in {address!r}")
+    text = text.rstrip("/")
+    if not text or "/" in text:
+        raise ValueError(f"address must be host:port, got {address!r}")
+    return Target(text, secure=secure)
+
+
+def open_channel(
+    address: str, options: Optional[Sequence[Tuple[str, object]]] = None
+) -> grpc.Channel:
+    """Opens a channel to ``address`` (plaintext unless ``https://``)."""
+    parsed = parse_address(address)
+    merged: List[Tuple[str, object]] = list(DEFAULT_CHANNEL_OPTIONS)
+    if options:
+        given = {name for name, _ in options}
+        merged = [opt for opt in merged if opt[0] not in given] + list(options)
+    if parsed.secure:
+        return grpc.secure_channel(parsed.target, grpc.ssl_channel_credentials(), merged)
+    return grpc.insecure_channel(parsed.target, merged)
+
+
+def resolve_token(token: Optional[str]) -> Optional[str]:
+    """Returns ``token``, else ``$PASSER_TOKEN``, else ``None``."""
+    if token:
+        return token
+    return os.environ.get("PASSER_TOKEN") or None
+
+
+def auth_metadata(token: Optional[str]) -> Metadata:
+    """The ``authorization: Bearer <token>`` metadata, or none without a token."""
+    if not token:
+        return ()
+    return (("authorization", f"Bearer {token}"),)
