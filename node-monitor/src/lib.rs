@@ -1,1 +1,22 @@
-//! placeholder
+//! passer's node monitor: holds reservations for tasks (late binding),
+//! fronts the local executor processes, and runs tasks in their slots.
+//!
+//! Layout: the pure policy in [`queue`], [`slots`] and [`state`]; the I/O
+//! shell in [`monitor`] (locking and effects), [`links`] (streams to
+//! schedulers), [`executors`] (attached, built-in and supervised executors),
+//! [`service`] (the gRPC service) and [`server`] (start-up and shutdown).
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
+
+pub mod config;
+pub mod executors;
+pub mod links;
+pub mod monitor;
+pub mod queue;
+pub mod server;
+pub mod service;
+pub mod slots;
+pub mod state;
+
+pub use config::NodeMonitorConfig;
+pub use server::run;

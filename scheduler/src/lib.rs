@@ -1,1 +1,22 @@
-//! placeholder
+//! passer's scheduler: stateless, many per cluster. Takes jobs from clients,
+//! places their tasks by batch sampling with late binding on node monitors,
+//! and streams each task's one result back.
+//!
+//! Layout: the pure policy in [`policy`] (sampler, job state machine,
+//! validation); live state in [`core`]; placement I/O in [`placement`]; the
+//! node registry in [`nodes`]; gRPC in [`service`]; start-up in [`server`].
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
+
+pub mod config;
+pub mod core;
+pub mod error;
+pub mod nodes;
+pub mod placement;
+pub mod policy;
+pub mod server;
+pub mod service;
+pub mod stats;
+
+pub use config::SchedulerConfig;
+pub use server::run;

@@ -1,1 +1,24 @@
-//! placeholder
+//! passer's Rust SDK.
+//!
+//! - [`client`]: connect to schedulers, submit jobs, stream their results,
+//!   with transparent retry on overload and failover between schedulers.
+//! - [`executor`]: write an executor process — register a [`Handler`] for a
+//!   type name with N slots and attach to the local node monitor.
+//! - [`builtin`]: the `echo` and `sleep` handlers every node monitor offers.
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
+
+pub mod builtin;
+pub mod client;
+pub mod error;
+pub mod executor;
+pub mod handler;
+pub mod net;
+pub mod runtime;
+pub mod signal;
+pub mod telemetry;
+
+pub use client::{Client, ClientConfig, JobResults, JobSpec, TaskOutput, TaskSpec};
+pub use error::ClientError;
+pub use handler::{Handler, Task, TaskError};
+pub use passer_proto::pb;

@@ -237,15 +237,21 @@ impl JobState {
     }
 
     /// Records reservations a node accepted for the job's `executor` group.
-    pub fn reservations_placed(&mut self, executor: &str, node: &str, accepted: u32, now: Duration) {
+    /// Returns true when they are already surplus (every task of the group
+    /// launched while they were being placed) and should be cancelled now.
+    pub fn reservations_placed(&mut self, executor: &str, node: &str, accepted: u32, now: Duration) -> bool {
         if accepted == 0 {
-            return;
+            return false;
         }
         let Some(group) = self.groups.iter_mut().find(|g| g.executor == executor) else {
-            return;
+            return false;
         };
+        if group.pending.is_empty() || self.cancelled {
+            return true;
+        }
         *group.outstanding.entry(node.to_owned()).or_default() += accepted;
         self.last_progress = now;
+        false
     }
 
     /// Late binding: `node` redeems up to `max_tasks` reservations of the
@@ -367,9 +373,13 @@ impl JobState {
     }
 
     /// Cancels the job: every unfinished task ends CANCELLED. Returns the new
-    /// terminal results and the nodes that were running its tasks.
+    /// terminal results and the nodes running its tasks or holding its
+    /// reservations.
     pub fn cancel(&mut self, now: Duration) -> (Vec<pb::TaskFinished>, Vec<NodeId>) {
-        let running_nodes = self.running_nodes();
+        let mut nodes = self.running_nodes();
+        nodes.extend(self.groups.iter().flat_map(|g| g.outstanding.keys().cloned()));
+        nodes.sort_unstable();
+        nodes.dedup();
         self.cancelled = true;
         for group in &mut self.groups {
             group.pending.clear();
@@ -384,7 +394,7 @@ impl JobState {
                 finished.push(result);
             }
         }
-        (finished, running_nodes)
+        (finished, nodes)
     }
 
     fn retry_or_fail(&mut self, task_index: usize, node: &str, reason: &str, now: Duration) -> Finish {

@@ -1,1 +1,72 @@
-fn main() {}
+//! The `passer` command line: `dev` (an embedded cluster running a sample
+//! job), `submit`, `executor` (built-in handlers as an external executor
+//! process) and `health`.
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
+
+mod dev;
+mod executor;
+mod health;
+mod submit;
+mod summary;
+
+use clap::{Parser, Subcommand};
+use passer::telemetry::{init_tracing, LogFormat};
+
+/// passer: low-latency decentralized task scheduling.
+#[derive(Debug, Parser)]
+#[command(name = "passer", version)]
+struct Cli {
+    /// Log format: pretty or json.
+    #[arg(long, global = true, env = "PASSER_LOG_FORMAT", default_value = "pretty")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start a scheduler and node monitors in this process and run a sample job.
+    Dev(dev::DevArgs),
+    /// Submit a job of N tasks and print the results.
+    Submit(submit::SubmitArgs),
+    /// Run the built-in handlers as an executor process attached to a node monitor.
+    Executor(executor::ExecutorArgs),
+    /// Check a server's gRPC health; exit 0 when it is serving.
+    Health(health::HealthArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let default_filter = match cli.command {
+        Command::Dev(_) | Command::Submit(_) | Command::Health(_) => "warn",
+        Command::Executor(_) => "info",
+    };
+    init_tracing(cli.log_format, default_filter);
+    let threads = match &cli.command {
+        Command::Dev(args) => args.worker_threads,
+        _ => 0,
+    };
+    let runtime = match passer::runtime::build(threads) {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("passer: cannot start the runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Dev(args) => dev::run(args).await,
+            Command::Submit(args) => submit::run(args).await,
+            Command::Executor(args) => executor::run(args).await,
+            Command::Health(args) => health::run(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("passer: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

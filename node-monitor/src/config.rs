@@ -1,0 +1,85 @@
+//! The node monitor's configuration: flags with `PASSER_*` environment
+//! fallbacks, each with a default that works on one host.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+
+/// How a node monitor runs.
+#[derive(Debug, Clone, Args)]
+pub struct NodeMonitorConfig {
+    /// Address to listen on for schedulers and executors.
+    #[arg(long, env = "PASSER_LISTEN", default_value = "0.0.0.0:20501")]
+    pub listen: SocketAddr,
+    /// host:port schedulers and executors reach this node at; defaults to
+    /// 127.0.0.1 and the listening port when listening on all interfaces.
+    #[arg(long, env = "PASSER_ADVERTISE")]
+    pub advertise: Option<String>,
+    /// This node's id; defaults to the advertised address.
+    #[arg(long, env = "PASSER_NODE_ID")]
+    pub node_id: Option<String>,
+    /// Built-in executors to offer (comma-separated: echo, sleep).
+    #[arg(long, env = "PASSER_BUILTIN", value_delimiter = ',', default_value = "echo,sleep")]
+    pub builtin: Vec<String>,
+    /// Slots of each built-in executor.
+    #[arg(long, env = "PASSER_SLOTS", default_value_t = 4)]
+    pub slots: u32,
+    /// An executor command to start and supervise (repeatable); it attaches
+    /// through the address in PASSER_ATTACH_ADDR.
+    #[arg(long = "executor", env = "PASSER_EXECUTORS", value_delimiter = ';')]
+    pub executors: Vec<String>,
+    /// Most reservations the queue holds.
+    #[arg(long, env = "PASSER_QUEUE_CAPACITY", default_value_t = 20_000)]
+    pub queue_capacity: u32,
+    /// `key=value` labels of this node (repeatable).
+    #[arg(long = "label", env = "PASSER_LABELS", value_delimiter = ',')]
+    pub labels: Vec<String>,
+    /// Seconds to wait for running tasks on shutdown.
+    #[arg(long, env = "PASSER_DRAIN_TIMEOUT_SECS", default_value_t = 30)]
+    pub drain_timeout_secs: u64,
+}
+
+impl NodeMonitorConfig {
+    /// A configuration for tests and `passer dev`: loopback, the given
+    /// builtins and slots, everything else default.
+    pub fn local(listen: SocketAddr, builtin: &[&str], slots: u32) -> Self {
+        Self {
+            listen,
+            advertise: None,
+            node_id: None,
+            builtin: builtin.iter().map(|b| (*b).to_owned()).collect(),
+            slots,
+            executors: Vec::new(),
+            queue_capacity: 20_000,
+            labels: Vec::new(),
+            drain_timeout_secs: 30,
+        }
+    }
+
+    /// Checks values that clap cannot.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.slots == 0 || self.slots > 4096 {
+            return Err("--slots must be 1 to 4096".into());
+        }
+        if self.queue_capacity == 0 {
+            return Err("--queue-capacity must be at least 1".into());
+        }
+        for name in &self.builtin {
+            if !name.is_empty() && passer::builtin::builtin_handler(name).is_none() {
+                return Err(format!("--builtin {name:?} is not a built-in executor (known: {})", passer::builtin::BUILTIN_NAMES.join(", ")));
+            }
+        }
+        for label in &self.labels {
+            if !label.contains('=') {
+                return Err(format!("--label {label:?} must be key=value"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The drain timeout.
+    pub fn drain_timeout(&self) -> Duration {
+        Duration::from_secs(self.drain_timeout_secs)
+    }
+}

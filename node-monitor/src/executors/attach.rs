@@ -1,0 +1,110 @@
+//! The `Executors` gRPC service: an executor process says `hello`, gets
+//! tasks, returns results. Its stream closing means the executor is gone.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt};
+use passer_proto::pb;
+use passer_proto::pb::executor_message::Message as FromExecutor;
+use passer_proto::pb::node_message::Message as ToExecutor;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::executors::supervisor::ExitLog;
+use crate::monitor::{ExecutorCommand, Monitor};
+
+/// Most slots one executor may announce.
+const MAX_SLOTS: u32 = 4096;
+
+/// Serves `passer.v1.Executors`.
+pub struct AttachService {
+    monitor: Arc<Monitor>,
+    exits: ExitLog,
+}
+
+impl AttachService {
+    /// A service attaching executors to `monitor`; `exits` names why a
+    /// supervised process ended.
+    pub fn new(monitor: Arc<Monitor>, exits: ExitLog) -> Self {
+        Self { monitor, exits }
+    }
+}
+
+type NodeMessages = Pin<Box<dyn Stream<Item = Result<pb::NodeMessage, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl pb::executors_server::Executors for AttachService {
+    type AttachStream = NodeMessages;
+
+    async fn attach(&self, request: Request<Streaming<pb::ExecutorMessage>>) -> Result<Response<NodeMessages>, Status> {
+        let mut inbound = request.into_inner();
+        let hello = match inbound.message().await? {
+            Some(pb::ExecutorMessage { message: Some(FromExecutor::Hello(hello)) }) => hello,
+            _ => return Err(Status::invalid_argument("the first message on Attach must be hello")),
+        };
+        validate_hello(&hello)?;
+        let (commands, receiver) = mpsc::unbounded_channel();
+        let label = format!("pid:{}", hello.pid);
+        let instance = self.monitor.attach_instance(&hello.executor, hello.slots, label, commands);
+        let monitor = Arc::clone(&self.monitor);
+        let exits = self.exits.clone();
+        tokio::spawn(async move {
+            let reason = loop {
+                match inbound.message().await {
+                    Ok(Some(pb::ExecutorMessage { message: Some(FromExecutor::Results(batch)) })) => {
+                        monitor.on_results(instance, batch.results);
+                    }
+                    Ok(Some(_)) => {}
+                    Ok(None) => break "executor stream closed".to_owned(),
+                    Err(status) => break format!("executor stream broke: {}", status.message()),
+                };
+            };
+            let reason = exits.reason_for(hello.pid).await.unwrap_or(reason);
+            monitor.instance_gone(instance, &reason);
+        });
+        let outbound = UnboundedReceiverStream::new(receiver).ready_chunks(256).flat_map(|batch| {
+            futures::stream::iter(merge_runs(batch).into_iter().map(Ok))
+        });
+        Ok(Response::new(Box::pin(outbound)))
+    }
+}
+
+fn validate_hello(hello: &pb::executor_message::Hello) -> Result<(), Status> {
+    if hello.executor.is_empty() || hello.executor.len() > 64 {
+        return Err(Status::invalid_argument("hello.executor must be 1 to 64 bytes"));
+    }
+    if hello.slots == 0 || hello.slots > MAX_SLOTS {
+        return Err(Status::invalid_argument(format!("hello.slots must be 1 to {MAX_SLOTS}")));
+    }
+    Ok(())
+}
+
+/// Turns a burst of commands into few messages: consecutive runs become one
+/// `RunTasks`.
+fn merge_runs(batch: Vec<ExecutorCommand>) -> Vec<pb::NodeMessage> {
+    let mut messages = Vec::new();
+    let mut runs: Vec<pb::RunTask> = Vec::new();
+    let flush = |runs: &mut Vec<pb::RunTask>, messages: &mut Vec<pb::NodeMessage>| {
+        if !runs.is_empty() {
+            let tasks = std::mem::take(runs);
+            messages.push(pb::NodeMessage { message: Some(ToExecutor::Run(pb::node_message::RunTasks { tasks })) });
+        }
+    };
+    for command in batch {
+        match command {
+            ExecutorCommand::Run(task) => runs.push(task),
+            ExecutorCommand::Cancel(cancel) => {
+                flush(&mut runs, &mut messages);
+                messages.push(pb::NodeMessage { message: Some(ToExecutor::Cancel(cancel)) });
+            }
+            ExecutorCommand::Shutdown => {
+                flush(&mut runs, &mut messages);
+                messages.push(pb::NodeMessage { message: Some(ToExecutor::Shutdown(pb::node_message::Shutdown {})) });
+            }
+        }
+    }
+    flush(&mut runs, &mut messages);
+    messages
+}

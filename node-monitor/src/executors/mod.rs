@@ -1,0 +1,7 @@
+//! The local executor host: executor processes attaching over gRPC
+//! ([`attach`]), executors built into the node monitor ([`builtin`]), and
+//! executor processes the node monitor starts and restarts ([`supervisor`]).
+
+pub mod attach;
+pub mod builtin;
+pub mod supervisor;

@@ -1,0 +1,112 @@
+//! Scheduler links: one long-lived `TaskSource.Session` stream from this node
+//! monitor to each scheduler it holds reservations for. GetTask requests and
+//! finished attempts go out batched; grants come back. A link that cannot
+//! connect or breaks reports itself lost, and the next message to that
+//! scheduler opens a new one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use passer_proto::pb;
+use passer_proto::pb::task_source_client::TaskSourceClient;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tonic::transport::Endpoint;
+
+use crate::monitor::Monitor;
+
+/// Most items merged into one stream message.
+const BATCH: usize = 512;
+
+/// A message bound for a scheduler.
+#[derive(Debug)]
+pub enum LinkMessage {
+    /// Ask for tasks.
+    Request(pb::GetTaskRequest),
+    /// Report a finished attempt.
+    Outcome(pb::TaskOutcome),
+}
+
+/// The sending half of a link.
+pub struct LinkHandle {
+    /// Where messages for the scheduler go.
+    pub sender: mpsc::UnboundedSender<LinkMessage>,
+    /// Distinguishes this link from later ones to the same scheduler.
+    pub generation: u64,
+}
+
+/// How links connect.
+#[derive(Debug, Clone)]
+pub struct LinkConfig {
+    /// This node's id, sent first on every stream.
+    pub node_id: String,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// Shared token for the `authorization` metadata, if any.
+    pub token: Option<String>,
+}
+
+/// Starts a link task to `scheduler` and returns its handle.
+pub fn spawn_link(monitor: Arc<Monitor>, scheduler: String, generation: u64, config: LinkConfig) -> LinkHandle {
+    let (sender, receiver) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let reason = match run_link(&monitor, &scheduler, receiver, &config).await {
+            Ok(()) => "stream closed".to_owned(),
+            Err(error) => error,
+        };
+        monitor.link_lost(&scheduler, generation, &reason);
+    });
+    LinkHandle { sender, generation }
+}
+
+async fn run_link(
+    monitor: &Arc<Monitor>,
+    scheduler: &str,
+    receiver: mpsc::UnboundedReceiver<LinkMessage>,
+    config: &LinkConfig,
+) -> Result<(), String> {
+    let endpoint = Endpoint::from_shared(format!("http://{scheduler}"))
+        .map_err(|e| format!("bad scheduler address {scheduler:?}: {e}"))?
+        .connect_timeout(config.connect_timeout)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(10))
+        .keep_alive_timeout(Duration::from_secs(5));
+    let channel = endpoint.connect().await.map_err(|e| format!("cannot connect: {e}"))?;
+    let mut client = TaskSourceClient::new(channel)
+        .max_decoding_message_size(64 * 1024 * 1024)
+        .max_encoding_message_size(64 * 1024 * 1024);
+    let hello = pb::NodeToScheduler { node_id: config.node_id.clone(), ..Default::default() };
+    let batches = UnboundedReceiverStream::new(receiver).ready_chunks(BATCH).map(|batch| {
+        let mut message = pb::NodeToScheduler::default();
+        for item in batch {
+            match item {
+                LinkMessage::Request(request) => message.requests.push(request),
+                LinkMessage::Outcome(outcome) => message.outcomes.push(outcome),
+            }
+        }
+        message
+    });
+    let outbound = futures::stream::iter([hello]).chain(batches);
+    let mut request = tonic::Request::new(outbound);
+    if let Some(token) = &config.token {
+        let value = format!("Bearer {token}").parse().map_err(|_| "token is not valid metadata".to_owned())?;
+        request.metadata_mut().insert(passer_proto::TOKEN_METADATA, value);
+    }
+    let mut inbound = client.session(request).await.map_err(|status| format!("session refused: {status}"))?.into_inner();
+    loop {
+        match inbound.message().await {
+            Ok(Some(message)) => {
+                if !message.responses.is_empty() {
+                    monitor.on_grants(message.responses);
+                }
+                for job_id in message.cancel_jobs {
+                    let cancel = pb::CancelReservationsRequest { job_id, stop_running: true, executor: String::new() };
+                    monitor.with_state(|state, now| state.cancel(&cancel, now));
+                }
+            }
+            Ok(None) => return Ok(()),
+            Err(status) => return Err(format!("stream broke: {}", status.message())),
+        }
+    }
+}

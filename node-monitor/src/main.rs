@@ -1,0 +1,47 @@
+//! The `passer-node-monitor` binary: parse flags, set up logging, serve
+//! until SIGINT/SIGTERM.
+
+use clap::Parser;
+use passer::telemetry::{init_tracing, LogFormat};
+use passer_node_monitor::NodeMonitorConfig;
+
+/// passer node monitor: reservation queues and local executors.
+#[derive(Debug, Parser)]
+#[command(name = "passer-node-monitor", version)]
+struct Cli {
+    #[command(flatten)]
+    config: NodeMonitorConfig,
+    /// Log format: pretty or json.
+    #[arg(long, env = "PASSER_LOG_FORMAT", default_value = "pretty")]
+    log_format: LogFormat,
+    /// Runtime worker threads (0 = a single-threaded runtime).
+    #[arg(long, env = "PASSER_WORKER_THREADS", default_value_t = 0)]
+    worker_threads: usize,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format, "info");
+    if let Err(message) = cli.config.validate() {
+        eprintln!("passer-node-monitor: {message}");
+        return std::process::ExitCode::from(64);
+    }
+    let runtime = match passer::runtime::build(cli.worker_threads) {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("passer-node-monitor: cannot start the runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(cli.config.listen).await?;
+        passer_node_monitor::run(listener, cli.config, passer::signal::shutdown_signal()).await
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("passer-node-monitor: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! The `NodeMonitor` gRPC service: a thin shell that validates requests and
+//! hands them to the node's state.
+
+use std::sync::Arc;
+
+use passer_proto::pb;
+use tonic::{Request, Response, Status};
+
+use crate::monitor::Monitor;
+
+/// Longest job id or executor name accepted.
+const MAX_NAME: usize = 128;
+
+/// Serves `passer.v1.NodeMonitor`.
+pub struct NodeMonitorService {
+    monitor: Arc<Monitor>,
+}
+
+impl NodeMonitorService {
+    /// A service over `monitor`.
+    pub fn new(monitor: Arc<Monitor>) -> Self {
+        Self { monitor }
+    }
+}
+
+fn check_name(field: &str, value: &str) -> Result<(), Status> {
+    if value.is_empty() || value.len() > MAX_NAME {
+        return Err(Status::invalid_argument(format!("{field} must be 1 to {MAX_NAME} bytes")));
+    }
+    Ok(())
+}
+
+#[tonic::async_trait]
+impl pb::node_monitor_server::NodeMonitor for NodeMonitorService {
+    #[tracing::instrument(skip_all, fields(job_id = %request.get_ref().job_id))]
+    async fn enqueue_reservations(
+        &self,
+        request: Request<pb::EnqueueReservationsRequest>,
+    ) -> Result<Response<pb::EnqueueReservationsResponse>, Status> {
+        let request = request.into_inner();
+        check_name("job_id", &request.job_id)?;
+        check_name("executor", &request.executor)?;
+        if request.scheduler_address.is_empty() {
+            return Err(Status::invalid_argument("scheduler_address must be set"));
+        }
+        if request.count == 0 {
+            return Err(Status::invalid_argument("count must be at least 1"));
+        }
+        let response = self.monitor.with_state(|state, _| state.enqueue(request));
+        tracing::debug!(accepted = response.accepted, queue = response.queue_length, "reservations");
+        Ok(Response::new(response))
+    }
+
+    async fn cancel_reservations(
+        &self,
+        request: Request<pb::CancelReservationsRequest>,
+    ) -> Result<Response<pb::CancelReservationsResponse>, Status> {
+        let request = request.into_inner();
+        check_name("job_id", &request.job_id)?;
+        let response = self.monitor.with_state(|state, now| state.cancel(&request, now));
+        Ok(Response::new(response))
+    }
+
+    async fn get_load(&self, _request: Request<pb::GetLoadRequest>) -> Result<Response<pb::NodeLoad>, Status> {
+        Ok(Response::new(self.monitor.read(|state| state.load())))
+    }
+}

@@ -1,0 +1,140 @@
+//! Unit tests of the node monitor's policy: late binding, slots, deadlines.
+
+use super::*;
+
+const T0: Duration = Duration::ZERO;
+
+fn node() -> NodeState {
+    let mut state = NodeState::new(
+        "n1".into(),
+        Vec::new(),
+        StateConfig { queue_capacity: 10, cancel_grace: Duration::from_secs(1) },
+    );
+    state.on_attach(1, "echo", 2, "pid:1".into());
+    state
+}
+
+fn reserve(job: &str, count: u32) -> pb::EnqueueReservationsRequest {
+    pb::EnqueueReservationsRequest {
+        job_id: job.into(),
+        scheduler_address: "sched:1".into(),
+        executor: "echo".into(),
+        count,
+        ..Default::default()
+    }
+}
+
+fn asks(effects: &[Effect]) -> Vec<pb::GetTaskRequest> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::AskScheduler { request, .. } => Some(request.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn launch(job: &str, task: &str, timeout_ms: u64) -> pb::TaskLaunch {
+    pb::TaskLaunch { job_id: job.into(), task_id: task.into(), attempt: 1, executor: "echo".into(), timeout_ms, ..Default::default() }
+}
+
+#[test]
+fn asks_for_as_many_tasks_as_free_slots() {
+    let mut state = node();
+    let (response, effects) = state.enqueue(reserve("j", 5));
+    assert_eq!(response.accepted, 5);
+    let requests = asks(&effects);
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].max_tasks, 2, "two free slots");
+    assert_eq!(response.queue_length, 3);
+    assert!(asks(&state.dispatch()).is_empty(), "slots are claimed while the request is in flight");
+}
+
+#[test]
+fn refuses_unknown_executor_and_full_queue() {
+    let mut state = node();
+    let unknown = pb::EnqueueReservationsRequest { executor: "gpu".into(), ..reserve("j", 1) };
+    let (response, _) = state.enqueue(unknown);
+    assert_eq!(response.accepted, 0);
+    assert!(response.refusal.contains("no executor of type 'gpu'"), "{}", response.refusal);
+    let (first, _) = state.enqueue(reserve("a", 20));
+    assert_eq!(first.accepted, 10);
+    let (second, _) = state.enqueue(reserve("b", 1));
+    assert_eq!(second.accepted, 0);
+    assert_eq!(second.refusal, "reservation queue is full");
+}
+
+#[test]
+fn empty_grant_frees_claimed_slots_for_the_next_job() {
+    let mut state = node();
+    let (_, first) = state.enqueue(reserve("a", 2));
+    state.enqueue(reserve("b", 2));
+    let request = asks(&first).remove(0);
+    let effects = state.on_grant(pb::GetTaskResponse { job_id: "a".into(), tasks: vec![], request_id: request.request_id }, T0);
+    let next = asks(&effects);
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].job_id, "b");
+}
+
+#[test]
+fn result_is_reported_and_slot_reused() {
+    let mut state = node();
+    let (_, effects) = state.enqueue(reserve("a", 3));
+    let request = asks(&effects).remove(0);
+    let grant = pb::GetTaskResponse { job_id: "a".into(), tasks: vec![launch("a", "t1", 1000)], request_id: request.request_id };
+    let effects = state.on_grant(grant, T0);
+    assert!(effects.iter().any(|e| matches!(e, Effect::Run { instance: 1, .. })));
+    assert_eq!(asks(&effects).len(), 1, "the unused claimed slot goes to the next reservation");
+    let result = pb::TaskResult { job_id: "a".into(), task_id: "t1".into(), attempt: 1, ok: true, output: b"x".to_vec(), ..Default::default() };
+    let effects = state.on_results(1, vec![result], Duration::from_millis(3));
+    let report = effects.iter().find_map(|e| match e {
+        Effect::Report { outcome, .. } => Some(outcome.clone()),
+        _ => None,
+    });
+    let outcome = report.expect("reported");
+    assert_eq!(outcome.status, TaskStatus::Succeeded as i32);
+    assert_eq!(outcome.run_micros, 3000);
+    assert_eq!(outcome.executor_id, "pid:1");
+}
+
+#[test]
+fn deadline_cancels_reports_and_holds_slot_until_grace() {
+    let mut state = node();
+    let (_, effects) = state.enqueue(reserve("a", 1));
+    let request = asks(&effects).remove(0);
+    state.on_grant(pb::GetTaskResponse { job_id: "a".into(), tasks: vec![launch("a", "t1", 100)], request_id: request.request_id }, T0);
+    let effects = state.sweep(Duration::from_millis(150));
+    assert!(effects.iter().any(|e| matches!(e, Effect::Cancel { cancel, .. } if cancel.reason == "deadline exceeded")));
+    assert!(effects.iter().any(|e| matches!(e, Effect::Report { outcome, .. } if outcome.error == "deadline exceeded" && outcome.retryable)));
+    assert_eq!(state.running_count(), 1, "slot held until the executor answers");
+    state.sweep(Duration::from_millis(1200));
+    assert_eq!(state.running_count(), 0, "grace elapsed, slot reclaimed");
+}
+
+#[test]
+fn executor_loss_fails_running_tasks_retryably() {
+    let mut state = node();
+    let (_, effects) = state.enqueue(reserve("a", 1));
+    let request = asks(&effects).remove(0);
+    state.on_grant(pb::GetTaskResponse { job_id: "a".into(), tasks: vec![launch("a", "t1", 1000)], request_id: request.request_id }, T0);
+    let effects = state.on_instance_gone(1, "executor exited with status 9");
+    let outcome = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Report { outcome, .. } => Some(outcome.clone()),
+            _ => None,
+        })
+        .expect("reported");
+    assert!(outcome.retryable);
+    assert_eq!(outcome.error, "executor exited with status 9");
+    assert_eq!(state.load().executors.len(), 0);
+}
+
+#[test]
+fn draining_refuses_new_reservations() {
+    let mut state = node();
+    state.start_draining();
+    let (response, _) = state.enqueue(reserve("a", 1));
+    assert_eq!(response.accepted, 0);
+    assert_eq!(response.refusal, "node monitor is draining");
+}

@@ -1,0 +1,108 @@
+//! The scheduler's configuration: flags with `PASSER_*` environment
+//! fallbacks, each with a default that works on one host.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::policy::job::TaskDefaults;
+use crate::policy::validate::Limits;
+
+/// How a scheduler runs.
+#[derive(Debug, Clone, Args)]
+pub struct SchedulerConfig {
+    /// Address to listen on for clients and node monitors.
+    #[arg(long, env = "PASSER_LISTEN", default_value = "0.0.0.0:20503")]
+    pub listen: SocketAddr,
+    /// host:port node monitors reach this scheduler at; defaults to
+    /// 127.0.0.1 and the listening port when listening on all interfaces.
+    #[arg(long, env = "PASSER_ADVERTISE")]
+    pub advertise: Option<String>,
+    /// Node monitors to place tasks on (comma-separated host:port).
+    #[arg(long, env = "PASSER_NODE_MONITORS", value_delimiter = ',', default_value = "127.0.0.1:20501")]
+    pub node_monitors: Vec<String>,
+    /// Reservations per task (Sparrow's d).
+    #[arg(long, env = "PASSER_PROBE_RATIO", default_value_t = 2.0)]
+    pub probe_ratio: f64,
+    /// Most tasks admitted and unfinished at once; beyond it, RESOURCE_EXHAUSTED.
+    #[arg(long, env = "PASSER_MAX_INFLIGHT_TASKS", default_value_t = 200_000)]
+    pub max_inflight_tasks: u64,
+    /// Timeout per attempt for tasks that set none, in milliseconds.
+    #[arg(long, env = "PASSER_DEFAULT_TIMEOUT_MS", default_value_t = 3_600_000)]
+    pub default_timeout_ms: u64,
+    /// Attempts per task for tasks that set none.
+    #[arg(long, env = "PASSER_DEFAULT_MAX_ATTEMPTS", default_value_t = 3)]
+    pub default_max_attempts: u32,
+    /// Milliseconds without progress after which a job's reservations are
+    /// presumed lost and re-placed.
+    #[arg(long, env = "PASSER_LEASE_MS", default_value_t = 2_000)]
+    pub lease_ms: u64,
+    /// Milliseconds between node monitor load polls (the heartbeat).
+    #[arg(long, env = "PASSER_NODE_POLL_MS", default_value_t = 500)]
+    pub node_poll_ms: u64,
+    /// Most tasks in one job.
+    #[arg(long, env = "PASSER_MAX_TASKS_PER_JOB", default_value_t = 100_000)]
+    pub max_tasks_per_job: usize,
+    /// Most payload bytes in one task.
+    #[arg(long, env = "PASSER_MAX_PAYLOAD_BYTES", default_value_t = 1024 * 1024)]
+    pub max_payload_bytes: usize,
+    /// Seed for the sampler's RNG (random if unset), for reproducible runs.
+    #[arg(long, env = "PASSER_SEED")]
+    pub seed: Option<u64>,
+}
+
+impl SchedulerConfig {
+    /// A configuration for tests and `passer dev`.
+    pub fn local(listen: SocketAddr, node_monitors: Vec<String>) -> Self {
+        Self {
+            listen,
+            advertise: None,
+            node_monitors,
+            probe_ratio: 2.0,
+            max_inflight_tasks: 200_000,
+            default_timeout_ms: 3_600_000,
+            default_max_attempts: 3,
+            lease_ms: 2_000,
+            node_poll_ms: 500,
+            max_tasks_per_job: 100_000,
+            max_payload_bytes: 1024 * 1024,
+            seed: None,
+        }
+    }
+
+    /// Checks values that clap cannot.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.probe_ratio.is_finite() && self.probe_ratio >= 1.0 && self.probe_ratio <= 100.0) {
+            return Err(format!("--probe-ratio must be between 1 and 100, not {}", self.probe_ratio));
+        }
+        if self.max_inflight_tasks == 0 {
+            return Err("--max-inflight-tasks must be at least 1".into());
+        }
+        if self.default_max_attempts == 0 {
+            return Err("--default-max-attempts must be at least 1".into());
+        }
+        if self.default_timeout_ms == 0 {
+            return Err("--default-timeout-ms must be at least 1".into());
+        }
+        if self.node_poll_ms == 0 || self.lease_ms == 0 {
+            return Err("--node-poll-ms and --lease-ms must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// Defaults applied to tasks.
+    pub fn task_defaults(&self) -> TaskDefaults {
+        TaskDefaults { timeout_ms: self.default_timeout_ms, max_attempts: self.default_max_attempts }
+    }
+
+    /// Limits on submissions.
+    pub fn limits(&self) -> Limits {
+        Limits { max_tasks_per_job: self.max_tasks_per_job, max_payload_bytes: self.max_payload_bytes, ..Limits::default() }
+    }
+
+    /// The lease.
+    pub fn lease(&self) -> Duration {
+        Duration::from_millis(self.lease_ms)
+    }
+}

@@ -1,0 +1,388 @@
+//! The scheduler's live state: running jobs and their result streams, the
+//! node registry, node sessions and counters. Decisions are made by the pure
+//! [`JobState`]; this module applies them under one lock (never held across
+//! an await) and hands the I/O they call for to [`crate::placement`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use passer_proto::pb;
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tonic::Status;
+
+use crate::config::SchedulerConfig;
+use crate::error::SchedulerError;
+use crate::nodes::NodeRegistry;
+use crate::policy::job::{Finish, JobState, ProbeDemand};
+use crate::policy::validate::validate_submit;
+use crate::stats::{add, sub, Stats};
+
+/// The sending half of a job's result stream.
+pub type EventSender = mpsc::Sender<Result<pb::JobEvent, Status>>;
+
+/// A job being run, with where its events go.
+pub struct JobEntry {
+    /// The policy state.
+    pub state: JobState,
+    /// The client's stream.
+    pub events: EventSender,
+    /// Placement calls in flight (no re-probing while > 0).
+    pub placing: u32,
+    /// Earliest time to re-probe a deficit.
+    pub next_probe_at: Duration,
+    /// Backoff for re-probing when nodes refuse.
+    pub probe_backoff: Duration,
+}
+
+/// A connected node's session.
+pub struct Session {
+    /// Distinguishes a reconnected session from the old one.
+    pub generation: u64,
+}
+
+/// Work the lock holder found for the I/O side.
+#[derive(Default)]
+pub struct Followups {
+    /// Reservations to place: (job, demand).
+    pub probes: Vec<(String, ProbeDemand)>,
+    /// Reservations to cancel: (job, executor, node).
+    pub cancels: Vec<(String, String, String)>,
+}
+
+/// The scheduler.
+pub struct Scheduler {
+    /// Configuration.
+    pub config: SchedulerConfig,
+    /// host:port node monitors reach this scheduler at.
+    pub address: String,
+    /// Counters.
+    pub stats: Stats,
+    /// Known node monitors.
+    pub nodes: NodeRegistry,
+    /// Running jobs by id.
+    pub jobs: Mutex<HashMap<String, JobEntry>>,
+    /// Live node sessions by node id.
+    pub sessions: Mutex<HashMap<String, Session>>,
+    /// The sampler's RNG.
+    pub rng: Mutex<SmallRng>,
+    started: Instant,
+    next_generation: std::sync::atomic::AtomicU64,
+}
+
+impl Scheduler {
+    /// A scheduler reachable at `address`.
+    pub fn new(config: SchedulerConfig, address: String) -> Arc<Self> {
+        let rng = match config.seed {
+            Some(seed) => SmallRng::seed_from_u64(seed),
+            None => SmallRng::from_os_rng(),
+        };
+        let nodes = NodeRegistry::default();
+        nodes.set_addresses(&config.node_monitors);
+        Arc::new(Self {
+            config,
+            address,
+            stats: Stats::default(),
+            nodes,
+            jobs: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashMap::new()),
+            rng: Mutex::new(rng),
+            started: Instant::now(),
+            next_generation: std::sync::atomic::AtomicU64::new(1),
+        })
+    }
+
+    /// Time since start: the clock handed to the policy.
+    pub fn now(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Admits a job, or attaches to it if it is already running here.
+    /// Returns the receiving half of its event stream.
+    pub fn submit(self: &Arc<Self>, request: pb::SubmitJobRequest) -> Result<mpsc::Receiver<Result<pb::JobEvent, Status>>, SchedulerError> {
+        validate_submit(&request, &self.config.limits()).map_err(|e| SchedulerError::InvalidArgument(e.to_string()))?;
+        if let Some(receiver) = self.reattach(&request) {
+            return Ok(receiver);
+        }
+        for executor in unique_executors(&request) {
+            if !self.nodes.offers(executor) {
+                return Err(SchedulerError::FailedPrecondition(format!("no node monitor offers executor '{executor}'")));
+            }
+        }
+        let now = self.now();
+        let state = JobState::new(request, self.config.task_defaults(), now);
+        let task_count = state.task_count() as u64;
+        let in_flight = self.stats.tasks_in_flight.load(std::sync::atomic::Ordering::Relaxed);
+        if in_flight + task_count > self.config.max_inflight_tasks {
+            add(&self.stats.jobs_rejected, 1);
+            return Err(SchedulerError::ResourceExhausted {
+                message: format!(
+                    "scheduler is full: {in_flight} tasks in flight, limit {}; retry later",
+                    self.config.max_inflight_tasks
+                ),
+                retry_after: Duration::from_millis(100),
+            });
+        }
+        let (events, receiver) = mpsc::channel(state.task_count() + 2);
+        let accepted = pb::JobAccepted { job_id: state.job_id().to_owned(), task_count: task_count as u32, scheduler: self.address.clone() };
+        let _ = events.try_send(Ok(event(pb::job_event::Event::Accepted(accepted))));
+        let job_id = state.job_id().to_owned();
+        let mut followups = Followups::default();
+        {
+            let mut jobs = self.jobs.lock();
+            if jobs.contains_key(&job_id) {
+                return Err(SchedulerError::Internal("job submitted twice at once".into()));
+            }
+            add(&self.stats.jobs_accepted, 1);
+            add(&self.stats.jobs_running, 1);
+            add(&self.stats.tasks_in_flight, task_count);
+            let mut entry = JobEntry { state, events, placing: 0, next_probe_at: now, probe_backoff: Duration::from_millis(20) };
+            collect_probes(&job_id, &mut entry, &mut followups);
+            jobs.insert(job_id.clone(), entry);
+        }
+        tracing::debug!(%job_id, tasks = task_count, "job accepted");
+        self.carry_out(followups);
+        Ok(receiver)
+    }
+
+    /// A resubmission of a running job: the new stream replaces the old and
+    /// gets the results it has not seen.
+    fn reattach(&self, request: &pb::SubmitJobRequest) -> Option<mpsc::Receiver<Result<pb::JobEvent, Status>>> {
+        let mut jobs = self.jobs.lock();
+        let entry = jobs.get_mut(&request.job_id)?;
+        let skip: std::collections::HashSet<&str> = request.skip_task_ids.iter().map(String::as_str).collect();
+        let (events, receiver) = mpsc::channel(entry.state.task_count() + 2);
+        let accepted = pb::JobAccepted {
+            job_id: request.job_id.clone(),
+            task_count: entry.state.task_count() as u32,
+            scheduler: self.address.clone(),
+        };
+        let _ = events.try_send(Ok(event(pb::job_event::Event::Accepted(accepted))));
+        let seen: Vec<pb::TaskFinished> =
+            entry.state.results().iter().filter(|r| !skip.contains(r.task_id.as_str())).cloned().collect();
+        if !seen.is_empty() {
+            let _ = events.try_send(Ok(event(pb::job_event::Event::Results(pb::TaskResults { tasks: seen }))));
+        }
+        entry.events = events;
+        tracing::info!(job_id = %request.job_id, "client re-attached to running job");
+        Some(receiver)
+    }
+
+    /// Late binding for one node: answers its GetTask requests.
+    pub fn assign(self: &Arc<Self>, node_id: &str, requests: Vec<pb::GetTaskRequest>) -> Vec<pb::GetTaskResponse> {
+        let now = self.now();
+        let mut followups = Followups::default();
+        let mut responses = Vec::with_capacity(requests.len());
+        {
+            let mut jobs = self.jobs.lock();
+            for request in requests {
+                let wanted = request.max_tasks.max(1);
+                let launches = match jobs.get_mut(&request.job_id) {
+                    Some(entry) => {
+                        let assignment = entry.state.assign(node_id, &request.executor, wanted, now);
+                        for node in assignment.cancel_nodes {
+                            followups.cancels.push((request.job_id.clone(), request.executor.clone(), node));
+                        }
+                        assignment.launches
+                    }
+                    None => Vec::new(),
+                };
+                add(&self.stats.get_task_hits, launches.len() as u64);
+                add(&self.stats.get_task_misses, u64::from(wanted) - launches.len() as u64);
+                add(&self.stats.tasks_launched, launches.len() as u64);
+                responses.push(pb::GetTaskResponse { job_id: request.job_id, tasks: launches, request_id: request.request_id });
+            }
+        }
+        self.carry_out(followups);
+        responses
+    }
+
+    /// Applies finished attempts reported by `node_id`.
+    pub fn report(self: &Arc<Self>, node_id: &str, outcomes: Vec<pb::TaskOutcome>) {
+        let now = self.now();
+        let mut followups = Followups::default();
+        {
+            let mut jobs = self.jobs.lock();
+            let mut touched: HashMap<String, Vec<Finish>> = HashMap::new();
+            for outcome in outcomes {
+                let Some(entry) = jobs.get_mut(&outcome.job_id) else { continue };
+                let job_id = outcome.job_id.clone();
+                let finish = entry.state.finish(node_id, outcome, now);
+                touched.entry(job_id).or_default().push(finish);
+            }
+            for (job_id, finishes) in touched {
+                self.apply_finishes(&mut jobs, &job_id, finishes, &mut followups);
+            }
+        }
+        self.carry_out(followups);
+    }
+
+    /// Sends terminal results to the client, notes retries, and retires the
+    /// job once every task has its result.
+    pub fn apply_finishes(&self, jobs: &mut HashMap<String, JobEntry>, job_id: &str, finishes: Vec<Finish>, followups: &mut Followups) {
+        let Some(entry) = jobs.get_mut(job_id) else { return };
+        let mut results = Vec::new();
+        let mut retried = false;
+        for finish in finishes {
+            match finish {
+                Finish::Terminal(result) => {
+                    if result.status == pb::TaskStatus::Failed as i32 {
+                        add(&self.stats.tasks_failed, 1);
+                    }
+                    results.push(result);
+                }
+                Finish::Retried { .. } => {
+                    add(&self.stats.tasks_retried, 1);
+                    retried = true;
+                }
+                Finish::Ignored => {}
+            }
+        }
+        if !results.is_empty() {
+            add(&self.stats.tasks_finished, results.len() as u64);
+            sub(&self.stats.tasks_in_flight, results.len() as u64);
+            let _ = entry.events.try_send(Ok(event(pb::job_event::Event::Results(pb::TaskResults { tasks: results }))));
+        }
+        if entry.state.is_finished() {
+            let summary = entry.state.summary();
+            let _ = entry.events.try_send(Ok(event(pb::job_event::Event::JobFinished(summary))));
+            sub(&self.stats.jobs_running, 1);
+            tracing::debug!(job_id, succeeded = summary.succeeded, failed = summary.failed, "job finished");
+            jobs.remove(job_id);
+            return;
+        }
+        if retried {
+            collect_probes(job_id, entry, followups);
+        }
+    }
+
+    /// Cancels a job; false if it is not running here.
+    pub fn cancel(self: &Arc<Self>, job_id: &str) -> bool {
+        let now = self.now();
+        let mut followups = Followups::default();
+        let found = {
+            let mut jobs = self.jobs.lock();
+            match jobs.get_mut(job_id) {
+                Some(entry) => {
+                    let (finished, nodes) = entry.state.cancel(now);
+                    for node in nodes {
+                        followups.cancels.push((job_id.to_owned(), String::new(), node));
+                    }
+                    let finishes = finished.into_iter().map(Finish::Terminal).collect();
+                    self.apply_finishes(&mut jobs, job_id, finishes, &mut followups);
+                    true
+                }
+                None => false,
+            }
+        };
+        self.carry_out(followups);
+        found
+    }
+
+    /// Registers a node session; returns its generation.
+    pub fn session_started(&self, node_id: &str) -> u64 {
+        let generation = self.next_generation.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.sessions.lock().insert(node_id.to_owned(), Session { generation });
+        tracing::debug!(node_id, generation, "node session started");
+        generation
+    }
+
+    /// A node's session ended: if it was the current one, the node is
+    /// presumed gone and its running tasks are retried elsewhere.
+    pub fn session_ended(self: &Arc<Self>, node_id: &str, generation: u64) {
+        {
+            let mut sessions = self.sessions.lock();
+            if sessions.get(node_id).is_none_or(|s| s.generation != generation) {
+                return;
+            }
+            sessions.remove(node_id);
+        }
+        tracing::warn!(node_id, "node session lost; re-queueing its tasks");
+        self.nodes.mark_down(node_id);
+        self.node_lost(node_id);
+    }
+
+    /// Re-queues every task running on `node_id`.
+    pub fn node_lost(self: &Arc<Self>, node_id: &str) {
+        let now = self.now();
+        let mut followups = Followups::default();
+        {
+            let mut jobs = self.jobs.lock();
+            let ids: Vec<String> = jobs.keys().cloned().collect();
+            for job_id in ids {
+                let finishes = jobs.get_mut(&job_id).map(|e| e.state.node_lost(node_id, now)).unwrap_or_default();
+                self.apply_finishes(&mut jobs, &job_id, finishes, &mut followups);
+                if let Some(entry) = jobs.get_mut(&job_id) {
+                    collect_probes(&job_id, entry, &mut followups);
+                }
+            }
+        }
+        self.carry_out(followups);
+    }
+
+    /// Periodic upkeep: overdue attempts, expired leases, deficits.
+    pub fn tick(self: &Arc<Self>) {
+        let now = self.now();
+        let grace = Duration::from_secs(5);
+        let lease = self.config.lease();
+        let mut followups = Followups::default();
+        {
+            let mut jobs = self.jobs.lock();
+            let ids: Vec<String> = jobs.keys().cloned().collect();
+            for job_id in ids {
+                let Some(entry) = jobs.get_mut(&job_id) else { continue };
+                let overdue = entry.state.expire_overdue(grace, now);
+                if !overdue.is_empty() {
+                    self.apply_finishes(&mut jobs, &job_id, overdue, &mut followups);
+                }
+                let Some(entry) = jobs.get_mut(&job_id) else { continue };
+                if entry.placing > 0 || now < entry.next_probe_at {
+                    continue;
+                }
+                let stale = entry.state.expire_lease(lease, now);
+                if !stale.is_empty() {
+                    tracing::info!(%job_id, "lease expired; re-placing reservations");
+                }
+                collect_probes(&job_id, entry, &mut followups);
+            }
+        }
+        self.carry_out(followups);
+    }
+
+    /// Starts the I/O the followups call for.
+    pub fn carry_out(self: &Arc<Self>, followups: Followups) {
+        for (job_id, demand) in followups.probes {
+            crate::placement::place(Arc::clone(self), job_id, demand);
+        }
+        for (job_id, executor, node) in followups.cancels {
+            crate::placement::cancel_reservations(Arc::clone(self), job_id, executor, node);
+        }
+    }
+}
+
+/// Queues the job's unmet reservation demands for placement.
+pub fn collect_probes(job_id: &str, entry: &mut JobEntry, followups: &mut Followups) {
+    if entry.placing > 0 {
+        return;
+    }
+    for demand in entry.state.probe_demands() {
+        entry.placing += 1;
+        followups.probes.push((job_id.to_owned(), demand));
+    }
+}
+
+fn unique_executors(request: &pb::SubmitJobRequest) -> Vec<&str> {
+    let mut executors: Vec<&str> = request.tasks.iter().map(|t| t.executor.as_str()).collect();
+    executors.sort_unstable();
+    executors.dedup();
+    executors
+}
+
+/// Wraps an event.
+pub fn event(event: pb::job_event::Event) -> pb::JobEvent {
+    pb::JobEvent { event: Some(event) }
+}

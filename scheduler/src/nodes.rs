@@ -1,0 +1,168 @@
+//! The node monitors a scheduler samples from: their addresses, ids, the
+//! executors they offer and whether they are up. A background poller
+//! (`GetLoad`, the heartbeat) keeps it fresh; the scheduling path only reads
+//! it. The address set can be replaced at any time (static list or discovery).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use parking_lot::RwLock;
+use passer_proto::pb;
+use passer_proto::pb::node_monitor_client::NodeMonitorClient;
+use tonic::transport::{Channel, Endpoint};
+
+/// A node monitor as the scheduler knows it.
+#[derive(Clone)]
+pub struct Node {
+    /// Where to reach it.
+    pub address: String,
+    /// Its id (the address until it has answered a poll).
+    pub node_id: String,
+    /// The gRPC client (a cheap clone of one long-lived channel).
+    pub client: NodeMonitorClient<Channel>,
+    /// Its last answer to `GetLoad`.
+    pub load: Option<pb::NodeLoad>,
+    /// Whether it answered the last poll and has not lost its session since.
+    pub up: bool,
+    /// Polls failed in a row.
+    pub failures: u32,
+}
+
+impl Node {
+    fn offers(&self, executor: &str) -> bool {
+        self.load.as_ref().is_some_and(|load| load.executors.iter().any(|e| e.executor == executor && e.slots_total > 0))
+    }
+}
+
+/// The set of known node monitors.
+#[derive(Default)]
+pub struct NodeRegistry {
+    nodes: RwLock<Vec<Node>>,
+}
+
+fn client_for(address: &str) -> Result<NodeMonitorClient<Channel>, String> {
+    let endpoint = Endpoint::from_shared(passer::net::http_uri(address))
+        .map_err(|e| format!("bad node monitor address {address:?}: {e}"))?
+        .connect_timeout(Duration::from_secs(1))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(10))
+        .keep_alive_timeout(Duration::from_secs(5));
+    Ok(NodeMonitorClient::new(endpoint.connect_lazy()))
+}
+
+impl NodeRegistry {
+    /// Replaces the address set: new addresses are added (down until their
+    /// first poll), missing ones removed. Returns the node ids removed.
+    pub fn set_addresses(&self, addresses: &[String]) -> Vec<String> {
+        let mut nodes = self.nodes.write();
+        let removed: Vec<String> = nodes.iter().filter(|n| !addresses.contains(&n.address)).map(|n| n.node_id.clone()).collect();
+        nodes.retain(|n| addresses.contains(&n.address));
+        for address in addresses {
+            if nodes.iter().any(|n| &n.address == address) {
+                continue;
+            }
+            match client_for(address) {
+                Ok(client) => nodes.push(Node {
+                    address: address.clone(),
+                    node_id: address.clone(),
+                    client,
+                    load: None,
+                    up: false,
+                    failures: 0,
+                }),
+                Err(error) => tracing::warn!(%error, "ignoring node monitor"),
+            }
+        }
+        removed
+    }
+
+    /// Polls every node's load once, concurrently. Returns the ids of nodes
+    /// that just went down (failed `down_after` polls in a row).
+    pub async fn poll(&self, timeout: Duration, down_after: u32) -> Vec<String> {
+        let targets: Vec<(String, NodeMonitorClient<Channel>)> =
+            self.nodes.read().iter().map(|n| (n.address.clone(), n.client.clone())).collect();
+        let polls = targets.into_iter().map(|(address, mut client)| async move {
+            let answer = tokio::time::timeout(timeout, client.get_load(pb::GetLoadRequest {})).await;
+            let load = match answer {
+                Ok(Ok(response)) => Ok(response.into_inner()),
+                Ok(Err(status)) => Err(status.message().to_owned()),
+                Err(_) => Err("timed out".to_owned()),
+            };
+            (address, load)
+        });
+        let answers = futures::future::join_all(polls).await;
+        let mut went_down = Vec::new();
+        let mut nodes = self.nodes.write();
+        for (address, load) in answers {
+            let Some(node) = nodes.iter_mut().find(|n| n.address == address) else { continue };
+            match load {
+                Ok(load) => {
+                    if !node.up {
+                        tracing::info!(address = %node.address, node_id = %load.node_id, "node monitor up");
+                    }
+                    node.node_id = load.node_id.clone();
+                    node.up = !load.draining;
+                    node.failures = 0;
+                    node.load = Some(load);
+                }
+                Err(error) => {
+                    node.failures += 1;
+                    if node.up && node.failures >= down_after {
+                        tracing::warn!(address = %node.address, %error, "node monitor down");
+                        node.up = false;
+                        went_down.push(node.node_id.clone());
+                    }
+                }
+            }
+        }
+        went_down
+    }
+
+    /// Marks a node down until it next answers a poll (its session broke).
+    pub fn mark_down(&self, node_id: &str) {
+        if let Some(node) = self.nodes.write().iter_mut().find(|n| n.node_id == node_id) {
+            node.up = false;
+        }
+    }
+
+    /// True if some node that is up offers `executor`.
+    pub fn offers(&self, executor: &str) -> bool {
+        self.nodes.read().iter().any(|n| n.up && n.offers(executor))
+    }
+
+    /// Up nodes offering `executor`: (node id, client).
+    pub fn eligible(&self, executor: &str) -> Vec<(String, NodeMonitorClient<Channel>)> {
+        self.nodes
+            .read()
+            .iter()
+            .filter(|n| n.up && n.offers(executor))
+            .map(|n| (n.node_id.clone(), n.client.clone()))
+            .collect()
+    }
+
+    /// The client of the node with this id.
+    pub fn client(&self, node_id: &str) -> Option<NodeMonitorClient<Channel>> {
+        self.nodes.read().iter().find(|n| n.node_id == node_id).map(|n| n.client.clone())
+    }
+
+    /// Every known node, for stats.
+    pub fn describe(&self, connected: &HashMap<String, u64>) -> Vec<pb::NodeInfo> {
+        self.nodes
+            .read()
+            .iter()
+            .map(|n| {
+                let load = n.load.clone().unwrap_or_default();
+                pb::NodeInfo {
+                    node_id: n.node_id.clone(),
+                    address: n.address.clone(),
+                    executors: load.executors.iter().map(|e| e.executor.clone()).collect(),
+                    connected: connected.contains_key(&n.node_id),
+                    labels: load.labels.clone(),
+                    slots_total: load.executors.iter().map(|e| e.slots_total).sum(),
+                    slots_busy: load.executors.iter().map(|e| e.slots_busy).sum(),
+                    queue_length: load.queue_length,
+                }
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,8 @@
+//! The scheduler's policy, free of I/O: batch sampling ([`sampler`]), the
+//! job state machine with late binding ([`job`]) and request validation
+//! ([`validate`]). See `README.md` beside this file for the properties each
+//! must keep. The simulator and the unit tests drive this same code.
+
+pub mod job;
+pub mod sampler;
+pub mod validate;

@@ -1,0 +1,90 @@
+//! Runs a scheduler: polls its node monitors, serves gRPC (Scheduler,
+//! TaskSource, health, reflection) until `shutdown`, with periodic upkeep of
+//! leases and deadlines in the background.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use passer_proto::pb;
+use tokio::net::TcpListener;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::Server;
+
+use crate::config::SchedulerConfig;
+use crate::core::Scheduler;
+use crate::service::{SchedulerService, TaskSourceService};
+
+/// How often leases and deadlines are checked.
+const TICK: Duration = Duration::from_millis(100);
+/// Largest message accepted or sent.
+const MAX_MESSAGE_BYTES: usize = 96 * 1024 * 1024;
+
+/// Serves a scheduler on `listener` until `shutdown` resolves. Returns the
+/// scheduler through `on_ready` (for embedding) once it serves.
+pub async fn run(listener: TcpListener, config: SchedulerConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    config.validate().map_err(anyhow::Error::msg)?;
+    let bound = listener.local_addr().context("listener has no address")?;
+    let advertise = passer::net::advertised_address(config.advertise.as_deref(), bound);
+    let scheduler = Scheduler::new(config, advertise.clone());
+    let poll_interval = Duration::from_millis(scheduler.config.node_poll_ms);
+    // One poll before serving, so the first job finds the nodes.
+    scheduler.nodes.poll(Duration::from_secs(1), 1).await;
+    let background = tokio::spawn(upkeep(Arc::clone(&scheduler), poll_interval));
+
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter.set_serving::<pb::scheduler_server::SchedulerServer<SchedulerService>>().await;
+    health_reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(passer_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("cannot build the reflection service")?;
+
+    tracing::info!(%bound, %advertise, nodes = scheduler.config.node_monitors.len(), "scheduler serving");
+    let graceful = async move {
+        shutdown.await;
+        health_reporter.set_service_status("", tonic_health::ServingStatus::NotServing).await;
+    };
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    Server::builder()
+        .tcp_nodelay(true)
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(
+            pb::scheduler_server::SchedulerServer::new(SchedulerService::new(Arc::clone(&scheduler)))
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .add_service(
+            pb::task_source_server::TaskSourceServer::new(TaskSourceService::new(Arc::clone(&scheduler)))
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .serve_with_incoming_shutdown(incoming, graceful)
+        .await
+        .context("scheduler server failed")?;
+    background.abort();
+    tracing::info!("scheduler stopped");
+    Ok(())
+}
+
+/// Polls node monitors and ticks jobs, forever.
+async fn upkeep(scheduler: Arc<Scheduler>, poll_interval: Duration) {
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut poll = tokio::time::interval(poll_interval);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => scheduler.tick(),
+            _ = poll.tick() => {
+                let timeout = poll_interval.max(Duration::from_millis(500));
+                for node_id in scheduler.nodes.poll(timeout, 2).await {
+                    scheduler.node_lost(&node_id);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! `passer health`: a gRPC health check (for Docker and scripts); exits 0
+//! when the server reports SERVING.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+/// Flags of `passer health`.
+#[derive(Debug, Args)]
+pub(crate) struct HealthArgs {
+    /// The server to check.
+    #[arg(long, env = "PASSER_HEALTH_ADDR", default_value = "127.0.0.1:20503")]
+    pub(crate) addr: String,
+    /// The service to ask about ("" = the whole server).
+    #[arg(long, default_value = "")]
+    pub(crate) service: String,
+}
+
+/// Runs `passer health`.
+pub(crate) async fn run(args: HealthArgs) -> anyhow::Result<ExitCode> {
+    let endpoint = tonic::transport::Endpoint::from_shared(passer::net::http_uri(&args.addr))
+        .context("bad --addr")?
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(2));
+    let channel = endpoint.connect().await.with_context(|| format!("cannot reach {}", args.addr))?;
+    let response = HealthClient::new(channel).check(HealthCheckRequest { service: args.service.clone() }).await.context("health check failed")?;
+    let status = response.into_inner().status();
+    println!("{}", status.as_str_name());
+    Ok(if status == ServingStatus::Serving { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}

@@ -1,0 +1,104 @@
+//! `passer submit`: submit a job of N tasks of one executor type and print
+//! each result (with `--json`, one JSON object per line) and a summary.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use passer::{Client, ClientConfig, JobSpec, TaskSpec};
+
+use crate::summary::Summary;
+
+/// Flags of `passer submit`.
+#[derive(Debug, Args)]
+pub(crate) struct SubmitArgs {
+    /// Schedulers to use (comma-separated host:port); the client fails over between them.
+    #[arg(long, env = "PASSER_SCHEDULERS", value_delimiter = ',', default_value = "127.0.0.1:20503")]
+    pub(crate) scheduler: Vec<String>,
+    /// Executor type of every task.
+    #[arg(long, default_value = "echo")]
+    pub(crate) executor: String,
+    /// Number of tasks.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) count: usize,
+    /// Payload of every task (`{i}` is replaced by the task's index).
+    #[arg(long, default_value = "")]
+    pub(crate) payload: String,
+    /// Job id (generated when empty).
+    #[arg(long, default_value = "")]
+    pub(crate) job_id: String,
+    /// Tenant to account the job to.
+    #[arg(long, default_value = "")]
+    pub(crate) tenant: String,
+    /// Priority of the job.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) priority: i32,
+    /// Per-attempt timeout in milliseconds (0 = the scheduler's default).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) timeout_ms: u64,
+    /// Attempts per task (0 = the scheduler's default).
+    #[arg(long, default_value_t = 0)]
+    pub(crate) max_attempts: u32,
+    /// Print one JSON object per task result on stdout, then a summary object.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Shared token (also PASSER_TOKEN).
+    #[arg(long, env = "PASSER_TOKEN", hide_env_values = true)]
+    pub(crate) token: Option<String>,
+}
+
+/// Runs `passer submit`.
+pub(crate) async fn run(args: SubmitArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(args.count >= 1, "--count must be at least 1");
+    let mut config = ClientConfig::new(args.scheduler.clone());
+    config.token = args.token.clone();
+    let client = Client::new(config).context("cannot create the client")?;
+    let mut job = JobSpec::new(args.job_id.clone()).tenant(args.tenant.clone()).priority(args.priority);
+    for index in 0..args.count {
+        let payload = args.payload.replace("{i}", &index.to_string());
+        let mut task = TaskSpec::new(format!("t{index}"), args.executor.clone(), payload.into_bytes());
+        if args.timeout_ms > 0 {
+            task = task.timeout(Duration::from_millis(args.timeout_ms));
+        }
+        if args.max_attempts > 0 {
+            task = task.max_attempts(args.max_attempts);
+        }
+        job = job.task(task);
+    }
+    let started = Instant::now();
+    let mut results = client.submit(job).await.context("submission failed")?;
+    let mut outputs = Vec::with_capacity(args.count);
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    while let Some(result) = results.next().await {
+        let result = result.context("the job's result stream failed")?;
+        if args.json {
+            let line = serde_json::json!({
+                "task_id": result.task_id,
+                "status": result.status.short_name(),
+                "attempt": result.attempt,
+                "node": result.node_id,
+                "executor_id": result.executor_id,
+                "output": String::from_utf8_lossy(&result.output),
+                "error": result.error,
+                "queued_us": result.queued.as_micros() as u64,
+                "run_us": result.run.as_micros() as u64,
+                "total_us": result.total.as_micros() as u64,
+            });
+            writeln!(out, "{line}")?;
+        } else if !result.succeeded() || args.count <= 20 {
+            writeln!(out, "{} {} {}{}", result.task_id, result.status.short_name(), String::from_utf8_lossy(&result.output), if result.error.is_empty() { String::new() } else { format!(" ({})", result.error) })?;
+        }
+        outputs.push(result);
+    }
+    let summary = Summary::new(&outputs, started.elapsed());
+    if args.json {
+        writeln!(out, "{}", serde_json::json!({ "summary": summary, "rejections": results.rejections(), "waited_ms": results.waited().as_millis() as u64, "failovers": results.failovers() }))?;
+    } else {
+        writeln!(out, "{}", summary.render())?;
+    }
+    out.flush()?;
+    Ok(if summary.succeeded == summary.tasks { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
