@@ -67,7 +67,10 @@ impl NodeMonitorConfig {
         }
         for name in &self.builtin {
             if !name.is_empty() && passer::builtin::builtin_handler(name).is_none() {
-                return Err(format!("--builtin {name:?} is not a built-in executor (known: {})", passer::builtin::BUILTIN_NAMES.join(", ")));
+                return Err(format!(
+                    "--builtin {name:?} is not a built-in executor (known: {})",
+                    passer::builtin::BUILTIN_NAMES.join(", ")
+                ));
             }
         }
         for label in &self.labels {

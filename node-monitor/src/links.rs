@@ -93,7 +93,8 @@ async fn run_link(
         let value = format!("Bearer {token}").parse().map_err(|_| "token is not valid metadata".to_owned())?;
         request.metadata_mut().insert(passer_proto::TOKEN_METADATA, value);
     }
-    let mut inbound = client.session(request).await.map_err(|status| format!("session refused: {status}"))?.into_inner();
+    let mut inbound =
+        client.session(request).await.map_err(|status| format!("session refused: {status}"))?.into_inner();
     loop {
         match inbound.message().await {
             Ok(Some(message)) => {

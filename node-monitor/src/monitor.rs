@@ -117,7 +117,8 @@ impl Monitor {
                     self.send_link(inner, scheduler, LinkMessage::Outcome(outcome));
                 }
                 Effect::Run { instance, task } => {
-                    let sent = inner.instances.get(&instance).is_some_and(|tx| tx.send(ExecutorCommand::Run(task)).is_ok());
+                    let sent =
+                        inner.instances.get(&instance).is_some_and(|tx| tx.send(ExecutorCommand::Run(task)).is_ok());
                     if !sent {
                         tracing::debug!(instance, "task for a departed executor; its loss is reported separately");
                     }

@@ -28,7 +28,11 @@ use crate::state::{NodeState, StateConfig};
 const SWEEP_INTERVAL: Duration = Duration::from_millis(20);
 
 /// Serves a node monitor on `listener` until `shutdown` resolves.
-pub async fn run(listener: TcpListener, config: NodeMonitorConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run(
+    listener: TcpListener,
+    config: NodeMonitorConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     config.validate().map_err(anyhow::Error::msg)?;
     let bound = listener.local_addr().context("listener has no address")?;
     let advertise = passer::net::advertised_address(config.advertise.as_deref(), bound);
@@ -40,7 +44,8 @@ pub async fn run(listener: TcpListener, config: NodeMonitorConfig, shutdown: imp
         StateConfig { queue_capacity: config.queue_capacity, cancel_grace: Duration::from_secs(5) },
     );
     let token = std::env::var("PASSER_TOKEN").ok().filter(|t| !t.is_empty());
-    let link_config = LinkConfig { node_id: node_id.clone(), connect_timeout: Duration::from_secs(2), token: token.clone() };
+    let link_config =
+        LinkConfig { node_id: node_id.clone(), connect_timeout: Duration::from_secs(2), token: token.clone() };
     let monitor = Monitor::new(state, link_config);
 
     for name in config.builtin.iter().filter(|n| !n.is_empty()) {
@@ -58,7 +63,15 @@ pub async fn run(listener: TcpListener, config: NodeMonitorConfig, shutdown: imp
         .executors
         .iter()
         .filter(|c| !c.trim().is_empty())
-        .map(|command| tokio::spawn(supervise(command.clone(), attach_addr.clone(), extra_env.clone(), exits.clone(), stop_signal.clone())))
+        .map(|command| {
+            tokio::spawn(supervise(
+                command.clone(),
+                attach_addr.clone(),
+                extra_env.clone(),
+                exits.clone(),
+                stop_signal.clone(),
+            ))
+        })
         .collect();
     let sweeper = tokio::spawn(sweep_deadlines(Arc::clone(&monitor)));
 

@@ -126,7 +126,10 @@ impl NodeState {
     }
 
     /// Queues a job's reservations, as many as fit.
-    pub fn enqueue(&mut self, request: pb::EnqueueReservationsRequest) -> (pb::EnqueueReservationsResponse, Vec<Effect>) {
+    pub fn enqueue(
+        &mut self,
+        request: pb::EnqueueReservationsRequest,
+    ) -> (pb::EnqueueReservationsResponse, Vec<Effect>) {
         let refusal = if self.draining {
             Some("node monitor is draining".to_owned())
         } else if self.slots.instance_count(&request.executor) == 0 {
@@ -161,7 +164,11 @@ impl NodeState {
     }
 
     /// Drops a job's reservations; with `stop_running` also cancels its tasks.
-    pub fn cancel(&mut self, request: &pb::CancelReservationsRequest, now: Duration) -> (pb::CancelReservationsResponse, Vec<Effect>) {
+    pub fn cancel(
+        &mut self,
+        request: &pb::CancelReservationsRequest,
+        now: Duration,
+    ) -> (pb::CancelReservationsResponse, Vec<Effect>) {
         let executor = (!request.executor.is_empty()).then_some(request.executor.as_str());
         let cancelled = self.queue.cancel(&request.job_id, executor);
         let mut effects = Vec::new();
@@ -200,13 +207,25 @@ impl NodeState {
             // The executor went away while the request was in flight.
             effects.push(Effect::Report {
                 scheduler: scheduler.to_owned(),
-                outcome: self.lost_outcome(&launch.job_id, &launch.task_id, launch.attempt, "no executor slot left on the node".into()),
+                outcome: self.lost_outcome(
+                    &launch.job_id,
+                    &launch.task_id,
+                    launch.attempt,
+                    "no executor slot left on the node".into(),
+                ),
             });
             return;
         };
         let key = (launch.job_id.clone(), launch.task_id.clone());
         let deadline = now + Duration::from_millis(launch.timeout_ms);
-        let run = Running { instance, attempt: launch.attempt, scheduler: scheduler.to_owned(), started_at: now, deadline, cancelled_at: None };
+        let run = Running {
+            instance,
+            attempt: launch.attempt,
+            scheduler: scheduler.to_owned(),
+            started_at: now,
+            deadline,
+            cancelled_at: None,
+        };
         if let Some(previous) = self.running.insert(key, run) {
             // A retry of a task whose earlier attempt still holds a slot here.
             self.slots.finish(previous.instance);
@@ -226,7 +245,8 @@ impl NodeState {
     /// A scheduler link broke or could not connect: forget its requests and
     /// reservations (the scheduler re-probes when it notices).
     pub fn on_link_lost(&mut self, scheduler: &str) -> Vec<Effect> {
-        let lost: Vec<u64> = self.requests.iter().filter(|(_, p)| p.scheduler == scheduler).map(|(id, _)| *id).collect();
+        let lost: Vec<u64> =
+            self.requests.iter().filter(|(_, p)| p.scheduler == scheduler).map(|(id, _)| *id).collect();
         for id in lost {
             if let Some(pending) = self.requests.remove(&id) {
                 self.slots.unclaim(&pending.executor, pending.count);
@@ -247,7 +267,8 @@ impl NodeState {
     pub fn on_instance_gone(&mut self, instance: InstanceId, reason: &str) -> Vec<Effect> {
         self.slots.detach(instance);
         self.instance_labels.remove(&instance);
-        let keys: Vec<TaskKey> = self.running.iter().filter(|(_, r)| r.instance == instance).map(|(k, _)| k.clone()).collect();
+        let keys: Vec<TaskKey> =
+            self.running.iter().filter(|(_, r)| r.instance == instance).map(|(k, _)| k.clone()).collect();
         let mut effects = Vec::new();
         for key in keys {
             let run = self.running.remove(&key).expect("key taken from the map");
@@ -321,13 +342,24 @@ impl NodeState {
         effects
     }
 
-    fn cancel_running(&mut self, key: &TaskKey, reason: &str, retryable: bool, now: Duration, effects: &mut Vec<Effect>) {
+    fn cancel_running(
+        &mut self,
+        key: &TaskKey,
+        reason: &str,
+        retryable: bool,
+        now: Duration,
+        effects: &mut Vec<Effect>,
+    ) {
         let Some(run) = self.running.get_mut(key) else { return };
         run.cancelled_at = Some(now);
         let (instance, attempt, scheduler) = (run.instance, run.attempt, run.scheduler.clone());
         effects.push(Effect::Cancel {
             instance,
-            cancel: pb::node_message::CancelTask { job_id: key.0.clone(), task_id: key.1.clone(), reason: reason.to_owned() },
+            cancel: pb::node_message::CancelTask {
+                job_id: key.0.clone(),
+                task_id: key.1.clone(),
+                reason: reason.to_owned(),
+            },
         });
         let mut outcome = self.lost_outcome(&key.0, &key.1, attempt, reason.to_owned());
         outcome.retryable = retryable;
@@ -356,7 +388,11 @@ impl NodeState {
             self.next_request_id += 1;
             self.requests.insert(
                 request_id,
-                PendingRequest { scheduler: redeem.scheduler.clone(), executor: redeem.executor.clone(), count: redeem.count },
+                PendingRequest {
+                    scheduler: redeem.scheduler.clone(),
+                    executor: redeem.executor.clone(),
+                    count: redeem.count,
+                },
             );
             effects.push(Effect::AskScheduler {
                 scheduler: redeem.scheduler,

@@ -35,7 +35,14 @@ fn asks(effects: &[Effect]) -> Vec<pb::GetTaskRequest> {
 }
 
 fn launch(job: &str, task: &str, timeout_ms: u64) -> pb::TaskLaunch {
-    pb::TaskLaunch { job_id: job.into(), task_id: task.into(), attempt: 1, executor: "echo".into(), timeout_ms, ..Default::default() }
+    pb::TaskLaunch {
+        job_id: job.into(),
+        task_id: task.into(),
+        attempt: 1,
+        executor: "echo".into(),
+        timeout_ms,
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -70,7 +77,8 @@ fn empty_grant_frees_claimed_slots_for_the_next_job() {
     let (_, first) = state.enqueue(reserve("a", 2));
     state.enqueue(reserve("b", 2));
     let request = asks(&first).remove(0);
-    let effects = state.on_grant(pb::GetTaskResponse { job_id: "a".into(), tasks: vec![], request_id: request.request_id }, T0);
+    let effects =
+        state.on_grant(pb::GetTaskResponse { job_id: "a".into(), tasks: vec![], request_id: request.request_id }, T0);
     let next = asks(&effects);
     assert_eq!(next.len(), 1);
     assert_eq!(next[0].job_id, "b");
@@ -81,11 +89,22 @@ fn result_is_reported_and_slot_reused() {
     let mut state = node();
     let (_, effects) = state.enqueue(reserve("a", 3));
     let request = asks(&effects).remove(0);
-    let grant = pb::GetTaskResponse { job_id: "a".into(), tasks: vec![launch("a", "t1", 1000)], request_id: request.request_id };
+    let grant = pb::GetTaskResponse {
+        job_id: "a".into(),
+        tasks: vec![launch("a", "t1", 1000)],
+        request_id: request.request_id,
+    };
     let effects = state.on_grant(grant, T0);
     assert!(effects.iter().any(|e| matches!(e, Effect::Run { instance: 1, .. })));
     assert_eq!(asks(&effects).len(), 1, "the unused claimed slot goes to the next reservation");
-    let result = pb::TaskResult { job_id: "a".into(), task_id: "t1".into(), attempt: 1, ok: true, output: b"x".to_vec(), ..Default::default() };
+    let result = pb::TaskResult {
+        job_id: "a".into(),
+        task_id: "t1".into(),
+        attempt: 1,
+        ok: true,
+        output: b"x".to_vec(),
+        ..Default::default()
+    };
     let effects = state.on_results(1, vec![result], Duration::from_millis(3));
     let report = effects.iter().find_map(|e| match e {
         Effect::Report { outcome, .. } => Some(outcome.clone()),
@@ -102,10 +121,15 @@ fn deadline_cancels_reports_and_holds_slot_until_grace() {
     let mut state = node();
     let (_, effects) = state.enqueue(reserve("a", 1));
     let request = asks(&effects).remove(0);
-    state.on_grant(pb::GetTaskResponse { job_id: "a".into(), tasks: vec![launch("a", "t1", 100)], request_id: request.request_id }, T0);
+    state.on_grant(
+        pb::GetTaskResponse { job_id: "a".into(), tasks: vec![launch("a", "t1", 100)], request_id: request.request_id },
+        T0,
+    );
     let effects = state.sweep(Duration::from_millis(150));
     assert!(effects.iter().any(|e| matches!(e, Effect::Cancel { cancel, .. } if cancel.reason == "deadline exceeded")));
-    assert!(effects.iter().any(|e| matches!(e, Effect::Report { outcome, .. } if outcome.error == "deadline exceeded" && outcome.retryable)));
+    assert!(effects.iter().any(
+        |e| matches!(e, Effect::Report { outcome, .. } if outcome.error == "deadline exceeded" && outcome.retryable)
+    ));
     assert_eq!(state.running_count(), 1, "slot held until the executor answers");
     state.sweep(Duration::from_millis(1200));
     assert_eq!(state.running_count(), 0, "grace elapsed, slot reclaimed");
@@ -116,7 +140,14 @@ fn executor_loss_fails_running_tasks_retryably() {
     let mut state = node();
     let (_, effects) = state.enqueue(reserve("a", 1));
     let request = asks(&effects).remove(0);
-    state.on_grant(pb::GetTaskResponse { job_id: "a".into(), tasks: vec![launch("a", "t1", 1000)], request_id: request.request_id }, T0);
+    state.on_grant(
+        pb::GetTaskResponse {
+            job_id: "a".into(),
+            tasks: vec![launch("a", "t1", 1000)],
+            request_id: request.request_id,
+        },
+        T0,
+    );
     let effects = state.on_instance_gone(1, "executor exited with status 9");
     let outcome = effects
         .iter()

@@ -98,7 +98,11 @@ impl SchedulerConfig {
 
     /// Limits on submissions.
     pub fn limits(&self) -> Limits {
-        Limits { max_tasks_per_job: self.max_tasks_per_job, max_payload_bytes: self.max_payload_bytes, ..Limits::default() }
+        Limits {
+            max_tasks_per_job: self.max_tasks_per_job,
+            max_payload_bytes: self.max_payload_bytes,
+            ..Limits::default()
+        }
     }
 
     /// The lease.

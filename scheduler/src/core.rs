@@ -103,14 +103,19 @@ impl Scheduler {
 
     /// Admits a job, or attaches to it if it is already running here.
     /// Returns the receiving half of its event stream.
-    pub fn submit(self: &Arc<Self>, request: pb::SubmitJobRequest) -> Result<mpsc::Receiver<Result<pb::JobEvent, Status>>, SchedulerError> {
+    pub fn submit(
+        self: &Arc<Self>,
+        request: pb::SubmitJobRequest,
+    ) -> Result<mpsc::Receiver<Result<pb::JobEvent, Status>>, SchedulerError> {
         validate_submit(&request, &self.config.limits()).map_err(|e| SchedulerError::InvalidArgument(e.to_string()))?;
         if let Some(receiver) = self.reattach(&request) {
             return Ok(receiver);
         }
         for executor in unique_executors(&request) {
             if !self.nodes.offers(executor) {
-                return Err(SchedulerError::FailedPrecondition(format!("no node monitor offers executor '{executor}'")));
+                return Err(SchedulerError::FailedPrecondition(format!(
+                    "no node monitor offers executor '{executor}'"
+                )));
             }
         }
         let now = self.now();
@@ -128,7 +133,11 @@ impl Scheduler {
             });
         }
         let (events, receiver) = mpsc::channel(state.task_count() + 2);
-        let accepted = pb::JobAccepted { job_id: state.job_id().to_owned(), task_count: task_count as u32, scheduler: self.address.clone() };
+        let accepted = pb::JobAccepted {
+            job_id: state.job_id().to_owned(),
+            task_count: task_count as u32,
+            scheduler: self.address.clone(),
+        };
         let _ = events.try_send(Ok(event(pb::job_event::Event::Accepted(accepted))));
         let job_id = state.job_id().to_owned();
         let mut followups = Followups::default();
@@ -140,7 +149,8 @@ impl Scheduler {
             add(&self.stats.jobs_accepted, 1);
             add(&self.stats.jobs_running, 1);
             add(&self.stats.tasks_in_flight, task_count);
-            let mut entry = JobEntry { state, events, placing: 0, next_probe_at: now, probe_backoff: Duration::from_millis(20) };
+            let mut entry =
+                JobEntry { state, events, placing: 0, next_probe_at: now, probe_backoff: Duration::from_millis(20) };
             collect_probes(&job_id, &mut entry, &mut followups);
             jobs.insert(job_id.clone(), entry);
         }
@@ -194,7 +204,11 @@ impl Scheduler {
                 add(&self.stats.get_task_hits, launches.len() as u64);
                 add(&self.stats.get_task_misses, u64::from(wanted) - launches.len() as u64);
                 add(&self.stats.tasks_launched, launches.len() as u64);
-                responses.push(pb::GetTaskResponse { job_id: request.job_id, tasks: launches, request_id: request.request_id });
+                responses.push(pb::GetTaskResponse {
+                    job_id: request.job_id,
+                    tasks: launches,
+                    request_id: request.request_id,
+                });
             }
         }
         self.carry_out(followups);
@@ -223,7 +237,13 @@ impl Scheduler {
 
     /// Sends terminal results to the client, notes retries, and retires the
     /// job once every task has its result.
-    pub fn apply_finishes(&self, jobs: &mut HashMap<String, JobEntry>, job_id: &str, finishes: Vec<Finish>, followups: &mut Followups) {
+    pub fn apply_finishes(
+        &self,
+        jobs: &mut HashMap<String, JobEntry>,
+        job_id: &str,
+        finishes: Vec<Finish>,
+        followups: &mut Followups,
+    ) {
         let Some(entry) = jobs.get_mut(job_id) else { return };
         let mut results = Vec::new();
         let mut retried = false;

@@ -30,7 +30,9 @@ pub struct Node {
 
 impl Node {
     fn offers(&self, executor: &str) -> bool {
-        self.load.as_ref().is_some_and(|load| load.executors.iter().any(|e| e.executor == executor && e.slots_total > 0))
+        self.load
+            .as_ref()
+            .is_some_and(|load| load.executors.iter().any(|e| e.executor == executor && e.slots_total > 0))
     }
 }
 
@@ -55,7 +57,8 @@ impl NodeRegistry {
     /// first poll), missing ones removed. Returns the node ids removed.
     pub fn set_addresses(&self, addresses: &[String]) -> Vec<String> {
         let mut nodes = self.nodes.write();
-        let removed: Vec<String> = nodes.iter().filter(|n| !addresses.contains(&n.address)).map(|n| n.node_id.clone()).collect();
+        let removed: Vec<String> =
+            nodes.iter().filter(|n| !addresses.contains(&n.address)).map(|n| n.node_id.clone()).collect();
         nodes.retain(|n| addresses.contains(&n.address));
         for address in addresses {
             if nodes.iter().any(|n| &n.address == address) {

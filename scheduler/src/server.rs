@@ -23,7 +23,11 @@ const MAX_MESSAGE_BYTES: usize = 96 * 1024 * 1024;
 
 /// Serves a scheduler on `listener` until `shutdown` resolves. Returns the
 /// scheduler through `on_ready` (for embedding) once it serves.
-pub async fn run(listener: TcpListener, config: SchedulerConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn run(
+    listener: TcpListener,
+    config: SchedulerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     config.validate().map_err(anyhow::Error::msg)?;
     let bound = listener.local_addr().context("listener has no address")?;
     let advertise = passer::net::advertised_address(config.advertise.as_deref(), bound);

@@ -41,7 +41,10 @@ impl pb::scheduler_server::Scheduler for SchedulerService {
         }
     }
 
-    async fn cancel_job(&self, request: Request<pb::CancelJobRequest>) -> Result<Response<pb::CancelJobResponse>, Status> {
+    async fn cancel_job(
+        &self,
+        request: Request<pb::CancelJobRequest>,
+    ) -> Result<Response<pb::CancelJobResponse>, Status> {
         let found = self.scheduler.cancel(&request.into_inner().job_id);
         Ok(Response::new(pb::CancelJobResponse { found }))
     }
@@ -87,16 +90,25 @@ impl pb::task_source_server::TaskSource for TaskSourceService {
         Ok(Response::new(responses.pop().unwrap_or_default()))
     }
 
-    async fn report_tasks(&self, request: Request<pb::ReportTasksRequest>) -> Result<Response<pb::ReportTasksResponse>, Status> {
+    async fn report_tasks(
+        &self,
+        request: Request<pb::ReportTasksRequest>,
+    ) -> Result<Response<pb::ReportTasksResponse>, Status> {
         let request = request.into_inner();
         check_node_id(&request.node_id)?;
         self.scheduler.report(&request.node_id, request.outcomes);
         Ok(Response::new(pb::ReportTasksResponse {}))
     }
 
-    async fn session(&self, request: Request<Streaming<pb::NodeToScheduler>>) -> Result<Response<SessionStream>, Status> {
+    async fn session(
+        &self,
+        request: Request<Streaming<pb::NodeToScheduler>>,
+    ) -> Result<Response<SessionStream>, Status> {
         let mut inbound = request.into_inner();
-        let first = inbound.message().await?.ok_or_else(|| Status::invalid_argument("session closed before its first message"))?;
+        let first = inbound
+            .message()
+            .await?
+            .ok_or_else(|| Status::invalid_argument("session closed before its first message"))?;
         check_node_id(&first.node_id)?;
         let node_id = first.node_id.clone();
         let scheduler = Arc::clone(&self.scheduler);

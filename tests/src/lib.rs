@@ -1,1 +1,12 @@
-//! placeholder
+//! The multi-process test harness: starts the real `passer-scheduler`,
+//! `passer-node-monitor` and `passer` binaries as child processes on
+//! loopback, waits for them to serve (gRPC health, not sleeps), and kills
+//! them when dropped. Tests speak real gRPC to them.
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
+
+pub mod cluster;
+pub mod process;
+
+pub use cluster::{Cluster, ClusterBuilder};
+pub use process::{bin_path, free_port, Process};

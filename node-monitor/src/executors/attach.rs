@@ -64,9 +64,9 @@ impl pb::executors_server::Executors for AttachService {
             let reason = exits.reason_for(hello.pid).await.unwrap_or(reason);
             monitor.instance_gone(instance, &reason);
         });
-        let outbound = UnboundedReceiverStream::new(receiver).ready_chunks(256).flat_map(|batch| {
-            futures::stream::iter(merge_runs(batch).into_iter().map(Ok))
-        });
+        let outbound = UnboundedReceiverStream::new(receiver)
+            .ready_chunks(256)
+            .flat_map(|batch| futures::stream::iter(merge_runs(batch).into_iter().map(Ok)));
         Ok(Response::new(Box::pin(outbound)))
     }
 }

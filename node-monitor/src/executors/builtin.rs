@@ -58,12 +58,17 @@ async fn run_host(
     }
 }
 
-fn spawn_task(handler: SharedHandler, task: pb::RunTask, results: mpsc::UnboundedSender<pb::TaskResult>) -> AbortHandle {
+fn spawn_task(
+    handler: SharedHandler,
+    task: pb::RunTask,
+    results: mpsc::UnboundedSender<pb::TaskResult>,
+) -> AbortHandle {
     let deadline = Duration::from_millis(task.deadline_ms);
     let job_id = task.job_id.clone();
     let task_id = task.task_id.clone();
     let attempt = task.attempt;
-    let call = handler.call(Task { job_id: task.job_id, task_id: task.task_id, attempt, payload: task.payload, deadline });
+    let call =
+        handler.call(Task { job_id: task.job_id, task_id: task.task_id, attempt, payload: task.payload, deadline });
     let join = tokio::spawn(async move {
         let (ok, output, error) = match tokio::time::timeout(deadline, call).await {
             Ok(Ok(output)) => (true, output, String::new()),

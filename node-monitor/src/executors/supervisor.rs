@@ -68,7 +68,13 @@ fn describe(status: ExitStatus) -> String {
 }
 
 /// Runs `command` until `stop` turns true, restarting it with backoff.
-pub async fn supervise(command: String, attach_addr: String, extra_env: Vec<(String, String)>, exits: ExitLog, mut stop: watch::Receiver<bool>) {
+pub async fn supervise(
+    command: String,
+    attach_addr: String,
+    extra_env: Vec<(String, String)>,
+    exits: ExitLog,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut backoff = BACKOFF_MIN;
     while !*stop.borrow() {
         let started = tokio::time::Instant::now();

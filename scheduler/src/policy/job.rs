@@ -117,11 +117,7 @@ impl JobState {
     /// Creates a job from validated tasks, leaving out `skip` task ids.
     ///
     /// The request must have passed validation: task ids unique and non-empty.
-    pub fn new(
-        request: pb::SubmitJobRequest,
-        defaults: TaskDefaults,
-        now: Duration,
-    ) -> Self {
+    pub fn new(request: pb::SubmitJobRequest, defaults: TaskDefaults, now: Duration) -> Self {
         let skip: HashSet<&str> = request.skip_task_ids.iter().map(String::as_str).collect();
         let mut tasks = Vec::with_capacity(request.tasks.len());
         let mut index = HashMap::with_capacity(request.tasks.len());
@@ -388,9 +384,15 @@ impl JobState {
         let open: Vec<usize> = (0..self.tasks.len()).filter(|&i| self.tasks[i].state != TaskState::Done).collect();
         let mut finished = Vec::with_capacity(open.len());
         for task_index in open {
-            if let Finish::Terminal(result) =
-                self.terminal(task_index, TaskStatus::Cancelled, Vec::new(), "job cancelled".into(), 0, String::new(), now)
-            {
+            if let Finish::Terminal(result) = self.terminal(
+                task_index,
+                TaskStatus::Cancelled,
+                Vec::new(),
+                "job cancelled".into(),
+                0,
+                String::new(),
+                now,
+            ) {
                 finished.push(result);
             }
         }

@@ -3,7 +3,12 @@
 use super::*;
 
 fn task(id: &str, executor: &str) -> pb::TaskSpec {
-    pb::TaskSpec { task_id: id.into(), executor: executor.into(), payload: id.as_bytes().to_vec(), ..Default::default() }
+    pb::TaskSpec {
+        task_id: id.into(),
+        executor: executor.into(),
+        payload: id.as_bytes().to_vec(),
+        ..Default::default()
+    }
 }
 
 fn job(tasks: Vec<pb::TaskSpec>) -> JobState {
@@ -27,7 +32,12 @@ fn ok(launch: &pb::TaskLaunch) -> pb::TaskOutcome {
 }
 
 fn crashed(launch: &pb::TaskLaunch) -> pb::TaskOutcome {
-    pb::TaskOutcome { status: TaskStatus::Failed as i32, retryable: true, error: "executor exited".into(), ..ok(launch) }
+    pb::TaskOutcome {
+        status: TaskStatus::Failed as i32,
+        retryable: true,
+        error: "executor exited".into(),
+        ..ok(launch)
+    }
 }
 
 const T: Duration = Duration::from_millis(1);
@@ -113,7 +123,11 @@ fn retryable_failure_requeues_until_attempts_run_out() {
     match job.finish("b", crashed(&second), T) {
         Finish::Terminal(result) => {
             assert_eq!(result.status, TaskStatus::Failed as i32);
-            assert!(result.error.contains("attempt 1 on a") && result.error.contains("attempt 2 on b"), "{}", result.error);
+            assert!(
+                result.error.contains("attempt 1 on a") && result.error.contains("attempt 2 on b"),
+                "{}",
+                result.error
+            );
         }
         other => panic!("expected a terminal failure, got {other:?}"),
     }

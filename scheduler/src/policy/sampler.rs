@@ -60,9 +60,7 @@ pub fn sample_nodes<R: Rng + ?Sized>(
 fn spread_over_all<R: Rng + ?Sized>(node_count: usize, total: usize, rng: &mut R) -> Vec<Probe> {
     let base = (total / node_count) as u32;
     let extra = total % node_count;
-    let mut probes: Vec<Probe> = (0..node_count)
-        .map(|node_index| Probe { node_index, reservations: base })
-        .collect();
+    let mut probes: Vec<Probe> = (0..node_count).map(|node_index| Probe { node_index, reservations: base }).collect();
     for node_index in index::sample(rng, node_count, extra) {
         probes[node_index].reservations += 1;
     }
@@ -102,9 +100,8 @@ mod tests {
         assert_eq!(probes.len(), 3);
         let total: u32 = probes.iter().map(|p| p.reservations).sum();
         assert_eq!(total, 1000);
-        let (min, max) = probes.iter().fold((u32::MAX, 0), |(lo, hi), p| {
-            (lo.min(p.reservations), hi.max(p.reservations))
-        });
+        let (min, max) =
+            probes.iter().fold((u32::MAX, 0), |(lo, hi), p| (lo.min(p.reservations), hi.max(p.reservations)));
         assert!(max - min <= 1, "shares differ by at most one: {probes:?}");
     }
 

@@ -110,14 +110,23 @@ pub fn validate_submit(request: &pb::SubmitJobRequest, limits: &Limits) -> Resul
         }
         job_bytes += task.payload.len();
         if task.timeout_ms > limits.max_timeout_ms {
-            return Err(invalid(format!("tasks[{index}].timeout_ms"), format!("is more than the limit of {} ms", limits.max_timeout_ms)));
+            return Err(invalid(
+                format!("tasks[{index}].timeout_ms"),
+                format!("is more than the limit of {} ms", limits.max_timeout_ms),
+            ));
         }
         if task.max_attempts > limits.max_attempts {
-            return Err(invalid(format!("tasks[{index}].max_attempts"), format!("is more than the limit of {}", limits.max_attempts)));
+            return Err(invalid(
+                format!("tasks[{index}].max_attempts"),
+                format!("is more than the limit of {}", limits.max_attempts),
+            ));
         }
     }
     if job_bytes > limits.max_job_bytes {
-        return Err(invalid("tasks", format!("payloads total {job_bytes} bytes, more than the limit of {} per job", limits.max_job_bytes)));
+        return Err(invalid(
+            "tasks",
+            format!("payloads total {job_bytes} bytes, more than the limit of {} per job", limits.max_job_bytes),
+        ));
     }
     if request.skip_task_ids.len() > request.tasks.len() {
         return Err(invalid("skip_task_ids", "lists more ids than the job has tasks"));
@@ -146,7 +155,11 @@ mod tests {
             (job(vec![task("a"), task("a")]), "tasks[1].task_id", "duplicate task id"),
             (job(vec![task("")]), "tasks[0].task_id", "must not be empty"),
             (job(vec![pb::TaskSpec { executor: String::new(), ..task("a") }]), "tasks[0].executor", "must name"),
-            (job(vec![pb::TaskSpec { executor: "no spaces".into(), ..task("a") }]), "tasks[0].executor", "not an executor type"),
+            (
+                job(vec![pb::TaskSpec { executor: "no spaces".into(), ..task("a") }]),
+                "tasks[0].executor",
+                "not an executor type",
+            ),
             (job(vec![task(&"x".repeat(129))]), "tasks[0].task_id", "limit of 128"),
             (job(vec![pb::TaskSpec { payload: vec![0; 1024 * 1024 + 1], ..task("a") }]), "tasks[0].payload", "limit"),
             (job(vec![pb::TaskSpec { timeout_ms: u64::MAX, ..task("a") }]), "tasks[0].timeout_ms", "limit"),

@@ -62,7 +62,9 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
         });
     }
     let scheduler_port = if args.serve { args.scheduler_port } else { 0 };
-    let listener = TcpListener::bind(("127.0.0.1", scheduler_port)).await.with_context(|| format!("cannot bind scheduler port {scheduler_port}"))?;
+    let listener = TcpListener::bind(("127.0.0.1", scheduler_port))
+        .await
+        .with_context(|| format!("cannot bind scheduler port {scheduler_port}"))?;
     let scheduler_address = listener.local_addr()?.to_string();
     let config = SchedulerConfig::local(listener.local_addr()?, node_addresses.clone());
     let shutdown = wait_stop();
@@ -79,7 +81,10 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
     }
 
     let client = Client::new(ClientConfig::new([scheduler_address.clone()])).context("cannot create the client")?;
-    println!("passer dev: 1 scheduler, {} node monitors x {} slots, running {} echo tasks", args.nodes, args.slots, args.tasks);
+    println!(
+        "passer dev: 1 scheduler, {} node monitors x {} slots, running {} echo tasks",
+        args.nodes, args.slots, args.tasks
+    );
     let job = JobSpec::uniform("", "echo", args.tasks, b"hello");
     let started = Instant::now();
     let results = client.run(job).await.context("the sample job failed")?;

@@ -28,10 +28,16 @@ pub(crate) struct ExecutorArgs {
 /// Runs `passer executor` until SIGINT/SIGTERM.
 pub(crate) async fn run(args: ExecutorArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.slots >= 1, "--slots must be at least 1");
-    let mut builder = Executor::builder(args.attach.clone()).token(args.token.clone()).name(format!("passer-executor-{}", std::process::id()));
+    let mut builder = Executor::builder(args.attach.clone())
+        .token(args.token.clone())
+        .name(format!("passer-executor-{}", std::process::id()));
     for name in &args.builtin {
-        let handler = passer::builtin::builtin_handler(name)
-            .with_context(|| format!("--builtin {name:?} is not a built-in handler (known: {})", passer::builtin::BUILTIN_NAMES.join(", ")))?;
+        let handler = passer::builtin::builtin_handler(name).with_context(|| {
+            format!(
+                "--builtin {name:?} is not a built-in handler (known: {})",
+                passer::builtin::BUILTIN_NAMES.join(", ")
+            )
+        })?;
         builder = builder.shared_handler(name.clone(), args.slots, handler);
     }
     builder.run(passer::signal::shutdown_signal()).await.context("executor failed")?;

@@ -28,7 +28,10 @@ pub(crate) async fn run(args: HealthArgs) -> anyhow::Result<ExitCode> {
         .connect_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(2));
     let channel = endpoint.connect().await.with_context(|| format!("cannot reach {}", args.addr))?;
-    let response = HealthClient::new(channel).check(HealthCheckRequest { service: args.service.clone() }).await.context("health check failed")?;
+    let response = HealthClient::new(channel)
+        .check(HealthCheckRequest { service: args.service.clone() })
+        .await
+        .context("health check failed")?;
     let status = response.into_inner().status();
     println!("{}", status.as_str_name());
     Ok(if status == ServingStatus::Serving { ExitCode::SUCCESS } else { ExitCode::from(1) })

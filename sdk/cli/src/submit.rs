@@ -89,13 +89,24 @@ pub(crate) async fn run(args: SubmitArgs) -> anyhow::Result<ExitCode> {
             });
             writeln!(out, "{line}")?;
         } else if !result.succeeded() || args.count <= 20 {
-            writeln!(out, "{} {} {}{}", result.task_id, result.status.short_name(), String::from_utf8_lossy(&result.output), if result.error.is_empty() { String::new() } else { format!(" ({})", result.error) })?;
+            writeln!(
+                out,
+                "{} {} {}{}",
+                result.task_id,
+                result.status.short_name(),
+                String::from_utf8_lossy(&result.output),
+                if result.error.is_empty() { String::new() } else { format!(" ({})", result.error) }
+            )?;
         }
         outputs.push(result);
     }
     let summary = Summary::new(&outputs, started.elapsed());
     if args.json {
-        writeln!(out, "{}", serde_json::json!({ "summary": summary, "rejections": results.rejections(), "waited_ms": results.waited().as_millis() as u64, "failovers": results.failovers() }))?;
+        writeln!(
+            out,
+            "{}",
+            serde_json::json!({ "summary": summary, "rejections": results.rejections(), "waited_ms": results.waited().as_millis() as u64, "failovers": results.failovers() })
+        )?;
     } else {
         writeln!(out, "{}", summary.render())?;
     }

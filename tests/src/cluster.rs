@@ -1,0 +1,198 @@
+//! A cluster of real processes on loopback: M schedulers and N node
+//! monitors, with helpers to wait for readiness and to build SDK clients.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use passer::{Client, ClientConfig};
+use passer_proto::pb;
+
+use crate::process::{free_port, Process};
+
+/// How to start a cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterBuilder {
+    schedulers: usize,
+    node_monitors: usize,
+    node_args: Vec<String>,
+    scheduler_args: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+impl Default for ClusterBuilder {
+    fn default() -> Self {
+        Self { schedulers: 1, node_monitors: 3, node_args: Vec::new(), scheduler_args: Vec::new(), env: Vec::new() }
+    }
+}
+
+impl ClusterBuilder {
+    /// Number of schedulers.
+    pub fn schedulers(mut self, count: usize) -> Self {
+        self.schedulers = count;
+        self
+    }
+
+    /// Number of node monitors.
+    pub fn node_monitors(mut self, count: usize) -> Self {
+        self.node_monitors = count;
+        self
+    }
+
+    /// Extra flags for every node monitor.
+    pub fn node_args<S: Into<String>>(mut self, args: impl IntoIterator<Item = S>) -> Self {
+        self.node_args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Extra flags for every scheduler.
+    pub fn scheduler_args<S: Into<String>>(mut self, args: impl IntoIterator<Item = S>) -> Self {
+        self.scheduler_args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// An environment variable for every process.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Starts the processes and waits until each serves.
+    pub async fn start(self) -> anyhow::Result<Cluster> {
+        let env: Vec<(&str, String)> = self.env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        let mut cluster = Cluster {
+            schedulers: Vec::new(),
+            node_monitors: Vec::new(),
+            scheduler_addrs: Vec::new(),
+            node_addrs: Vec::new(),
+            node_args: self.node_args.clone(),
+            env: self.env.clone(),
+        };
+        for index in 0..self.node_monitors {
+            let port = free_port();
+            let address = format!("127.0.0.1:{port}");
+            let process = start_node_monitor(index, &address, &self.node_args, &env)?;
+            cluster.node_monitors.push(process);
+            cluster.node_addrs.push(address);
+        }
+        for (index, address) in cluster.node_addrs.iter().enumerate() {
+            wait_serving(address, &cluster.node_monitors[index]).await?;
+        }
+        for index in 0..self.schedulers {
+            let port = free_port();
+            let address = format!("127.0.0.1:{port}");
+            let mut args = vec![
+                "--listen".to_owned(),
+                address.clone(),
+                "--node-monitors".to_owned(),
+                cluster.node_addrs.join(","),
+            ];
+            args.extend(self.scheduler_args.iter().cloned());
+            let process = Process::start(&format!("scheduler{index}"), "passer-scheduler", &args, &env)?;
+            cluster.schedulers.push(process);
+            cluster.scheduler_addrs.push(address);
+        }
+        for (index, address) in cluster.scheduler_addrs.iter().enumerate() {
+            wait_serving(address, &cluster.schedulers[index]).await?;
+        }
+        Ok(cluster)
+    }
+}
+
+fn start_node_monitor(
+    index: usize,
+    address: &str,
+    extra: &[String],
+    env: &[(&str, String)],
+) -> anyhow::Result<Process> {
+    let mut args = vec!["--listen".to_owned(), address.to_owned()];
+    args.extend(extra.iter().cloned());
+    Process::start(&format!("node{index}"), "passer-node-monitor", &args, env)
+}
+
+/// Polls gRPC health until SERVING (at most 20 s).
+pub async fn wait_serving(address: &str, process: &Process) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if health_serving(address).await {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!("{} at {address} did not become healthy; log:\n{}", process.name, process.log_tail());
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn health_serving(address: &str) -> bool {
+    let Ok(endpoint) = tonic::transport::Endpoint::from_shared(format!("http://{address}")) else { return false };
+    let Ok(channel) = endpoint.connect_timeout(Duration::from_millis(500)).connect().await else { return false };
+    let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
+    let request = tonic_health::pb::HealthCheckRequest { service: String::new() };
+    matches!(client.check(request).await, Ok(r) if r.get_ref().status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32)
+}
+
+/// A running cluster; every process is killed when it is dropped.
+pub struct Cluster {
+    /// Scheduler processes.
+    pub schedulers: Vec<Process>,
+    /// Node monitor processes.
+    pub node_monitors: Vec<Process>,
+    /// Scheduler addresses (host:port).
+    pub scheduler_addrs: Vec<String>,
+    /// Node monitor addresses.
+    pub node_addrs: Vec<String>,
+    node_args: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+impl Cluster {
+    /// A cluster builder.
+    pub fn builder() -> ClusterBuilder {
+        ClusterBuilder::default()
+    }
+
+    /// An SDK client knowing every scheduler.
+    pub fn client(&self) -> Client {
+        Client::new(ClientConfig::new(self.scheduler_addrs.clone())).expect("client config")
+    }
+
+    /// A raw gRPC client of scheduler `index`.
+    pub async fn scheduler_client(
+        &self,
+        index: usize,
+    ) -> anyhow::Result<pb::scheduler_client::SchedulerClient<tonic::transport::Channel>> {
+        let uri = format!("http://{}", self.scheduler_addrs[index]);
+        Ok(pb::scheduler_client::SchedulerClient::connect(uri).await.context("connect to scheduler")?)
+    }
+
+    /// Scheduler `index`'s counters.
+    pub async fn stats(&self, index: usize) -> anyhow::Result<pb::SchedulerStats> {
+        let mut client = self.scheduler_client(index).await?;
+        Ok(client.get_stats(pb::GetStatsRequest {}).await?.into_inner())
+    }
+
+    /// Restarts node monitor `index` on its old address (after a kill).
+    pub async fn restart_node_monitor(&mut self, index: usize) -> anyhow::Result<()> {
+        let env: Vec<(&str, String)> = self.env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        self.node_monitors[index].kill();
+        let address = self.node_addrs[index].clone();
+        self.node_monitors[index] = start_node_monitor(index, &address, &self.node_args, &env)?;
+        wait_serving(&address, &self.node_monitors[index]).await
+    }
+
+    /// Waits until scheduler `index` sees `count` node monitors up with executors.
+    pub async fn wait_nodes_up(&self, index: usize, count: usize) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let stats = self.stats(index).await?;
+            let up = stats.nodes.iter().filter(|n| n.slots_total > 0).count();
+            if up >= count {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                bail!("only {up} of {count} node monitors have executors: {:?}", stats.nodes);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
