@@ -1,0 +1,163 @@
+//! One submission of a job, retried across schedulers until one accepts it:
+//! overloaded schedulers (`RESOURCE_EXHAUSTED`) are retried after their
+//! `retry-after-ms` hint or a jittered backoff, unreachable ones are skipped
+//! round-robin with a backoff after each full round, and a bad job fails at once.
+
+use std::time::Duration;
+
+use passer_proto::pb;
+use passer_proto::pb::job_event::Event;
+use tokio::time::Instant;
+use tonic::{Code, Status, Streaming};
+use tracing::{debug, warn};
+
+use super::backoff::{retry_after, Backoff};
+use super::Client;
+use crate::error::ClientError;
+
+/// Longest wait for a scheduler's `accepted` once the call is made.
+const ACCEPT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A job stream a scheduler accepted.
+pub(crate) struct Opened {
+    /// The index of the scheduler that accepted.
+    pub(crate) index: usize,
+    /// The rest of the job's events.
+    pub(crate) stream: Streaming<pb::JobEvent>,
+    /// The scheduler's acceptance.
+    pub(crate) accepted: pb::JobAccepted,
+}
+
+/// Overload counters, kept over every submission of one job.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct RetryStats {
+    /// Time spent backing off on `RESOURCE_EXHAUSTED`.
+    pub(crate) waited: Duration,
+    /// `RESOURCE_EXHAUSTED` answers retried.
+    pub(crate) rejections: u32,
+}
+
+/// Why one attempt did not open a stream.
+enum Refusal {
+    /// The scheduler is overloaded; retry later, perhaps elsewhere.
+    Overloaded(Status),
+    /// The scheduler could not be reached or dropped the call; try another.
+    Unreachable(String),
+    /// Retrying cannot help.
+    Fatal(ClientError),
+}
+
+/// Submits `request`, starting at scheduler `start`, until a scheduler
+/// accepts it or `max_retry_time` has passed.
+pub(crate) async fn open(
+    client: &Client,
+    request: &pb::SubmitJobRequest,
+    start: usize,
+    stats: &mut RetryStats,
+) -> Result<Opened, ClientError> {
+    let config = client.config();
+    let count = client.scheduler_count();
+    let began = Instant::now();
+    let mut backoff = Backoff::new(config.initial_backoff, config.max_backoff);
+    let mut index = start % count;
+    let mut unreachable_in_round = 0usize;
+    let mut unreachable_total = 0u32;
+    loop {
+        let refusal = match attempt(client, index, request).await {
+            Ok((stream, accepted)) => return Ok(Opened { index, stream, accepted }),
+            Err(refusal) => refusal,
+        };
+        let address = &client.schedulers()[index];
+        index = (index + 1) % count;
+        match refusal {
+            Refusal::Fatal(error) => return Err(error),
+            Refusal::Overloaded(status) => {
+                stats.rejections += 1;
+                unreachable_in_round = 0;
+                let delay = retry_after(&status).unwrap_or_else(|| backoff.next_delay());
+                if began.elapsed() + delay > config.max_retry_time {
+                    return Err(ClientError::Rejected { waited: stats.waited });
+                }
+                debug!(job_id = %request.job_id, scheduler = %address, ?delay, "scheduler overloaded, backing off");
+                tokio::time::sleep(delay).await;
+                stats.waited += delay;
+            }
+            Refusal::Unreachable(reason) => {
+                unreachable_total += 1;
+                if unreachable_total == 1 {
+                    warn!(job_id = %request.job_id, scheduler = %address, %reason, "scheduler unreachable, trying others");
+                } else {
+                    debug!(job_id = %request.job_id, scheduler = %address, %reason, unreachable_total, "scheduler unreachable");
+                }
+                unreachable_in_round += 1;
+                if unreachable_in_round < count {
+                    continue;
+                }
+                unreachable_in_round = 0;
+                let delay = backoff.next_delay();
+                if began.elapsed() + delay > config.max_retry_time {
+                    return Err(ClientError::Unavailable(format!(
+                        "no scheduler accepted job {} within {:?}; last error from {address}: {reason}",
+                        request.job_id, config.max_retry_time
+                    )));
+                }
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+/// One call to the scheduler at `index`, up to its `accepted` event.
+async fn attempt(
+    client: &Client,
+    index: usize,
+    request: &pb::SubmitJobRequest,
+) -> Result<(Streaming<pb::JobEvent>, pb::JobAccepted), Refusal> {
+    let call = async {
+        let mut scheduler = client.scheduler(index);
+        let response = scheduler.submit_job(client.request(request.clone())).await.map_err(classify)?;
+        let mut stream = response.into_inner();
+        match stream.message().await.map_err(classify)? {
+            Some(pb::JobEvent { event: Some(Event::Accepted(accepted)) }) => Ok((stream, accepted)),
+            Some(other) => Err(Refusal::Fatal(ClientError::Protocol(format!(
+                "scheduler {} sent {other:?} before accepting job {}",
+                client.schedulers()[index],
+                request.job_id
+            )))),
+            None => Err(Refusal::Unreachable("stream ended before the job was accepted".to_owned())),
+        }
+    };
+    match tokio::time::timeout(ACCEPT_TIMEOUT, call).await {
+        Ok(result) => result,
+        Err(_) => Err(Refusal::Unreachable(format!("no answer within {ACCEPT_TIMEOUT:?}"))),
+    }
+}
+
+/// Sorts a failed call by what to do next.
+fn classify(status: Status) -> Refusal {
+    match status.code() {
+        Code::ResourceExhausted => Refusal::Overloaded(status),
+        Code::Unavailable | Code::Cancelled | Code::Aborted | Code::Unknown | Code::DeadlineExceeded => {
+            Refusal::Unreachable(format!("{:?}: {}", status.code(), status.message()))
+        }
+        _ => Refusal::Fatal(ClientError::from(status)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_sort_into_refusals() {
+        assert!(matches!(classify(Status::resource_exhausted("full")), Refusal::Overloaded(_)));
+        assert!(matches!(classify(Status::unavailable("down")), Refusal::Unreachable(_)));
+        assert!(matches!(classify(Status::unknown("reset")), Refusal::Unreachable(_)));
+        assert!(matches!(classify(Status::invalid_argument("tasks")), Refusal::Fatal(ClientError::InvalidArgument(_))));
+        assert!(matches!(
+            classify(Status::failed_precondition("no executor")),
+            Refusal::Fatal(ClientError::FailedPrecondition(_))
+        ));
+        assert!(matches!(classify(Status::permission_denied("token")), Refusal::Fatal(ClientError::Status(_))));
+    }
+}

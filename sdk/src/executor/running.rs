@@ -1,0 +1,210 @@
+//! The tasks one attachment is running: each runs its handler in its own
+//! tokio task under the task's deadline, so a slow, cancelled or panicking
+//! handler turns into exactly one `TaskResult` and never takes the executor down.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use passer_proto::pb;
+use tokio::task::{AbortHandle, Id, JoinError, JoinSet};
+
+use crate::handler::{SharedHandler, Task, TaskError};
+
+/// What a handler sees as its deadline when the node monitor set none.
+const NO_DEADLINE: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// A task is named by its job and task ids.
+type TaskKey = (String, String);
+
+/// What is known about a running task besides its future.
+struct Started {
+    key: TaskKey,
+    attempt: u32,
+}
+
+/// The running tasks of one attachment.
+pub(crate) struct RunningTasks {
+    handler: SharedHandler,
+    set: JoinSet<pb::TaskResult>,
+    by_key: HashMap<TaskKey, AbortHandle>,
+    by_id: HashMap<Id, Started>,
+}
+
+impl RunningTasks {
+    /// No tasks yet; each will run `handler`.
+    pub(crate) fn new(handler: SharedHandler) -> Self {
+        Self { handler, set: JoinSet::new(), by_key: HashMap::new(), by_id: HashMap::new() }
+    }
+
+    /// How many tasks are running.
+    pub(crate) fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Starts `run`. A second start of a task still running supersedes the
+    /// first, which is dropped without a result.
+    pub(crate) fn start(&mut self, run: pb::RunTask) {
+        let key = (run.job_id.clone(), run.task_id.clone());
+        let attempt = run.attempt;
+        let handler = SharedHandler::clone(&self.handler);
+        let abort = self.set.spawn(run_one(handler, run));
+        if let Some(previous) = self.by_key.insert(key.clone(), abort.clone()) {
+            previous.abort();
+            self.by_id.remove(&previous.id());
+        }
+        self.by_id.insert(abort.id(), Started { key, attempt });
+    }
+
+    /// Stops the task `cancel` names and returns its `cancelled` result, or
+    /// `None` if it is not running (it already reported).
+    pub(crate) fn cancel(&mut self, cancel: &pb::node_message::CancelTask) -> Option<pb::TaskResult> {
+        let key = (cancel.job_id.clone(), cancel.task_id.clone());
+        let abort = self.by_key.remove(&key)?;
+        abort.abort();
+        let started = self.by_id.remove(&abort.id())?;
+        let reason = if cancel.reason.is_empty() { "cancelled by the node monitor" } else { &cancel.reason };
+        Some(failure(started, format!("cancelled: {reason}")))
+    }
+
+    /// Waits for the next task to end and returns its result; `None` when
+    /// nothing is running. Cancel-safe.
+    pub(crate) async fn next_finished(&mut self) -> Option<pb::TaskResult> {
+        loop {
+            let joined = self.set.join_next_with_id().await?;
+            if let Some(result) = self.on_joined(joined) {
+                return Some(result);
+            }
+        }
+    }
+
+    /// Stops every task and returns a failed result for each, saying `reason`.
+    pub(crate) fn abort_all(&mut self, reason: &str) -> Vec<pb::TaskResult> {
+        self.set.abort_all();
+        self.by_key.clear();
+        self.by_id.drain().map(|(_, started)| failure(started, reason.to_owned())).collect()
+    }
+
+    fn on_joined(&mut self, joined: Result<(Id, pb::TaskResult), JoinError>) -> Option<pb::TaskResult> {
+        let id = match &joined {
+            Ok((id, _)) => *id,
+            Err(error) => error.id(),
+        };
+        // Unknown ids were cancelled or superseded and have been accounted for.
+        let started = self.by_id.remove(&id)?;
+        if self.by_key.get(&started.key).is_some_and(|abort| abort.id() == id) {
+            self.by_key.remove(&started.key);
+        }
+        match joined {
+            Ok((_, result)) => Some(result),
+            Err(error) if error.is_panic() => {
+                let message = panic_message(error.into_panic());
+                Some(failure(started, format!("handler panicked: {message}")))
+            }
+            Err(_) => Some(failure(started, "handler task was aborted".to_owned())),
+        }
+    }
+}
+
+/// Runs one task under its deadline (`deadline_ms` 0 means none).
+async fn run_one(handler: SharedHandler, run: pb::RunTask) -> pb::TaskResult {
+    let deadline_opt = (run.deadline_ms > 0).then(|| Duration::from_millis(run.deadline_ms));
+    let task = Task {
+        job_id: run.job_id.clone(),
+        task_id: run.task_id.clone(),
+        attempt: run.attempt,
+        payload: run.payload,
+        deadline: deadline_opt.unwrap_or(NO_DEADLINE),
+    };
+    let call = handler.call(task);
+    let outcome_opt = match deadline_opt {
+        Some(deadline) => tokio::time::timeout(deadline, call).await.ok(),
+        None => Some(call.await),
+    };
+    let (ok, output, error) = match outcome_opt {
+        Some(Ok(output)) => (true, output, String::new()),
+        Some(Err(TaskError { message, output })) => (false, output, message),
+        None => (false, Vec::new(), "deadline exceeded".to_owned()),
+    };
+    pb::TaskResult { job_id: run.job_id, task_id: run.task_id, attempt: run.attempt, ok, output, error }
+}
+
+fn failure(started: Started, error: String) -> pb::TaskResult {
+    let (job_id, task_id) = started.key;
+    pb::TaskResult { job_id, task_id, attempt: started.attempt, ok: false, output: Vec::new(), error }
+}
+
+/// The text of a panic payload (`&str` or `String`), or a placeholder.
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(text) => *text,
+        Err(payload) => match payload.downcast::<&'static str>() {
+            Ok(text) => (*text).to_owned(),
+            Err(_) => "non-string panic payload".to_owned(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn run(task_id: &str, payload: &str, deadline_ms: u64) -> pb::RunTask {
+        pb::RunTask {
+            job_id: "j".to_owned(),
+            task_id: task_id.to_owned(),
+            attempt: 1,
+            payload: payload.as_bytes().to_vec(),
+            deadline_ms,
+        }
+    }
+
+    fn handler() -> SharedHandler {
+        Arc::new(|task: Task| async move {
+            match task.payload.as_slice() {
+                b"panic" => panic!("boom"),
+                b"sleep" => {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                    Ok(Vec::new())
+                }
+                b"fail" => Err(TaskError::new("nope")),
+                other => Ok(other.to_vec()),
+            }
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn results_cover_success_failure_deadline_and_panic() {
+        let mut tasks = RunningTasks::new(handler());
+        tasks.start(run("ok", "hi", 0));
+        tasks.start(run("fail", "fail", 1000));
+        tasks.start(run("slow", "sleep", 50));
+        tasks.start(run("panic", "panic", 1000));
+        let mut results = HashMap::new();
+        while let Some(result) = tasks.next_finished().await {
+            results.insert(result.task_id.clone(), result);
+        }
+        assert_eq!(results.len(), 4);
+        assert!(results["ok"].ok && results["ok"].output == b"hi");
+        assert_eq!(results["fail"].error, "nope");
+        assert_eq!(results["slow"].error, "deadline exceeded");
+        assert_eq!(results["panic"].error, "handler panicked: boom");
+        assert_eq!(tasks.len(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cancel_reports_once() {
+        let mut tasks = RunningTasks::new(handler());
+        tasks.start(run("slow", "sleep", 0));
+        let cancel = pb::node_message::CancelTask {
+            job_id: "j".to_owned(),
+            task_id: "slow".to_owned(),
+            reason: "job cancelled".to_owned(),
+        };
+        let result = tasks.cancel(&cancel).expect("running");
+        assert_eq!((result.ok, result.error.as_str()), (false, "cancelled: job cancelled"));
+        assert!(tasks.cancel(&cancel).is_none());
+        assert!(tasks.next_finished().await.is_none());
+    }
+}
