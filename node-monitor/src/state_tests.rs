@@ -65,10 +65,13 @@ fn refuses_unknown_executor_and_full_queue() {
     assert_eq!(response.accepted, 0);
     assert!(response.refusal.contains("no executor of type 'gpu'"), "{}", response.refusal);
     let (first, _) = state.enqueue(reserve("a", 20));
-    assert_eq!(first.accepted, 10);
-    let (second, _) = state.enqueue(reserve("b", 1));
-    assert_eq!(second.accepted, 0);
-    assert_eq!(second.refusal, "reservation queue is full");
+    assert_eq!(first.accepted, 10, "the queue holds 10");
+    assert_eq!(first.queue_length, 8, "two were redeemed at once for the two free slots");
+    let (second, _) = state.enqueue(reserve("b", 5));
+    assert_eq!(second.accepted, 2, "only what fits");
+    let (third, _) = state.enqueue(reserve("c", 1));
+    assert_eq!(third.accepted, 0);
+    assert_eq!(third.refusal, "reservation queue is full");
 }
 
 #[test]
