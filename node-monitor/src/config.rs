@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::tenants::{parse_pairs, TenantPolicy};
+
 /// How a node monitor runs.
 #[derive(Debug, Clone, Args)]
 pub struct NodeMonitorConfig {
@@ -38,6 +40,20 @@ pub struct NodeMonitorConfig {
     /// Seconds to wait for running tasks on shutdown.
     #[arg(long, env = "PASSER_DRAIN_TIMEOUT_SECS", default_value_t = 30)]
     pub drain_timeout_secs: u64,
+    /// `tenant=weight`: the tenant's weighted fair share of this node's
+    /// reservation queue (repeatable; weight 0 = only idle slots).
+    #[arg(long = "tenant-weight", env = "PASSER_TENANT_WEIGHTS", value_delimiter = ',')]
+    pub tenant_weights: Vec<String>,
+    /// Weight of tenants not named by --tenant-weight.
+    #[arg(long, env = "PASSER_DEFAULT_TENANT_WEIGHT", default_value_t = 1)]
+    pub default_tenant_weight: u32,
+    /// `tenant=priority`: the highest priority the tenant's jobs get here
+    /// (repeatable); higher requests are lowered to it.
+    #[arg(long = "max-priority", env = "PASSER_MAX_PRIORITIES", value_delimiter = ',')]
+    pub max_priorities: Vec<String>,
+    /// Highest priority of tenants not named by --max-priority.
+    #[arg(long, env = "PASSER_DEFAULT_MAX_PRIORITY", default_value_t = 0, allow_negative_numbers = true)]
+    pub default_max_priority: i32,
 }
 
 impl NodeMonitorConfig {
@@ -54,6 +70,10 @@ impl NodeMonitorConfig {
             queue_capacity: 20_000,
             labels: Vec::new(),
             drain_timeout_secs: 30,
+            tenant_weights: Vec::new(),
+            default_tenant_weight: 1,
+            max_priorities: Vec::new(),
+            default_max_priority: 0,
         }
     }
 
@@ -74,11 +94,22 @@ impl NodeMonitorConfig {
             }
         }
         for label in &self.labels {
-            if !label.contains('=') {
+            if !label.split_once('=').is_some_and(|(key, _)| !key.is_empty()) {
                 return Err(format!("--label {label:?} must be key=value"));
             }
         }
+        self.tenant_policy()?;
         Ok(())
+    }
+
+    /// The reservation queue's tenant policy from the tenant flags.
+    pub fn tenant_policy(&self) -> Result<TenantPolicy, String> {
+        Ok(TenantPolicy {
+            weights: parse_pairs("--tenant-weight", &self.tenant_weights)?,
+            default_weight: self.default_tenant_weight,
+            max_priority: parse_pairs("--max-priority", &self.max_priorities)?,
+            default_max_priority: self.default_max_priority,
+        })
     }
 
     /// The drain timeout.

@@ -17,6 +17,7 @@ pub mod server;
 pub mod service;
 pub mod slots;
 pub mod state;
+pub mod tenants;
 
 pub use config::NodeMonitorConfig;
 pub use server::run;

@@ -1,4 +1,5 @@
-//! The node monitor's reservation queue: bounded, FIFO per executor type.
+//! The node monitor's reservation queue: bounded, with strict priorities and
+//! weighted fair queuing across tenants.
 //!
 //! A reservation is a promise to ask a job's scheduler for a task when a slot
 //! frees (late binding). Reservations of one job that arrive together are one
@@ -6,10 +7,26 @@
 //! reservations: [`ReservationQueue::enqueue`] accepts what fits and refuses
 //! the rest, so the scheduler learns at once that this node is full.
 //!
+//! Order of service, for an executor type with a free slot:
+//! 1. Strict priority: the highest priority with a redeemable entry goes
+//!    first. A reservation's priority is the job's, capped by the operator's
+//!    limit for its tenant ([`TenantPolicy::cap_priority`]).
+//! 2. Within a priority, start-time fair queuing across tenants: each tenant
+//!    has a virtual finish time that grows by `count / weight` per
+//!    reservation redeemed; the redeemable tenant with the smallest one goes
+//!    next. A tenant that was idle restarts at the queue's virtual time, so
+//!    it can neither bank credit while idle nor shed debt by pausing
+//!    briefly. Tenants of weight 0 go only when no positive-weight tenant of
+//!    that priority can.
+//! 3. Within a tenant, FIFO (skipping entries whose executor is busy).
+//!
+//! With one tenant and one priority this is the plain FIFO of Sparrow.
 //! Pure code: no I/O, no clock. The caller says which executor types have
 //! free slots; the queue says which job to ask next.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use crate::tenants::TenantPolicy;
 
 /// A batch of reservations of one job for one executor type.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,7 +37,7 @@ pub struct Reservation {
     pub scheduler: String,
     /// The job's tenant.
     pub tenant: String,
-    /// The job's priority.
+    /// The job's priority (capped per tenant when queued).
     pub priority: i32,
     /// The executor type a slot must offer.
     pub executor: String,
@@ -41,18 +58,62 @@ pub struct Redeem {
     pub count: u32,
 }
 
-/// A bounded FIFO of reservations.
+/// A tenant's place in the fair-queuing order.
+#[derive(Debug, Clone, Copy, Default)]
+struct TenantClock {
+    /// Virtual time at which the tenant's service so far finishes.
+    finish: f64,
+    /// Reservations of the tenant in the queue.
+    queued: u32,
+}
+
+/// Entries of one priority, per tenant in arrival order: (sequence, entry).
+type Level = BTreeMap<String, VecDeque<(u64, Reservation)>>;
+
+/// Tenant clocks kept for idle tenants before the idle ones are pruned.
+const MAX_IDLE_CLOCKS: usize = 4096;
+
+/// A bounded queue of reservations, by priority, tenant share and arrival.
 #[derive(Debug)]
 pub struct ReservationQueue {
-    entries: VecDeque<Reservation>,
+    levels: BTreeMap<i32, Level>,
+    clocks: HashMap<String, TenantClock>,
+    virtual_now: f64,
+    policy: TenantPolicy,
+    next_sequence: u64,
     len: u32,
     capacity: u32,
 }
 
 impl ReservationQueue {
-    /// An empty queue holding at most `capacity` reservations.
+    /// An empty queue holding at most `capacity` reservations, with the
+    /// default tenant policy (every tenant equal, priorities capped at 0).
     pub fn new(capacity: u32) -> Self {
-        Self { entries: VecDeque::new(), len: 0, capacity }
+        Self::with_policy(capacity, TenantPolicy::default())
+    }
+
+    /// An empty queue holding at most `capacity` reservations, ordered by
+    /// `policy`.
+    pub fn with_policy(capacity: u32, policy: TenantPolicy) -> Self {
+        Self {
+            levels: BTreeMap::new(),
+            clocks: HashMap::new(),
+            virtual_now: 0.0,
+            policy,
+            next_sequence: 0,
+            len: 0,
+            capacity,
+        }
+    }
+
+    /// Replaces the tenant policy; applies to reservations queued from now on.
+    pub fn set_policy(&mut self, policy: TenantPolicy) {
+        self.policy = policy;
+    }
+
+    /// The tenant policy in force.
+    pub fn policy(&self) -> &TenantPolicy {
+        &self.policy
     }
 
     /// Reservations waiting.
@@ -78,17 +139,41 @@ impl ReservationQueue {
             return 0;
         }
         reservation.count = accepted;
+        reservation.priority = self.policy.cap_priority(&reservation.tenant, reservation.priority);
+        if self.clocks.len() >= MAX_IDLE_CLOCKS {
+            let virtual_now = self.virtual_now;
+            self.clocks.retain(|_, clock| clock.queued > 0 || clock.finish > virtual_now);
+            if self.clocks.len() >= MAX_IDLE_CLOCKS {
+                // Too many tenants came and went: forgive idle tenants' debt.
+                self.clocks.retain(|_, clock| clock.queued > 0);
+            }
+        }
+        let clock = self.clocks.entry(reservation.tenant.clone()).or_default();
+        if clock.queued == 0 {
+            clock.finish = clock.finish.max(self.virtual_now);
+        }
+        clock.queued += accepted;
         self.len += accepted;
-        self.entries.push_back(reservation);
+        let sequence = self.next_sequence;
+        self.next_sequence += 1;
+        self.levels
+            .entry(reservation.priority)
+            .or_default()
+            .entry(reservation.tenant.clone())
+            .or_default()
+            .push_back((sequence, reservation));
         debug_assert!(self.len <= self.capacity);
         accepted
     }
 
-    /// Takes the oldest reservations whose executor type has free slots:
-    /// up to `free_slots(executor)` of one job. `None` if nothing can run now.
+    /// Takes the next reservations to redeem (see the module doc for the
+    /// order): up to `free_slots(executor)` of one job. `None` if nothing
+    /// can run now.
     pub fn next_redeem(&mut self, free_slots: impl Fn(&str) -> u32) -> Option<Redeem> {
-        let position = self.entries.iter().position(|entry| free_slots(&entry.executor) > 0)?;
-        let entry = &mut self.entries[position];
+        let (priority, tenant, position) = self.choose(&free_slots)?;
+        let level = self.levels.get_mut(&priority)?;
+        let entries = level.get_mut(&tenant)?;
+        let entry = &mut entries[position].1;
         let count = entry.count.min(free_slots(&entry.executor));
         let redeem = Redeem {
             job_id: entry.job_id.clone(),
@@ -98,120 +183,105 @@ impl ReservationQueue {
         };
         entry.count -= count;
         if entry.count == 0 {
-            self.entries.remove(position);
+            entries.remove(position);
+            if entries.is_empty() {
+                level.remove(&tenant);
+                if level.is_empty() {
+                    self.levels.remove(&priority);
+                }
+            }
+        }
+        let weight = self.policy.weight(&tenant);
+        let clock = self.clocks.entry(tenant.clone()).or_default();
+        if weight > 0 {
+            self.virtual_now = self.virtual_now.max(clock.finish);
+            clock.finish += f64::from(count) / f64::from(weight);
         }
         self.len -= count;
+        self.release(&tenant, count);
         Some(redeem)
+    }
+
+    /// The entry to serve next: (priority, tenant, position in its FIFO).
+    fn choose(&self, free_slots: &impl Fn(&str) -> u32) -> Option<(i32, String, usize)> {
+        for (&priority, level) in self.levels.iter().rev() {
+            // Order key: positive weights first, then virtual finish, then arrival.
+            let mut best: Option<((bool, f64, u64), &str, usize)> = None;
+            for (tenant, entries) in level {
+                let Some(position) = entries.iter().position(|(_, e)| free_slots(&e.executor) > 0) else {
+                    continue;
+                };
+                let sequence = entries[position].0;
+                let key = if self.policy.weight(tenant) == 0 {
+                    (true, 0.0, sequence)
+                } else {
+                    (false, self.clocks.get(tenant).map_or(0.0, |c| c.finish), sequence)
+                };
+                let better = best.as_ref().is_none_or(|(b, _, _)| {
+                    (!key.0 && b.0) || (key.0 == b.0 && (key.1 < b.1 || (key.1 == b.1 && key.2 < b.2)))
+                });
+                if better {
+                    best = Some((key, tenant.as_str(), position));
+                }
+            }
+            if let Some((_, tenant, position)) = best {
+                return Some((priority, tenant.to_owned(), position));
+            }
+        }
+        None
+    }
+
+    /// Notes that `count` of `tenant`'s reservations left the queue.
+    fn release(&mut self, tenant: &str, count: u32) {
+        if let Some(clock) = self.clocks.get_mut(tenant) {
+            clock.queued -= count;
+            if clock.queued == 0 && clock.finish <= self.virtual_now {
+                self.clocks.remove(tenant);
+            }
+        }
+    }
+
+    /// Removes the entries `matches` selects; returns how many reservations.
+    fn remove_where(&mut self, matches: impl Fn(&Reservation) -> bool) -> u32 {
+        let mut released: Vec<(String, u32)> = Vec::new();
+        for level in self.levels.values_mut() {
+            for (tenant, entries) in level.iter_mut() {
+                let mut removed = 0;
+                entries.retain(|(_, entry)| {
+                    let hit = matches(entry);
+                    if hit {
+                        removed += entry.count;
+                    }
+                    !hit
+                });
+                if removed > 0 {
+                    released.push((tenant.clone(), removed));
+                }
+            }
+            level.retain(|_, entries| !entries.is_empty());
+        }
+        self.levels.retain(|_, level| !level.is_empty());
+        let mut total = 0;
+        for (tenant, count) in released {
+            self.release(&tenant, count);
+            total += count;
+        }
+        self.len -= total;
+        total
     }
 
     /// Removes a job's reservations (of one executor type, or all when
     /// `executor` is `None`); returns how many were removed.
     pub fn cancel(&mut self, job_id: &str, executor: Option<&str>) -> u32 {
-        let mut removed = 0;
-        self.entries.retain(|entry| {
-            let matches = entry.job_id == job_id && executor.is_none_or(|e| e == entry.executor);
-            if matches {
-                removed += entry.count;
-            }
-            !matches
-        });
-        self.len -= removed;
-        removed
+        self.remove_where(|entry| entry.job_id == job_id && executor.is_none_or(|e| e == entry.executor))
     }
 
     /// Removes every reservation redeemable at `scheduler` (it is gone).
     pub fn drop_scheduler(&mut self, scheduler: &str) -> u32 {
-        let mut removed = 0;
-        self.entries.retain(|entry| {
-            let matches = entry.scheduler == scheduler;
-            if matches {
-                removed += entry.count;
-            }
-            !matches
-        });
-        self.len -= removed;
-        removed
+        self.remove_where(|entry| entry.scheduler == scheduler)
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn reservation(job: &str, executor: &str, count: u32) -> Reservation {
-        Reservation {
-            job_id: job.into(),
-            scheduler: "s:1".into(),
-            tenant: String::new(),
-            priority: 0,
-            executor: executor.into(),
-            count,
-        }
-    }
-
-    #[test]
-    fn accepts_only_what_fits() {
-        let mut queue = ReservationQueue::new(10);
-        assert_eq!(queue.enqueue(reservation("a", "echo", 7)), 7);
-        assert_eq!(queue.enqueue(reservation("b", "echo", 7)), 3);
-        assert_eq!(queue.enqueue(reservation("c", "echo", 1)), 0);
-        assert_eq!(queue.len(), 10);
-    }
-
-    #[test]
-    fn redeems_in_arrival_order_up_to_free_slots() {
-        let mut queue = ReservationQueue::new(100);
-        queue.enqueue(reservation("a", "echo", 3));
-        queue.enqueue(reservation("b", "echo", 2));
-        let first = queue.next_redeem(|_| 2).unwrap();
-        assert_eq!((first.job_id.as_str(), first.count), ("a", 2));
-        let second = queue.next_redeem(|_| 2).unwrap();
-        assert_eq!((second.job_id.as_str(), second.count), ("a", 1));
-        let third = queue.next_redeem(|_| 5).unwrap();
-        assert_eq!((third.job_id.as_str(), third.count), ("b", 2));
-        assert!(queue.next_redeem(|_| 5).is_none());
-        assert!(queue.is_empty());
-    }
-
-    #[test]
-    fn skips_entries_whose_executor_is_busy() {
-        let mut queue = ReservationQueue::new(100);
-        queue.enqueue(reservation("a", "sleep", 1));
-        queue.enqueue(reservation("b", "echo", 1));
-        let redeem = queue.next_redeem(|executor| u32::from(executor == "echo")).unwrap();
-        assert_eq!(redeem.job_id, "b");
-        assert_eq!(queue.len(), 1);
-    }
-
-    #[test]
-    fn cancel_removes_a_jobs_reservations() {
-        let mut queue = ReservationQueue::new(100);
-        queue.enqueue(reservation("a", "echo", 3));
-        queue.enqueue(reservation("b", "echo", 2));
-        queue.enqueue(reservation("a", "sleep", 4));
-        assert_eq!(queue.cancel("a", Some("echo")), 3);
-        assert_eq!(queue.cancel("a", None), 4);
-        assert_eq!(queue.len(), 2);
-        assert_eq!(queue.cancel("zzz", None), 0);
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn never_exceeds_capacity_and_counts_stay_consistent(
-            ops in proptest::collection::vec((0u8..3, 0u32..20, 0u8..3), 1..200), capacity in 1u32..50
-        ) {
-            let mut queue = ReservationQueue::new(capacity);
-            let mut held: u64 = 0;
-            for (op, count, job) in ops {
-                let job_id = format!("j{job}");
-                match op {
-                    0 => held += u64::from(queue.enqueue(reservation(&job_id, "echo", count))),
-                    1 => if let Some(redeem) = queue.next_redeem(|_| count) { held -= u64::from(redeem.count) },
-                    _ => held -= u64::from(queue.cancel(&job_id, None)),
-                }
-                proptest::prop_assert!(queue.len() <= capacity);
-                proptest::prop_assert_eq!(u64::from(queue.len()), held);
-            }
-        }
-    }
-}
+#[path = "queue_tests.rs"]
+mod tests;

@@ -38,11 +38,12 @@ pub async fn run(
     let advertise = passer::net::advertised_address(config.advertise.as_deref(), bound);
     let node_id = config.node_id.clone().unwrap_or_else(|| advertise.clone());
     let labels = config.labels.clone();
-    let state = NodeState::new(
+    let mut state = NodeState::new(
         node_id.clone(),
         labels,
         StateConfig { queue_capacity: config.queue_capacity, cancel_grace: Duration::from_secs(5) },
     );
+    state.set_tenant_policy(config.tenant_policy().map_err(anyhow::Error::msg)?);
     let token = std::env::var("PASSER_TOKEN").ok().filter(|t| !t.is_empty());
     let link_config =
         LinkConfig { node_id: node_id.clone(), connect_timeout: Duration::from_secs(2), token: token.clone() };

@@ -12,6 +12,7 @@ use passer_proto::pb::{self, TaskStatus};
 
 use crate::queue::{Reservation, ReservationQueue};
 use crate::slots::{InstanceId, SlotTable};
+use crate::tenants::TenantPolicy;
 
 /// Something the I/O shell must do.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,6 +109,12 @@ impl NodeState {
             finished_total: 0,
             labels,
         }
+    }
+
+    /// Orders the reservation queue by `policy` (tenant weights and
+    /// priority caps) from now on.
+    pub fn set_tenant_policy(&mut self, policy: TenantPolicy) {
+        self.queue.set_policy(policy);
     }
 
     /// The node's id.
