@@ -6,14 +6,19 @@
 //! depends on time takes `now`, a `Duration` since an epoch the caller picks
 //! (the server's start, or the simulator's virtual zero).
 //!
-//! Tasks are grouped by executor type because a reservation is for one
-//! executor type: a node redeeming a reservation of group `g` only ever gets
-//! tasks of group `g`.
+//! Tasks are grouped by executor type and placement constraint: each group
+//! is probed among the nodes that can run it (for a constrained group, `d`
+//! probes per task among its candidates). A reservation is for one executor
+//! type, so a node redeeming one gets a pending task of that executor type
+//! from any group whose constraint admits the node (the Sparrow paper's
+//! scheme for mixed constraints), never a task it is not eligible for.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use passer_proto::pb::{self, TaskStatus};
+
+use super::constraint::Constraint;
 
 /// A node monitor's id, as it names itself.
 pub type NodeId = String;
@@ -50,10 +55,12 @@ struct TaskEntry {
     attempt_errors: Vec<String>,
 }
 
-/// The tasks of one executor type and the reservations held for them.
+/// The tasks of one executor type and constraint, and the reservations
+/// placed for them.
 #[derive(Debug, Default)]
 struct Group {
     executor: String,
+    constraint: Constraint,
     pending: VecDeque<usize>,
     outstanding: HashMap<NodeId, u32>,
 }
@@ -95,6 +102,8 @@ pub struct ProbeDemand {
     pub executor: String,
     /// How many new reservations to place.
     pub count: u32,
+    /// The nodes the reservations may go to (the default: any node).
+    pub constraint: Constraint,
 }
 
 /// One job's tasks, reservations and results.
@@ -118,6 +127,7 @@ impl JobState {
     ///
     /// The request must have passed validation: task ids unique and non-empty.
     pub fn new(request: pb::SubmitJobRequest, defaults: TaskDefaults, now: Duration) -> Self {
+        let job_constraint = Constraint::parse(&request.constraints);
         let skip: HashSet<&str> = request.skip_task_ids.iter().map(String::as_str).collect();
         let mut tasks = Vec::with_capacity(request.tasks.len());
         let mut index = HashMap::with_capacity(request.tasks.len());
@@ -132,10 +142,11 @@ impl JobState {
             if spec.max_attempts == 0 {
                 spec.max_attempts = defaults.max_attempts;
             }
-            let group = match groups.iter().position(|g| g.executor == spec.executor) {
+            let constraint = job_constraint.and(&Constraint::parse(&spec.constraints));
+            let group = match groups.iter().position(|g| g.executor == spec.executor && g.constraint == constraint) {
                 Some(existing) => existing,
                 None => {
-                    groups.push(Group { executor: spec.executor.clone(), ..Group::default() });
+                    groups.push(Group { executor: spec.executor.clone(), constraint, ..Group::default() });
                     groups.len() - 1
                 }
             };
@@ -200,9 +211,18 @@ impl JobState {
         &self.results
     }
 
-    /// The executor types this job needs.
+    /// The executor types this job needs (once each).
     pub fn executors(&self) -> impl Iterator<Item = &str> {
-        self.groups.iter().map(|g| g.executor.as_str())
+        self.groups
+            .iter()
+            .enumerate()
+            .filter(|(i, g)| !self.groups[..*i].iter().any(|earlier| earlier.executor == g.executor))
+            .map(|(_, g)| g.executor.as_str())
+    }
+
+    /// Each distinct (executor type, constraint) the job's tasks need.
+    pub fn placements(&self) -> impl Iterator<Item = (&str, &Constraint)> {
+        self.groups.iter().map(|g| (g.executor.as_str(), &g.constraint))
     }
 
     /// The node ids with an attempt of this job running.
@@ -227,69 +247,136 @@ impl JobState {
             .filter_map(|group| {
                 let pending = group.pending.len() as u64;
                 let deficit = pending.saturating_sub(group.outstanding_total());
-                (deficit > 0).then(|| ProbeDemand { executor: group.executor.clone(), count: deficit as u32 })
+                (deficit > 0).then(|| ProbeDemand {
+                    executor: group.executor.clone(),
+                    count: deficit as u32,
+                    constraint: group.constraint.clone(),
+                })
             })
             .collect()
     }
 
-    /// Records reservations a node accepted for the job's `executor` group.
-    /// Returns true when they are already surplus (every task of the group
-    /// launched while they were being placed) and should be cancelled now.
+    /// Records reservations a node accepted for the job's unconstrained
+    /// `executor` group (or its first group of that executor type). See
+    /// [`Self::demand_placed`].
     pub fn reservations_placed(&mut self, executor: &str, node: &str, accepted: u32, now: Duration) -> bool {
+        let group = self
+            .groups
+            .iter()
+            .position(|g| g.executor == executor && g.constraint.is_any())
+            .or_else(|| self.groups.iter().position(|g| g.executor == executor));
+        match group {
+            Some(group) => self.record_placed(group, node, accepted, now),
+            None => false,
+        }
+    }
+
+    /// Records reservations a node accepted for `demand`. Returns true when
+    /// they are already surplus (every task they could serve launched while
+    /// they were being placed) and should be cancelled now.
+    pub fn demand_placed(&mut self, demand: &ProbeDemand, node: &str, accepted: u32, now: Duration) -> bool {
+        match self.groups.iter().position(|g| g.executor == demand.executor && g.constraint == demand.constraint) {
+            Some(group) => self.record_placed(group, node, accepted, now),
+            None => false,
+        }
+    }
+
+    fn record_placed(&mut self, group_index: usize, node: &str, accepted: u32, now: Duration) -> bool {
         if accepted == 0 {
             return false;
         }
-        let Some(group) = self.groups.iter_mut().find(|g| g.executor == executor) else {
-            return false;
-        };
-        if group.pending.is_empty() || self.cancelled {
+        let group = &self.groups[group_index];
+        if self.cancelled {
             return true;
         }
-        *group.outstanding.entry(node.to_owned()).or_default() += accepted;
+        if group.pending.is_empty() {
+            // Cancelling drops every reservation of this executor type on the
+            // node, so only when no other group still counts on them.
+            return !self.still_needed(&group.executor.clone(), node);
+        }
+        *self.groups[group_index].outstanding.entry(node.to_owned()).or_default() += accepted;
         self.last_progress = now;
         false
     }
 
-    /// Late binding: `node` redeems up to `max_tasks` reservations of the
-    /// `executor` group. The first askers get the pending tasks; once none are
-    /// left, askers get none.
+    /// True when a group of `executor` with pending tasks holds reservations on `node`.
+    fn still_needed(&self, executor: &str, node: &str) -> bool {
+        self.groups.iter().any(|g| g.executor == executor && !g.pending.is_empty() && g.outstanding.contains_key(node))
+    }
+
+    /// Late binding: `node`, carrying no labels, redeems up to `max_tasks`
+    /// reservations of `executor`. See [`Self::assign_to`].
     pub fn assign(&mut self, node: &str, executor: &str, max_tasks: u32, now: Duration) -> Assignment {
+        self.assign_to(node, &[] as &[&str], executor, max_tasks, now)
+    }
+
+    /// Late binding: `node`, carrying `labels`, redeems up to `max_tasks`
+    /// reservations of `executor`. The first askers get the pending tasks
+    /// they are eligible for (constrained tasks first, having fewer places
+    /// to go); once none are left for them, askers get none.
+    pub fn assign_to<S: AsRef<str>>(
+        &mut self,
+        node: &str,
+        labels: &[S],
+        executor: &str,
+        max_tasks: u32,
+        now: Duration,
+    ) -> Assignment {
         let mut assignment = Assignment::default();
         if self.cancelled {
             return assignment;
         }
-        let Some(group_index) = self.groups.iter().position(|g| g.executor == executor) else {
+        let mut order: Vec<usize> = (0..self.groups.len()).filter(|&g| self.groups[g].executor == executor).collect();
+        if order.is_empty() {
             return assignment;
-        };
-        let group = &mut self.groups[group_index];
-        if let Some(held) = group.outstanding.get_mut(node) {
-            *held = held.saturating_sub(max_tasks);
-            if *held == 0 {
-                group.outstanding.remove(node);
+        }
+        order.sort_by_key(|&g| (self.groups[g].pending.is_empty(), self.groups[g].constraint.is_any()));
+        let mut redeemed = max_tasks;
+        for &group_index in &order {
+            let group = &mut self.groups[group_index];
+            if let Some(held) = group.outstanding.get_mut(node) {
+                let taken = (*held).min(redeemed);
+                *held -= taken;
+                redeemed -= taken;
+                if *held == 0 {
+                    group.outstanding.remove(node);
+                }
             }
         }
-        while assignment.launches.len() < max_tasks as usize {
-            let Some(task_index) = group.pending.pop_front() else { break };
-            let task = &mut self.tasks[task_index];
-            task.attempt += 1;
-            task.state = TaskState::Launched { node: node.to_owned(), launched_at: now };
-            assignment.launches.push(pb::TaskLaunch {
-                job_id: self.job_id.clone(),
-                task_id: task.spec.task_id.clone(),
-                attempt: task.attempt,
-                executor: task.spec.executor.clone(),
-                payload: task.spec.payload.clone(),
-                timeout_ms: task.spec.timeout_ms,
-            });
+        for &group_index in &order {
+            let group = &mut self.groups[group_index];
+            if !group.constraint.admits(node, labels) {
+                continue;
+            }
+            while assignment.launches.len() < max_tasks as usize {
+                let Some(task_index) = group.pending.pop_front() else { break };
+                let task = &mut self.tasks[task_index];
+                task.attempt += 1;
+                task.state = TaskState::Launched { node: node.to_owned(), launched_at: now };
+                assignment.launches.push(pb::TaskLaunch {
+                    job_id: self.job_id.clone(),
+                    task_id: task.spec.task_id.clone(),
+                    attempt: task.attempt,
+                    executor: task.spec.executor.clone(),
+                    payload: task.spec.payload.clone(),
+                    timeout_ms: task.spec.timeout_ms,
+                });
+            }
         }
         if !assignment.launches.is_empty() {
             self.last_progress = now;
         }
-        if group.pending.is_empty() && !group.outstanding.is_empty() {
-            let mut nodes: Vec<NodeId> = group.outstanding.drain().map(|(node, _)| node).collect();
-            nodes.sort_unstable();
-            assignment.cancel_nodes = nodes;
+        let mut leftovers: Vec<NodeId> = Vec::new();
+        for &group_index in &order {
+            let group = &mut self.groups[group_index];
+            if group.pending.is_empty() && !group.outstanding.is_empty() {
+                leftovers.extend(group.outstanding.drain().map(|(node, _)| node));
+            }
         }
+        leftovers.sort_unstable();
+        leftovers.dedup();
+        leftovers.retain(|leftover| !self.still_needed(executor, leftover));
+        assignment.cancel_nodes = leftovers;
         assignment
     }
 

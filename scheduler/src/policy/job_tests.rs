@@ -117,7 +117,10 @@ fn retryable_failure_requeues_until_attempts_run_out() {
     let mut job = JobState::new(request, TaskDefaults::default(), Duration::ZERO);
     let first = job.assign("a", "echo", 1, T).launches.remove(0);
     assert_eq!(job.finish("a", crashed(&first), T), Finish::Retried { executor: "echo".into() });
-    assert_eq!(job.probe_demands(), vec![ProbeDemand { executor: "echo".into(), count: 1 }]);
+    assert_eq!(
+        job.probe_demands(),
+        vec![ProbeDemand { executor: "echo".into(), count: 1, constraint: Constraint::default() }]
+    );
     let second = job.assign("b", "echo", 1, T).launches.remove(0);
     assert_eq!(second.attempt, 2);
     match job.finish("b", crashed(&second), T) {
@@ -178,7 +181,7 @@ fn lease_expiry_reprobes_pending_tasks() {
     job.reservations_placed("echo", "a", 4, T);
     assert!(job.expire_lease(Duration::from_secs(1), Duration::from_millis(500)).is_empty());
     let demands = job.expire_lease(Duration::from_secs(1), Duration::from_secs(2));
-    assert_eq!(demands, vec![ProbeDemand { executor: "echo".into(), count: 4 }]);
+    assert_eq!(demands, vec![ProbeDemand { executor: "echo".into(), count: 4, constraint: Constraint::default() }]);
 }
 
 #[test]
@@ -233,4 +236,101 @@ fn queued_and_total_times_are_measured_from_acceptance() {
     assert_eq!(result.queued_micros, 3_000);
     assert_eq!(result.total_micros, 10_000);
     assert_eq!(result.node_id, "a");
+}
+
+fn constrained(id: &str, constraints: &[&str]) -> pb::TaskSpec {
+    pb::TaskSpec { constraints: constraints.iter().map(|c| (*c).to_owned()).collect(), ..task(id, "echo") }
+}
+
+#[test]
+fn constrained_tasks_are_probed_apart_among_their_candidates() {
+    let mut job = job(vec![constrained("a", &["zone=a"]), task("b", "echo"), constrained("c", &["zone=a"])]);
+    let mut demands = job.probe_demands();
+    demands.sort_by_key(|d| d.count);
+    assert_eq!(demands[0], ProbeDemand { executor: "echo".into(), count: 1, constraint: Constraint::default() });
+    assert_eq!(demands[1].count, 2);
+    assert_eq!(demands[1].constraint, Constraint::parse(&["zone=a"]));
+    assert!(!job.demand_placed(&demands[1], "za", 2, T));
+    assert_eq!(job.probe_demands().len(), 1, "the constrained group is covered");
+}
+
+#[test]
+fn late_binding_never_hands_a_task_to_an_ineligible_node() {
+    let mut job = job(vec![constrained("a", &["zone=a"]), task("b", "echo")]);
+    let to_b = job.assign_to("nb", &["zone=b"], "echo", 2, T);
+    let ids: Vec<&str> = to_b.launches.iter().map(|l| l.task_id.as_str()).collect();
+    assert_eq!(ids, ["b"], "the zone=b node only gets the unconstrained task");
+    assert!(job.assign_to("nb", &["zone=b"], "echo", 1, T).launches.is_empty());
+    let to_a = job.assign_to("na", &["zone=a"], "echo", 1, T);
+    assert_eq!(to_a.launches[0].task_id, "a");
+}
+
+#[test]
+fn an_eligible_node_holding_an_unconstrained_reservation_takes_a_constrained_task() {
+    let mut job = job(vec![constrained("a", &["zone=a"]), task("b", "echo")]);
+    assert!(!job.reservations_placed("echo", "na", 1, T));
+    let first = job.assign_to("na", &["zone=a"], "echo", 1, T);
+    assert_eq!(first.launches[0].task_id, "a", "constrained tasks go first");
+}
+
+#[test]
+fn job_constraints_apply_to_every_task() {
+    let request = pb::SubmitJobRequest {
+        job_id: "j".into(),
+        constraints: vec!["gpu=true".into()],
+        tasks: vec![constrained("a", &["zone=a"]), task("b", "echo")],
+        ..Default::default()
+    };
+    let mut job = JobState::new(request, TaskDefaults::default(), Duration::ZERO);
+    let constraints: Vec<String> = job.placements().map(|(_, c)| c.to_string()).collect();
+    assert_eq!(constraints, ["gpu=true, zone=a", "gpu=true"]);
+    assert!(job.assign("plain", "echo", 2, T).launches.is_empty());
+    assert_eq!(job.assign_to("g", &["gpu=true"], "echo", 2, T).launches.len(), 1);
+}
+
+#[test]
+fn leftover_reservations_still_serving_a_constrained_group_are_not_cancelled() {
+    let mut job = job(vec![constrained("a", &["zone=a"]), task("b", "echo")]);
+    let demands = job.probe_demands();
+    for demand in &demands {
+        job.demand_placed(demand, "na", 1, T);
+    }
+    job.reservations_placed("echo", "other", 1, T);
+    let first = job.assign_to("other", &["zone=b"], "echo", 1, T);
+    assert_eq!(first.launches[0].task_id, "b");
+    assert!(first.cancel_nodes.is_empty(), "na still holds the constrained task's reservation");
+    let second = job.assign_to("na", &["zone=a"], "echo", 1, T);
+    assert_eq!(second.launches[0].task_id, "a");
+}
+
+proptest::proptest! {
+    /// Whatever nodes ask in whatever order, every launch goes to a node
+    /// the task's constraint admits, and no task launches twice.
+    #[test]
+    fn constraints_are_never_violated(
+        task_zones in proptest::collection::vec(0u8..3, 1..30),
+        asks in proptest::collection::vec((0u8..6, 1u32..4), 1..80),
+    ) {
+        // Zone 0 means unconstrained; nodes n0..n5 sit in zone (i % 2) + 1.
+        let tasks: Vec<pb::TaskSpec> = task_zones
+            .iter()
+            .enumerate()
+            .map(|(i, zone)| match zone {
+                0 => task(&format!("t{i}"), "echo"),
+                z => constrained(&format!("t{i}"), &[&format!("zone={z}")]),
+            })
+            .collect();
+        let mut job = job(tasks);
+        let mut launched = HashSet::new();
+        for (node, max_tasks) in asks {
+            let label = format!("zone={}", node % 2 + 1);
+            let node_id = format!("n{node}");
+            for launch in job.assign_to(&node_id, &[label.as_str()], "echo", max_tasks, T).launches {
+                let index: usize = launch.task_id[1..].parse().unwrap();
+                let zone = task_zones[index];
+                proptest::prop_assert!(zone == 0 || label == format!("zone={zone}"), "{} on {}", launch.task_id, label);
+                proptest::prop_assert!(launched.insert(launch.task_id.clone()));
+            }
+        }
+    }
 }

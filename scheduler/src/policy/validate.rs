@@ -79,12 +79,32 @@ pub fn check_executor(field: &str, value: &str) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// Most constraint items on a job or on a task.
+pub const MAX_CONSTRAINTS: usize = 64;
+
+/// Checks a constraint list: at most [`MAX_CONSTRAINTS`] items, each a node
+/// id or a `key=value` label with a non-empty key, of at most 256 bytes
+/// without whitespace.
+pub fn check_constraints(field: &str, items: &[String]) -> Result<(), Invalid> {
+    if items.len() > MAX_CONSTRAINTS {
+        return Err(invalid(field, format!("{} items is more than the limit of {MAX_CONSTRAINTS}", items.len())));
+    }
+    for (index, item) in items.iter().enumerate() {
+        check_id(&format!("{field}[{index}]"), item, 256)?;
+        if item.starts_with('=') {
+            return Err(invalid(format!("{field}[{index}]"), format!("{item:?} is a label without a key")));
+        }
+    }
+    Ok(())
+}
+
 /// Checks a job submission against `limits`.
 pub fn validate_submit(request: &pb::SubmitJobRequest, limits: &Limits) -> Result<(), Invalid> {
     check_id("job_id", &request.job_id, limits.max_id_bytes)?;
     if request.tenant.len() > 64 {
         return Err(invalid("tenant", "is longer than 64 bytes"));
     }
+    check_constraints("constraints", &request.constraints)?;
     if request.tasks.is_empty() {
         return Err(invalid("tasks", "a job needs at least one task"));
     }
@@ -102,6 +122,7 @@ pub fn validate_submit(request: &pb::SubmitJobRequest, limits: &Limits) -> Resul
             return Err(invalid(format!("tasks[{index}].task_id"), format!("duplicate task id {:?}", task.task_id)));
         }
         check_executor(&format!("tasks[{index}].executor"), &task.executor)?;
+        check_constraints(&format!("tasks[{index}].constraints"), &task.constraints)?;
         if task.payload.len() > limits.max_payload_bytes {
             return Err(invalid(
                 format!("tasks[{index}].payload"),
@@ -165,6 +186,21 @@ mod tests {
             (job(vec![pb::TaskSpec { timeout_ms: u64::MAX, ..task("a") }]), "tasks[0].timeout_ms", "limit"),
             (job(vec![pb::TaskSpec { max_attempts: 1000, ..task("a") }]), "tasks[0].max_attempts", "limit"),
             (pb::SubmitJobRequest { job_id: "a\tb".into(), ..job(vec![task("a")]) }, "job_id", "whitespace"),
+            (
+                job(vec![pb::TaskSpec { constraints: vec!["zone=a".into(), "=b".into()], ..task("a") }]),
+                "tasks[0].constraints[1]",
+                "without a key",
+            ),
+            (
+                pb::SubmitJobRequest { constraints: vec!["zone a".into()], ..job(vec![task("a")]) },
+                "constraints[0]",
+                "whitespace",
+            ),
+            (
+                job(vec![pb::TaskSpec { constraints: vec!["n".into(); 65], ..task("a") }]),
+                "tasks[0].constraints",
+                "limit of 64",
+            ),
         ];
         for (request, field, problem) in cases {
             let error = validate_submit(&request, &limits).expect_err(field);

@@ -79,8 +79,11 @@ pub struct JobSpec {
     pub job_id: String,
     /// The tenant the job is accounted to; empty means `default`.
     pub tenant: String,
-    /// Higher runs first on node monitors that order by priority.
+    /// Higher runs first on node monitors; each node monitor caps it at
+    /// the most its operator allows the tenant.
     pub priority: i32,
+    /// Node ids or `key=value` labels every task needs, on top of its own.
+    pub constraints: Vec<String>,
     /// The tasks; at least one.
     pub tasks: Vec<TaskSpec>,
 }
@@ -90,7 +93,7 @@ impl JobSpec {
     pub fn new(job_id: impl Into<String>) -> Self {
         let given: String = job_id.into();
         let job_id = if given.is_empty() { generate_job_id() } else { given };
-        Self { job_id, tenant: String::new(), priority: 0, tasks: Vec::new() }
+        Self { job_id, tenant: String::new(), priority: 0, constraints: Vec::new(), tasks: Vec::new() }
     }
 
     /// Creates a job of `count` tasks of one executor type with the same
@@ -116,6 +119,12 @@ impl JobSpec {
     /// Sets the priority.
     pub fn priority(mut self, priority: i32) -> Self {
         self.priority = priority;
+        self
+    }
+
+    /// Adds a node id or `key=value` label every task of the job needs.
+    pub fn constraint(mut self, constraint: impl Into<String>) -> Self {
+        self.constraints.push(constraint.into());
         self
     }
 
@@ -153,6 +162,7 @@ impl JobSpec {
             priority: self.priority,
             tasks: self.tasks.iter().map(TaskSpec::to_wire).collect(),
             skip_task_ids: Vec::new(),
+            constraints: self.constraints.clone(),
         }
     }
 }
@@ -228,12 +238,13 @@ mod tests {
 
     #[test]
     fn uniform_names_tasks_and_validates() {
-        let job = JobSpec::uniform("j", "echo", 3, b"x").tenant("a").priority(2);
+        let job = JobSpec::uniform("j", "echo", 3, b"x").tenant("a").priority(2).constraint("gpu=true");
         let ids: Vec<&str> = job.tasks.iter().map(|task| task.task_id.as_str()).collect();
         assert_eq!(ids, ["t0", "t1", "t2"]);
         assert!(job.validate().is_ok());
         let wire = job.to_wire();
         assert_eq!((wire.tenant.as_str(), wire.priority, wire.tasks.len()), ("a", 2, 3));
+        assert_eq!(wire.constraints, ["gpu=true"]);
     }
 
     #[test]
