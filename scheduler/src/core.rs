@@ -18,6 +18,7 @@ use tonic::Status;
 use crate::config::SchedulerConfig;
 use crate::error::SchedulerError;
 use crate::nodes::NodeRegistry;
+use crate::policy::constraint::Constraint;
 use crate::policy::job::{Finish, JobState, ProbeDemand};
 use crate::policy::validate::validate_submit;
 use crate::stats::{add, sub, Stats};
@@ -118,6 +119,7 @@ impl Scheduler {
                 )));
             }
         }
+        self.check_constraints(&request)?;
         let now = self.now();
         let state = JobState::new(request, self.config.task_defaults(), now);
         let task_count = state.task_count() as u64;
@@ -159,6 +161,34 @@ impl Scheduler {
         Ok(receiver)
     }
 
+    /// Fails fast when a task's constraint admits no known node that is up
+    /// and offers its executor, naming the first such task and constraint.
+    fn check_constraints(&self, request: &pb::SubmitJobRequest) -> Result<(), SchedulerError> {
+        if request.constraints.is_empty() && request.tasks.iter().all(|t| t.constraints.is_empty()) {
+            return Ok(());
+        }
+        let job_constraint = Constraint::parse(&request.constraints);
+        let mut checked = std::collections::HashSet::new();
+        for (index, task) in request.tasks.iter().enumerate() {
+            let constraint = job_constraint.and(&Constraint::parse(&task.constraints));
+            if !checked.insert((task.executor.as_str(), constraint.clone())) {
+                continue;
+            }
+            if !self.nodes.satisfies(&task.executor, &constraint) {
+                let field = if task.constraints.is_empty() {
+                    "constraints".to_owned()
+                } else {
+                    format!("tasks[{index}].constraints")
+                };
+                return Err(SchedulerError::FailedPrecondition(format!(
+                    "{field}: no node monitor offering executor '{}' satisfies [{constraint}]",
+                    task.executor
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// A resubmission of a running job: the new stream replaces the old and
     /// gets the results it has not seen.
     fn reattach(&self, request: &pb::SubmitJobRequest) -> Option<mpsc::Receiver<Result<pb::JobEvent, Status>>> {
@@ -187,13 +217,14 @@ impl Scheduler {
         let now = self.now();
         let mut followups = Followups::default();
         let mut responses = Vec::with_capacity(requests.len());
+        let labels = self.nodes.labels(node_id);
         {
             let mut jobs = self.jobs.lock();
             for request in requests {
                 let wanted = request.max_tasks.max(1);
                 let launches = match jobs.get_mut(&request.job_id) {
                     Some(entry) => {
-                        let assignment = entry.state.assign(node_id, &request.executor, wanted, now);
+                        let assignment = entry.state.assign_to(node_id, &labels, &request.executor, wanted, now);
                         for node in assignment.cancel_nodes {
                             followups.cancels.push((request.job_id.clone(), request.executor.clone(), node));
                         }

@@ -11,6 +11,8 @@ use passer_proto::pb;
 use passer_proto::pb::node_monitor_client::NodeMonitorClient;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::policy::constraint::Constraint;
+
 /// A node monitor as the scheduler knows it.
 #[derive(Clone)]
 pub struct Node {
@@ -33,6 +35,14 @@ impl Node {
         self.load
             .as_ref()
             .is_some_and(|load| load.executors.iter().any(|e| e.executor == executor && e.slots_total > 0))
+    }
+
+    fn labels(&self) -> &[String] {
+        self.load.as_ref().map_or(&[], |load| load.labels.as_slice())
+    }
+
+    fn can_run(&self, executor: &str, constraint: &Constraint) -> bool {
+        self.up && self.offers(executor) && constraint.admits(&self.node_id, self.labels())
     }
 }
 
@@ -135,12 +145,27 @@ impl NodeRegistry {
 
     /// Up nodes offering `executor`: (node id, client).
     pub fn eligible(&self, executor: &str) -> Vec<(String, NodeMonitorClient<Channel>)> {
+        self.eligible_for(executor, &Constraint::default())
+    }
+
+    /// Up nodes offering `executor` that `constraint` admits: (node id, client).
+    pub fn eligible_for(&self, executor: &str, constraint: &Constraint) -> Vec<(String, NodeMonitorClient<Channel>)> {
         self.nodes
             .read()
             .iter()
-            .filter(|n| n.up && n.offers(executor))
+            .filter(|n| n.can_run(executor, constraint))
             .map(|n| (n.node_id.clone(), n.client.clone()))
             .collect()
+    }
+
+    /// True if some up node offering `executor` satisfies `constraint`.
+    pub fn satisfies(&self, executor: &str, constraint: &Constraint) -> bool {
+        self.nodes.read().iter().any(|n| n.can_run(executor, constraint))
+    }
+
+    /// The labels the node with this id last reported.
+    pub fn labels(&self, node_id: &str) -> Vec<String> {
+        self.nodes.read().iter().find(|n| n.node_id == node_id).map_or_else(Vec::new, |n| n.labels().to_vec())
     }
 
     /// The client of the node with this id.

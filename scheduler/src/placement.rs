@@ -24,7 +24,7 @@ pub fn place(scheduler: Arc<Scheduler>, job_id: String, demand: ProbeDemand) {
             Some(entry) => (entry.state.tenant().to_owned(), entry.state.priority()),
             None => return,
         };
-        let eligible = scheduler.nodes.eligible(&demand.executor);
+        let eligible = scheduler.nodes.eligible_for(&demand.executor, &demand.constraint);
         let probes = {
             let mut rng = scheduler.rng.lock();
             sample_nodes(eligible.len(), demand.count as usize, scheduler.config.probe_ratio, &mut *rng)
@@ -80,7 +80,7 @@ pub fn place(scheduler: Arc<Scheduler>, job_id: String, demand: ProbeDemand) {
                 add(&scheduler.stats.reservations_sent, u64::from(accepted));
                 add(&scheduler.stats.reservations_refused, u64::from(offered - accepted));
                 refused |= accepted < offered;
-                if entry.state.reservations_placed(&demand.executor, &node_id, accepted, now) {
+                if entry.state.demand_placed(&demand, &node_id, accepted, now) {
                     followups.cancels.push((job_id.clone(), demand.executor.clone(), node_id));
                 }
             }
