@@ -56,6 +56,8 @@ pub struct Redeem {
     pub executor: String,
     /// How many tasks to ask for (one per reservation redeemed).
     pub count: u32,
+    /// The tenant charged for them (see [`ReservationQueue::refund`]).
+    pub tenant: String,
 }
 
 /// A tenant's place in the fair-queuing order.
@@ -180,6 +182,7 @@ impl ReservationQueue {
             scheduler: entry.scheduler.clone(),
             executor: entry.executor.clone(),
             count,
+            tenant: tenant.clone(),
         };
         entry.count -= count;
         if entry.count == 0 {
@@ -200,6 +203,20 @@ impl ReservationQueue {
         self.len -= count;
         self.release(&tenant, count);
         Some(redeem)
+    }
+
+    /// Gives back the fair-queuing charge of `count` redeemed reservations
+    /// of `tenant` that got no task (the job had none left): the tenant's
+    /// share is of slots used, not of scheduler round trips. Never moves the
+    /// tenant before the queue's virtual time.
+    pub fn refund(&mut self, tenant: &str, count: u32) {
+        let weight = self.policy.weight(tenant);
+        if weight == 0 || count == 0 {
+            return;
+        }
+        if let Some(clock) = self.clocks.get_mut(tenant) {
+            clock.finish = (clock.finish - f64::from(count) / f64::from(weight)).max(self.virtual_now);
+        }
     }
 
     /// The entry to serve next: (priority, tenant, position in its FIFO).

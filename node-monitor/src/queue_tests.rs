@@ -122,6 +122,22 @@ fn an_idle_tenant_cannot_bank_credit() {
 }
 
 #[test]
+fn a_redeem_that_got_no_task_is_refunded() {
+    let mut queue = ReservationQueue::with_policy(10_000, policy(&[], &[]));
+    queue.enqueue(tenant_reservation("a", "ja", 0, 100));
+    queue.enqueue(tenant_reservation("b", "jb", 0, 100));
+    let mut a_served = 0;
+    for _ in 0..100 {
+        let redeem = queue.next_redeem(|_| 1).unwrap();
+        if redeem.tenant == "a" {
+            a_served += 1;
+            queue.refund("a", 1); // a's job had no task left: the slot went unused
+        }
+    }
+    assert!(a_served > 60, "a got {a_served} of 100 though its redeems cost nothing");
+}
+
+#[test]
 fn a_zero_weight_tenant_only_fills_idle_slots() {
     let mut queue = ReservationQueue::with_policy(100, policy(&[("scavenger", 0)], &[]));
     queue.enqueue(tenant_reservation("scavenger", "s", 0, 2));

@@ -66,6 +66,7 @@ struct PendingRequest {
     scheduler: String,
     executor: String,
     count: u32,
+    tenant: String,
 }
 
 /// Tunables of the node's policy.
@@ -201,6 +202,8 @@ impl NodeState {
             return Vec::new();
         };
         self.slots.unclaim(&pending.executor, pending.count);
+        let used = (response.tasks.len() as u32).min(pending.count);
+        self.queue.refund(&pending.tenant, pending.count - used);
         let mut effects = Vec::with_capacity(response.tasks.len());
         for launch in response.tasks.into_iter().take(pending.count as usize) {
             self.start_task(launch, &pending.scheduler, now, &mut effects);
@@ -399,6 +402,7 @@ impl NodeState {
                     scheduler: redeem.scheduler.clone(),
                     executor: redeem.executor.clone(),
                     count: redeem.count,
+                    tenant: redeem.tenant.clone(),
                 },
             );
             effects.push(Effect::AskScheduler {

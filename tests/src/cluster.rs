@@ -15,13 +15,21 @@ pub struct ClusterBuilder {
     schedulers: usize,
     node_monitors: usize,
     node_args: Vec<String>,
+    node_extra_args: Vec<Vec<String>>,
     scheduler_args: Vec<String>,
     env: Vec<(String, String)>,
 }
 
 impl Default for ClusterBuilder {
     fn default() -> Self {
-        Self { schedulers: 1, node_monitors: 3, node_args: Vec::new(), scheduler_args: Vec::new(), env: Vec::new() }
+        Self {
+            schedulers: 1,
+            node_monitors: 3,
+            node_args: Vec::new(),
+            node_extra_args: Vec::new(),
+            scheduler_args: Vec::new(),
+            env: Vec::new(),
+        }
     }
 }
 
@@ -41,6 +49,15 @@ impl ClusterBuilder {
     /// Extra flags for every node monitor.
     pub fn node_args<S: Into<String>>(mut self, args: impl IntoIterator<Item = S>) -> Self {
         self.node_args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Extra flags for node monitor `index` only (such as its labels).
+    pub fn node_args_for<S: Into<String>>(mut self, index: usize, args: impl IntoIterator<Item = S>) -> Self {
+        if self.node_extra_args.len() <= index {
+            self.node_extra_args.resize(index + 1, Vec::new());
+        }
+        self.node_extra_args[index].extend(args.into_iter().map(Into::into));
         self
     }
 
@@ -65,12 +82,14 @@ impl ClusterBuilder {
             scheduler_addrs: Vec::new(),
             node_addrs: Vec::new(),
             node_args: self.node_args.clone(),
+            node_extra_args: self.node_extra_args.clone(),
             env: self.env.clone(),
         };
         for index in 0..self.node_monitors {
             let port = free_port();
             let address = format!("127.0.0.1:{port}");
-            let process = start_node_monitor(index, &address, &self.node_args, &env)?;
+            let args = cluster.args_of_node(index);
+            let process = start_node_monitor(index, &address, &args, &env)?;
             cluster.node_monitors.push(process);
             cluster.node_addrs.push(address);
         }
@@ -142,10 +161,17 @@ pub struct Cluster {
     /// Node monitor addresses.
     pub node_addrs: Vec<String>,
     node_args: Vec<String>,
+    node_extra_args: Vec<Vec<String>>,
     env: Vec<(String, String)>,
 }
 
 impl Cluster {
+    /// The flags of node monitor `index`: the common ones, then its own.
+    fn args_of_node(&self, index: usize) -> Vec<String> {
+        let own = self.node_extra_args.get(index).map_or(&[][..], Vec::as_slice);
+        self.node_args.iter().chain(own).cloned().collect()
+    }
+
     /// A cluster builder.
     pub fn builder() -> ClusterBuilder {
         ClusterBuilder::default()
@@ -176,7 +202,8 @@ impl Cluster {
         let env: Vec<(&str, String)> = self.env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
         self.node_monitors[index].kill();
         let address = self.node_addrs[index].clone();
-        self.node_monitors[index] = start_node_monitor(index, &address, &self.node_args, &env)?;
+        let args = self.args_of_node(index);
+        self.node_monitors[index] = start_node_monitor(index, &address, &args, &env)?;
         wait_serving(&address, &self.node_monitors[index]).await
     }
 

@@ -32,9 +32,12 @@ pub(crate) struct SubmitArgs {
     /// Tenant to account the job to.
     #[arg(long, default_value = "")]
     pub(crate) tenant: String,
-    /// Priority of the job.
-    #[arg(long, default_value_t = 0)]
+    /// Priority of the job (node monitors cap it per tenant).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     pub(crate) priority: i32,
+    /// A node id or `key=value` label every task needs (repeatable).
+    #[arg(long = "constraint")]
+    pub(crate) constraints: Vec<String>,
     /// Per-attempt timeout in milliseconds (0 = the scheduler's default).
     #[arg(long, default_value_t = 0)]
     pub(crate) timeout_ms: u64,
@@ -56,6 +59,7 @@ pub(crate) async fn run(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     config.token = args.token.clone();
     let client = Client::new(config).context("cannot create the client")?;
     let mut job = JobSpec::new(args.job_id.clone()).tenant(args.tenant.clone()).priority(args.priority);
+    job.constraints = args.constraints.clone();
     for index in 0..args.count {
         let payload = args.payload.replace("{i}", &index.to_string());
         let mut task = TaskSpec::new(format!("t{index}"), args.executor.clone(), payload.into_bytes());
