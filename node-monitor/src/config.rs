@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Args;
+use passer::consul::RegistrationArgs;
 
 /// How a node monitor runs.
 #[derive(Debug, Clone, Args)]
@@ -38,6 +39,9 @@ pub struct NodeMonitorConfig {
     /// Seconds to wait for running tasks on shutdown.
     #[arg(long, env = "PASSER_DRAIN_TIMEOUT_SECS", default_value_t = 30)]
     pub drain_timeout_secs: u64,
+    /// Registration with the local Consul agent.
+    #[command(flatten)]
+    pub consul: RegistrationArgs,
 }
 
 impl NodeMonitorConfig {
@@ -54,6 +58,7 @@ impl NodeMonitorConfig {
             queue_capacity: 20_000,
             labels: Vec::new(),
             drain_timeout_secs: 30,
+            consul: RegistrationArgs::default(),
         }
     }
 
@@ -78,6 +83,7 @@ impl NodeMonitorConfig {
                 return Err(format!("--label {label:?} must be key=value"));
             }
         }
+        self.consul.validate()?;
         Ok(())
     }
 

@@ -6,6 +6,8 @@
 #![deny(rust_2018_idioms)]
 
 pub mod cluster;
+pub mod consul_agent;
+pub mod dns;
 pub mod process;
 
 pub use cluster::{Cluster, ClusterBuilder};
