@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Args;
+use passer::consul::RegistrationArgs;
 
 use crate::tenants::{parse_pairs, TenantPolicy};
 
@@ -64,6 +65,9 @@ pub struct NodeMonitorConfig {
     /// Highest priority of tenants not named by --max-priority.
     #[arg(long, env = "PASSER_DEFAULT_MAX_PRIORITY", default_value_t = 0, allow_negative_numbers = true)]
     pub default_max_priority: i32,
+    /// Registration with the local Consul agent.
+    #[command(flatten)]
+    pub consul: RegistrationArgs,
 }
 
 impl NodeMonitorConfig {
@@ -84,6 +88,7 @@ impl NodeMonitorConfig {
             default_tenant_weight: 1,
             max_priorities: Vec::new(),
             default_max_priority: 0,
+            consul: RegistrationArgs::default(),
             allow_command: false,
             command_max_output_bytes: 65_536,
         }
@@ -117,6 +122,7 @@ impl NodeMonitorConfig {
             }
         }
         self.tenant_policy()?;
+        self.consul.validate()?;
         Ok(())
     }
 

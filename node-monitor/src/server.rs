@@ -81,6 +81,10 @@ pub async fn run(
         })
         .collect();
     let sweeper = tokio::spawn(sweep_deadlines(Arc::clone(&monitor)));
+    let consul_meta = [("node_id".to_owned(), node_id.clone())].into_iter().collect();
+    let registration =
+        config.consul.registration("passer-node-monitor", &advertise, consul_meta).map_err(anyhow::Error::msg)?;
+    let registrar_opt = config.consul.start(registration).map_err(anyhow::Error::msg)?;
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<pb::node_monitor_server::NodeMonitorServer<NodeMonitorService>>().await;
@@ -98,6 +102,9 @@ pub async fn run(
         shutdown.await;
         health_reporter.set_service_status("", tonic_health::ServingStatus::NotServing).await;
         health_reporter.set_not_serving::<pb::node_monitor_server::NodeMonitorServer<NodeMonitorService>>().await;
+        if let Some(registrar) = registrar_opt {
+            registrar.deregister().await;
+        }
         drain(&drain_monitor, drain_timeout).await;
         let _ = stop_executors.send(true);
         drain_monitor.shutdown_executors();

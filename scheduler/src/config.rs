@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Args;
+use passer::consul::RegistrationArgs;
 
+use crate::discovery::NodeDiscoveryArgs;
 use crate::policy::job::TaskDefaults;
 use crate::policy::validate::Limits;
 
@@ -50,6 +52,12 @@ pub struct SchedulerConfig {
     /// Seed for the sampler's RNG (random if unset), for reproducible runs.
     #[arg(long, env = "PASSER_SEED")]
     pub seed: Option<u64>,
+    /// How node monitors are found besides `--node-monitors`.
+    #[command(flatten)]
+    pub discovery: NodeDiscoveryArgs,
+    /// Registration with the local Consul agent.
+    #[command(flatten)]
+    pub consul: RegistrationArgs,
 }
 
 impl SchedulerConfig {
@@ -68,6 +76,8 @@ impl SchedulerConfig {
             max_tasks_per_job: 100_000,
             max_payload_bytes: 1024 * 1024,
             seed: None,
+            discovery: NodeDiscoveryArgs::default(),
+            consul: RegistrationArgs::default(),
         }
     }
 
@@ -88,6 +98,8 @@ impl SchedulerConfig {
         if self.node_poll_ms == 0 || self.lease_ms == 0 {
             return Err("--node-poll-ms and --lease-ms must be at least 1".into());
         }
+        self.discovery.validate()?;
+        self.consul.validate()?;
         Ok(())
     }
 

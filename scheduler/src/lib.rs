@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod core;
+pub mod discovery;
 pub mod error;
 pub mod nodes;
 pub mod placement;

@@ -18,6 +18,8 @@ use crate::service::{SchedulerService, TaskSourceService};
 
 /// How often leases and deadlines are checked.
 const TICK: Duration = Duration::from_millis(100);
+/// Longest wait for the first discovery answer before serving.
+const FIRST_LOOKUP_WAIT: Duration = Duration::from_secs(3);
 /// Largest message accepted or sent.
 const MAX_MESSAGE_BYTES: usize = 96 * 1024 * 1024;
 
@@ -31,11 +33,19 @@ pub async fn run(
     config.validate().map_err(anyhow::Error::msg)?;
     let bound = listener.local_addr().context("listener has no address")?;
     let advertise = passer::net::advertised_address(config.advertise.as_deref(), bound);
+    let registration =
+        config.consul.registration("passer-scheduler", &advertise, Default::default()).map_err(anyhow::Error::msg)?;
+    let discovery = config.discovery.discover(config.node_monitors.clone(), FIRST_LOOKUP_WAIT).await?;
     let scheduler = Scheduler::new(config, advertise.clone());
+    scheduler.nodes.set_addresses(&discovery.current());
     let poll_interval = Duration::from_millis(scheduler.config.node_poll_ms);
     // One poll before serving, so the first job finds the nodes.
     scheduler.nodes.poll(Duration::from_secs(1), 1).await;
     let background = tokio::spawn(upkeep(Arc::clone(&scheduler), poll_interval));
+    let poll_timeout = poll_interval.max(Duration::from_millis(500));
+    let discovery_feed =
+        tokio::spawn(crate::discovery::feed_registry(Arc::clone(&scheduler), discovery.subscribe(), poll_timeout));
+    let registrar_opt = scheduler.config.consul.start(registration).map_err(anyhow::Error::msg)?;
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<pb::scheduler_server::SchedulerServer<SchedulerService>>().await;
@@ -47,9 +57,13 @@ pub async fn run(
         .context("cannot build the reflection service")?;
 
     tracing::info!(%bound, %advertise, nodes = scheduler.config.node_monitors.len(), "scheduler serving");
+    tracing::info!(source = %discovery.describe(), nodes = ?discovery.current(), "node monitor discovery");
     let graceful = async move {
         shutdown.await;
         health_reporter.set_service_status("", tonic_health::ServingStatus::NotServing).await;
+        if let Some(registrar) = registrar_opt {
+            registrar.deregister().await;
+        }
     };
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     Server::builder()
@@ -70,6 +84,8 @@ pub async fn run(
         .await
         .context("scheduler server failed")?;
     background.abort();
+    discovery_feed.abort();
+    drop(discovery);
     tracing::info!("scheduler stopped");
     Ok(())
 }

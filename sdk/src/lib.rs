@@ -5,11 +5,16 @@
 //! - [`executor`]: write an executor process — register a [`Handler`] for a
 //!   type name with N slots and attach to the local node monitor.
 //! - [`builtin`]: the `echo` and `sleep` handlers every node monitor offers.
+//! - [`discovery`]: where the servers are (static list, Consul DNS SRV,
+//!   plain DNS), refreshed in the background.
+//! - [`consul`]: registering a server with the local Consul agent.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
 pub mod builtin;
 pub mod client;
+pub mod consul;
+pub mod discovery;
 pub mod error;
 pub mod executor;
 pub mod handler;

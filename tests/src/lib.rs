@@ -7,6 +7,8 @@
 
 pub mod cluster;
 pub mod conformance;
+pub mod consul_agent;
+pub mod dns;
 pub mod process;
 
 pub use cluster::{Cluster, ClusterBuilder};

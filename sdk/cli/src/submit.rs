@@ -15,8 +15,17 @@ use crate::summary::Summary;
 #[derive(Debug, Args)]
 pub(crate) struct SubmitArgs {
     /// Schedulers to use (comma-separated host:port); the client fails over between them.
-    #[arg(long, env = "PASSER_SCHEDULERS", value_delimiter = ',', default_value = "127.0.0.1:20503")]
+    #[arg(
+        long,
+        alias = "schedulers",
+        env = "PASSER_SCHEDULERS",
+        value_delimiter = ',',
+        default_value = "127.0.0.1:20503"
+    )]
     pub(crate) scheduler: Vec<String>,
+    /// Finding schedulers through Consul DNS or plain DNS instead.
+    #[command(flatten)]
+    pub(crate) discovery: passer::discovery::SchedulerDiscoveryArgs,
     /// Executor type of every task.
     #[arg(long, default_value = "echo")]
     pub(crate) executor: String,
@@ -55,7 +64,12 @@ pub(crate) struct SubmitArgs {
 /// Runs `passer submit`.
 pub(crate) async fn run(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.count >= 1, "--count must be at least 1");
-    let mut config = ClientConfig::new(args.scheduler.clone());
+    let schedulers = args
+        .discovery
+        .schedulers(args.scheduler.clone(), Duration::from_secs(5))
+        .await
+        .context("cannot discover schedulers")?;
+    let mut config = ClientConfig::new(schedulers);
     config.token = args.token.clone();
     let client = Client::new(config).context("cannot create the client")?;
     let mut job = JobSpec::new(args.job_id.clone()).tenant(args.tenant.clone()).priority(args.priority);

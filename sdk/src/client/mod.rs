@@ -63,6 +63,14 @@ impl ClientConfig {
     }
 }
 
+impl ClientConfig {
+    /// A configuration for the schedulers `discovery` knows now (a snapshot:
+    /// the client keeps this list; build a new client to pick up changes).
+    pub fn discovered(discovery: &crate::discovery::Discovery) -> Self {
+        Self::new(discovery.current())
+    }
+}
+
 impl fmt::Debug for ClientConfig {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter
