@@ -53,6 +53,7 @@ pub fn run(setup: &ClusterSetup, workload: &Workload, ledger: &mut Ledger) -> Ru
         queue_capacity: setup.queue_capacity,
         probe_ratio: setup.probe_ratio,
         seed: setup.seed,
+        tenant_weights: setup.tenants.iter().map(|tenant| (tenant.name.clone(), tenant.weight)).collect(),
     };
     let job_count = workload.jobs.len();
     let mut driver = Driver {
@@ -70,8 +71,8 @@ pub fn run(setup: &ClusterSetup, workload: &Workload, ledger: &mut Ledger) -> Ru
         asks: 0,
         empty_asks: 0,
     };
-    for (job, spec) in workload.jobs.iter().enumerate() {
-        driver.events.schedule_at(spec.arrival, Event::Arrive { job: job as u32 });
+    if let Some(first) = workload.jobs.first() {
+        driver.events.schedule_at(first.arrival, Event::Arrive { job: 0 });
     }
     while let Some(event) = driver.events.pop() {
         driver.handle(event);
@@ -90,6 +91,7 @@ impl Driver<'_> {
         let hop = self.setup.network().hop();
         match event {
             Event::Arrive { job } => {
+                self.schedule_next_arrival(job);
                 let spec = &self.workload.jobs[job as usize];
                 let tenant = self.setup.tenant_name(spec.tenant);
                 self.cluster.submit(job, spec.tasks, tenant, now);
@@ -142,6 +144,13 @@ impl Driver<'_> {
                 self.cluster.cancel(node, job, now, &mut self.actions);
                 self.carry_out_actions();
             }
+        }
+    }
+
+    /// Arrivals are scheduled one at a time to keep the heap small.
+    fn schedule_next_arrival(&mut self, job: u32) {
+        if let Some(next) = self.workload.jobs.get(job as usize + 1) {
+            self.events.schedule_at(next.arrival, Event::Arrive { job: job + 1 });
         }
     }
 

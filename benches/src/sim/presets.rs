@@ -4,7 +4,7 @@
 //! to run; the command line may override its sizes.
 
 use super::events::MILLI;
-use super::strategy::{ClusterSetup, Strategy};
+use super::strategy::{ClusterSetup, Strategy, Tenant};
 use super::workload::JobClass;
 
 /// How a preset's results are split into groups (one row per group).
@@ -27,15 +27,6 @@ pub enum Axis {
     ProbeRatio,
 }
 
-/// A tenant and the weight its share should follow.
-#[derive(Debug, Clone)]
-pub struct Tenant {
-    /// The tenant's name.
-    pub name: String,
-    /// Its weight in weighted fair sharing.
-    pub weight: u32,
-}
-
 /// One experiment.
 #[derive(Debug, Clone)]
 pub struct Preset {
@@ -47,8 +38,6 @@ pub struct Preset {
     pub cluster: ClusterSetup,
     /// The job mix.
     pub classes: Vec<JobClass>,
-    /// Tenants (index = a class's tenant number).
-    pub tenants: Vec<Tenant>,
     /// Jobs per point.
     pub jobs: usize,
     /// Offered loads.
@@ -87,7 +76,7 @@ fn paper_cluster() -> ClusterSetup {
         probe_ratio: 2.0,
         queue_capacity: 20_000,
         seed: 1,
-        tenants: vec!["default".into()],
+        tenants: vec![Tenant { name: "default".into(), weight: 1 }],
     }
 }
 
@@ -102,7 +91,6 @@ fn sparrow() -> Preset {
                       exponential mean 100 ms per job, every strategy across loads",
         cluster: paper_cluster(),
         classes: paper_jobs(),
-        tenants: vec![Tenant { name: "default".into(), weight: 1 }],
         jobs: 10_000,
         loads: vec![0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95],
         probe_ratios: vec![2.0],
@@ -140,9 +128,11 @@ fn tenants() -> Preset {
     Preset {
         name: "tenants",
         description: "two tenants with weights 3 and 1 submitting equal shares of the paper's jobs",
-        cluster: ClusterSetup { tenants: names.iter().map(|n| n.to_string()).collect(), ..paper_cluster() },
+        cluster: ClusterSetup {
+            tenants: vec![Tenant { name: names[0].into(), weight: 3 }, Tenant { name: names[1].into(), weight: 1 }],
+            ..paper_cluster()
+        },
         classes,
-        tenants: vec![Tenant { name: names[0].into(), weight: 3 }, Tenant { name: names[1].into(), weight: 1 }],
         loads: vec![0.5, 0.7, 0.8, 0.9, 0.95],
         strategies: vec![Strategy::BatchLateBinding],
         grouping: Grouping::ByTenant,

@@ -69,8 +69,8 @@ pub fn run(strategy: Strategy, setup: &ClusterSetup, workload: &Workload, ledger
         candidates: BinaryHeap::new(),
         placements: Vec::new(),
     };
-    for (job, spec) in workload.jobs.iter().enumerate() {
-        driver.events.schedule_at(spec.arrival, Event::Arrive { job: job as u32 });
+    if let Some(first) = workload.jobs.first() {
+        driver.events.schedule_at(first.arrival, Event::Arrive { job: 0 });
     }
     while let Some(event) = driver.events.pop() {
         driver.handle(event);
@@ -81,6 +81,11 @@ pub fn run(strategy: Strategy, setup: &ClusterSetup, workload: &Workload, ledger
 impl Driver<'_> {
     fn handle(&mut self, event: Event) {
         let hop = self.setup.network().hop();
+        if let Event::Arrive { job } = event {
+            if let Some(next) = self.workload.jobs.get(job as usize + 1) {
+                self.events.schedule_at(next.arrival, Event::Arrive { job: job + 1 });
+            }
+        }
         match event {
             Event::Arrive { job } if self.strategy == Strategy::Random => {
                 for task in 0..self.workload.jobs[job as usize].tasks {

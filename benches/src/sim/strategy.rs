@@ -76,8 +76,17 @@ pub struct ClusterSetup {
     pub queue_capacity: u32,
     /// Seed of the placement RNG (the workload has its own).
     pub seed: u64,
-    /// Tenant names, indexed by the workload's tenant numbers.
-    pub tenants: Vec<String>,
+    /// Tenants, indexed by the workload's tenant numbers.
+    pub tenants: Vec<Tenant>,
+}
+
+/// A tenant and the weight its share of each node should follow.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    /// The tenant's name.
+    pub name: String,
+    /// Its weight in weighted fair queuing.
+    pub weight: u32,
 }
 
 impl ClusterSetup {
@@ -93,7 +102,7 @@ impl ClusterSetup {
 
     /// The name of tenant `index`.
     pub fn tenant_name(&self, index: u8) -> &str {
-        self.tenants.get(usize::from(index)).map_or("default", String::as_str)
+        self.tenants.get(usize::from(index)).map_or("default", |tenant| tenant.name.as_str())
     }
 }
 

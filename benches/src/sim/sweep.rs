@@ -94,9 +94,9 @@ fn grouped_times(preset: &Preset, workload: &Workload, stats: &RunStats) -> Vec<
     let finish = &stats.finish;
     match preset.grouping {
         Grouping::AllJobs => vec![("all".to_owned(), response_times(workload, finish, |_| true))],
-        Grouping::ByTenant => (0..preset.tenants.len())
+        Grouping::ByTenant => (0..preset.cluster.tenants.len())
             .map(|tenant| {
-                let name = preset.tenants[tenant].name.clone();
+                let name = preset.cluster.tenants[tenant].name.clone();
                 (name, response_times(workload, finish, |job| usize::from(job.tenant) == tenant))
             })
             .collect(),
