@@ -14,13 +14,13 @@ use super::sweep::Row;
 
 /// The CSV header, matching [`csv_line`].
 pub const CSV_HEADER: &str =
-    "preset,strategy,group,load,probe_ratio,nodes,jobs,median_ms,p95_ms,p99_ms,mean_ms,events,asks,empty_asks,wall_seconds";
+    "preset,strategy,group,load,probe_ratio,nodes,jobs,median_ms,p95_ms,p99_ms,mean_ms,events,asks,empty_asks,wall_seconds,cpu_seconds";
 
 /// One row as a CSV line (no newline).
 pub fn csv_line(row: &Row) -> String {
     let s = &row.summary;
     format!(
-        "{},{},{},{},{},{},{},{:.3},{:.3},{:.3},{:.3},{},{},{},{:.3}",
+        "{},{},{},{},{},{},{},{:.3},{:.3},{:.3},{:.3},{},{},{},{:.3},{:.2}",
         row.preset,
         row.strategy,
         row.group,
@@ -35,7 +35,8 @@ pub fn csv_line(row: &Row) -> String {
         row.events,
         row.asks,
         row.empty_asks,
-        row.wall_seconds
+        row.wall_seconds,
+        row.cpu_seconds
     )
 }
 

@@ -34,6 +34,9 @@ pub struct Row {
     pub empty_asks: u64,
     /// Wall-clock seconds the run took (whole point, not per group).
     pub wall_seconds: f64,
+    /// CPU seconds the run took (user + system; 0 where unmeasurable). On a
+    /// shared machine this, not the wall time, says how fast the simulator is.
+    pub cpu_seconds: f64,
 }
 
 /// One strategy at one point: the run's stats, checked against the invariants.
@@ -64,8 +67,10 @@ pub fn run_preset(preset: &Preset, seed: u64, mut on_row: impl FnMut(&Row)) -> R
                     continue;
                 }
                 let started = Instant::now();
+                let cpu_before = process_cpu_seconds();
                 let (workload, stats) = run_point(preset, strategy, load, probe_ratio, seed)?;
                 let wall_seconds = started.elapsed().as_secs_f64();
+                let cpu_seconds = (process_cpu_seconds() - cpu_before).max(0.0);
                 for (group, mut times) in grouped_times(preset, &workload, &stats) {
                     let Some(summary) = summarize(&mut times) else { continue };
                     let row = Row {
@@ -80,6 +85,7 @@ pub fn run_preset(preset: &Preset, seed: u64, mut on_row: impl FnMut(&Row)) -> R
                         asks: stats.asks,
                         empty_asks: stats.empty_asks,
                         wall_seconds,
+                        cpu_seconds,
                     };
                     on_row(&row);
                     rows.push(row);
@@ -107,4 +113,16 @@ fn grouped_times(preset: &Preset, workload: &Workload, stats: &RunStats) -> Vec<
             })
             .collect(),
     }
+}
+
+/// CPU time this process used so far, from `/proc/self/stat` (user + system
+/// clock ticks at the usual 100 Hz); 0 where that file does not exist.
+fn process_cpu_seconds() -> f64 {
+    const TICKS_PER_SECOND: f64 = 100.0;
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    // Fields after the parenthesised command name; utime and stime are the
+    // 12th and 13th of them.
+    let Some((_, after_name)) = stat.rsplit_once(')') else { return 0.0 };
+    let ticks: Vec<f64> = after_name.split_whitespace().skip(11).take(2).filter_map(|t| t.parse().ok()).collect();
+    ticks.iter().sum::<f64>() / TICKS_PER_SECOND
 }
