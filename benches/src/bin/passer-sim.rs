@@ -8,15 +8,15 @@
 
 use std::fs;
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use passer_bench::sim::output::{csv_line, markdown_table, plot, write_csv, CSV_HEADER};
+use passer_bench::sim::output::{csv_line, markdown_table, plot, read_csv, write_csv, CSV_HEADER};
 use passer_bench::sim::presets::{preset, Preset, PRESET_NAMES};
 use passer_bench::sim::strategy::Strategy;
-use passer_bench::sim::sweep::run_preset;
+use passer_bench::sim::sweep::{run_preset, Row};
 
 /// Simulate passer's scheduling policies on a virtual cluster.
 #[derive(Debug, Parser)]
@@ -46,6 +46,10 @@ struct Args {
     /// Seed of the workload and placement RNGs.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Redraw the plot and table from this CSV (written by an earlier run)
+    /// instead of simulating.
+    #[arg(long)]
+    replot: Option<PathBuf>,
     /// Directory for `<preset>.csv`, `<preset>.md` and `<preset>.svg`.
     #[arg(long, default_value = "sim-out")]
     out: PathBuf,
@@ -109,18 +113,33 @@ fn simulate(args: &Args, chosen: &Preset) -> Result<(), String> {
         chosen.cluster.nodes, chosen.cluster.slots_per_node, chosen.jobs, args.seed
     );
     eprintln!("{CSV_HEADER}");
+    let base = args.out.join(chosen.name);
+    if let Some(replot) = &args.replot {
+        let text = fs::read_to_string(replot).map_err(|e| format!("--replot {}: {e}", replot.display()))?;
+        let rows = read_csv(&text, chosen).map_err(|e| format!("--replot {}: {e}", replot.display()))?;
+        return write_outputs(chosen, &rows, &base, false);
+    }
     let started = Instant::now();
     let rows = run_preset(chosen, args.seed, |row| eprintln!("{}", csv_line(row)))?;
     eprintln!("sweep took {:.1} s", started.elapsed().as_secs_f64());
-    let base = args.out.join(chosen.name);
-    let csv_path = base.with_extension("csv");
-    let mut csv = BufWriter::new(fs::File::create(&csv_path).map_err(|e| format!("{}: {e}", csv_path.display()))?);
-    write_csv(&rows, &mut csv).and_then(|()| csv.flush()).map_err(|e| format!("{}: {e}", csv_path.display()))?;
-    let table = markdown_table(&rows);
+    write_outputs(chosen, &rows, &base, true)
+}
+
+/// Writes `<base>.md` and `<base>.svg`, and `<base>.csv` when `with_csv`.
+fn write_outputs(chosen: &Preset, rows: &[Row], base: &Path, with_csv: bool) -> Result<(), String> {
+    if with_csv {
+        write_csv_file(rows, &base.with_extension("csv"))?;
+    }
+    let table = markdown_table(rows);
     let table_path = base.with_extension("md");
     fs::write(&table_path, &table).map_err(|e| format!("{}: {e}", table_path.display()))?;
-    plot(chosen, &rows, &base.with_extension("svg"))?;
+    plot(chosen, rows, &base.with_extension("svg"))?;
     println!("{table}");
-    eprintln!("wrote {}.{{csv,md,svg}}", base.display());
+    eprintln!("wrote {} outputs", base.display());
     Ok(())
+}
+
+fn write_csv_file(rows: &[Row], csv_path: &Path) -> Result<(), String> {
+    let mut csv = BufWriter::new(fs::File::create(&csv_path).map_err(|e| format!("{}: {e}", csv_path.display()))?);
+    write_csv(rows, &mut csv).and_then(|()| csv.flush()).map_err(|e| format!("{}: {e}", csv_path.display()))
 }

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
+use super::metrics::Summary;
 use super::presets::{Axis, Preset};
 use super::strategy::Strategy;
 use super::sweep::Row;
@@ -100,18 +101,23 @@ pub fn plot(preset: &Preset, rows: &[Row], path: &Path) -> Result<(), String> {
         [("median job response time", |r| r.summary.median_ms), ("95th percentile", |r| r.summary.p95_ms)];
     for (panel, (title, metric)) in panels.iter().zip(metrics) {
         let ys: Vec<f64> = rows.iter().map(metric).collect();
-        let (y_min, y_max) = bounds(&ys);
+        let (y_min, y_max) = decades(&ys);
         let mut chart = ChartBuilder::on(panel)
             .caption(format!("{} — {title}", preset.name), ("sans-serif", 18))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(60)
-            .build_cartesian_2d(x_min..x_max, (y_min * 0.9..y_max * 1.1).log_scale())
+            .build_cartesian_2d(x_min..x_max, (y_min..y_max).log_scale())
             .map_err(|e| e.to_string())?;
         chart.configure_mesh().x_desc(x_label).y_desc("ms (log scale)").draw().map_err(|e| e.to_string())?;
         for (index, (label, members)) in series.iter().enumerate() {
             let color = Palette99::pick(index).to_rgba();
-            let points: Vec<(f64, f64)> = members.iter().map(|row| (x_of(row), metric(row))).collect();
+            let mut points: Vec<(f64, f64)> = members.iter().map(|row| (x_of(row), metric(row))).collect();
+            if let [(_, only_y)] = points[..] {
+                // A strategy that ignores the axis (omniscient across probe
+                // ratios) is drawn as a level line.
+                points = vec![(x_min, only_y), (x_max, only_y)];
+            }
             chart
                 .draw_series(LineSeries::new(points, color.stroke_width(2)))
                 .map_err(|e| e.to_string())?
@@ -147,6 +153,14 @@ fn series_of<'a>(preset: &Preset, rows: &'a [Row]) -> Vec<(String, Vec<&'a Row>)
     series
 }
 
+/// Bounds on whole decades, so a log axis always has labelled ticks.
+fn decades(values: &[f64]) -> (f64, f64) {
+    let (min, max) = bounds(values);
+    let low = 10f64.powf(min.max(1e-3).log10().floor());
+    let high = 10f64.powf(max.max(1e-3).log10().ceil());
+    (low, if high > low { high } else { low * 10.0 })
+}
+
 fn bounds(values: &[f64]) -> (f64, f64) {
     let min = values.iter().copied().fold(f64::INFINITY, f64::min);
     let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -157,4 +171,62 @@ fn bounds(values: &[f64]) -> (f64, f64) {
         return (min - 0.5, max + 0.5);
     }
     (min, max)
+}
+
+/// Reads rows written by [`write_csv`] back (to redraw plots without
+/// rerunning), for `preset`.
+pub fn read_csv(text: &str, preset: &Preset) -> Result<Vec<Row>, String> {
+    let mut lines = text.lines();
+    let header = lines.next().ok_or("empty csv")?;
+    let columns: Vec<&str> = header.split(',').collect();
+    let column = |name: &str| columns.iter().position(|c| *c == name).ok_or(format!("csv lacks column {name}"));
+    let [strategy, group, load, ratio, nodes, jobs, median, p95, p99, mean, events] = [
+        "strategy",
+        "group",
+        "load",
+        "probe_ratio",
+        "nodes",
+        "jobs",
+        "median_ms",
+        "p95_ms",
+        "p99_ms",
+        "mean_ms",
+        "events",
+    ]
+    .map(column);
+    let (strategy, group, load, ratio, nodes, jobs) = (strategy?, group?, load?, ratio?, nodes?, jobs?);
+    let (median, p95, p99, mean, events) = (median?, p95?, p99?, mean?, events?);
+    let optional = |name: &str| columns.iter().position(|c| *c == name);
+    let (asks, empty_asks, wall, cpu) =
+        (optional("asks"), optional("empty_asks"), optional("wall_seconds"), optional("cpu_seconds"));
+    lines
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(index, line)| {
+            let fields: Vec<&str> = line.split(',').collect();
+            let bad = |what: &str| format!("csv line {}: bad {what}", index + 2);
+            let number = |at: usize, what: &str| fields.get(at).and_then(|f| f.parse::<f64>().ok()).ok_or(bad(what));
+            let maybe = |at: Option<usize>| at.and_then(|at| fields.get(at)).and_then(|f| f.parse::<f64>().ok());
+            Ok(Row {
+                preset: preset.name,
+                strategy: fields.get(strategy).ok_or(bad("strategy"))?.parse()?,
+                load: number(load, "load")?,
+                probe_ratio: number(ratio, "probe_ratio")?,
+                group: fields.get(group).ok_or(bad("group"))?.to_string(),
+                summary: Summary {
+                    jobs: number(jobs, "jobs")? as usize,
+                    median_ms: number(median, "median_ms")?,
+                    p95_ms: number(p95, "p95_ms")?,
+                    p99_ms: number(p99, "p99_ms")?,
+                    mean_ms: number(mean, "mean_ms")?,
+                },
+                nodes: number(nodes, "nodes")? as u32,
+                events: number(events, "events")? as u64,
+                asks: maybe(asks).unwrap_or(0.0) as u64,
+                empty_asks: maybe(empty_asks).unwrap_or(0.0) as u64,
+                wall_seconds: maybe(wall).unwrap_or(0.0),
+                cpu_seconds: maybe(cpu).unwrap_or(0.0),
+            })
+        })
+        .collect()
 }
