@@ -38,6 +38,9 @@ pub struct NodeMonitorConfig {
     /// Seconds to wait for running tasks on shutdown.
     #[arg(long, env = "PASSER_DRAIN_TIMEOUT_SECS", default_value_t = 30)]
     pub drain_timeout_secs: u64,
+    /// Address to serve Prometheus metrics on (HTTP `GET /metrics`); off when unset.
+    #[arg(long, env = "PASSER_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl NodeMonitorConfig {
@@ -54,6 +57,7 @@ impl NodeMonitorConfig {
             queue_capacity: 20_000,
             labels: Vec::new(),
             drain_timeout_secs: 30,
+            metrics_listen: None,
         }
     }
 

@@ -50,6 +50,13 @@ pub struct SchedulerConfig {
     /// Seed for the sampler's RNG (random if unset), for reproducible runs.
     #[arg(long, env = "PASSER_SEED")]
     pub seed: Option<u64>,
+    /// Address to serve Prometheus metrics on (HTTP `GET /metrics`); off when unset.
+    #[arg(long, env = "PASSER_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Address to serve the web status page on (also serves `/metrics` and
+    /// `/api/status`); off when unset.
+    #[arg(long, env = "PASSER_HTTP_LISTEN")]
+    pub http_listen: Option<SocketAddr>,
 }
 
 impl SchedulerConfig {
@@ -68,6 +75,8 @@ impl SchedulerConfig {
             max_tasks_per_job: 100_000,
             max_payload_bytes: 1024 * 1024,
             seed: None,
+            metrics_listen: None,
+            http_listen: None,
         }
     }
 

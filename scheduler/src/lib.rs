@@ -11,9 +11,13 @@
 pub mod config;
 pub mod core;
 pub mod error;
+pub mod history;
+pub mod http;
+pub mod metrics;
 pub mod nodes;
 pub mod placement;
 pub mod policy;
+pub mod recent;
 pub mod server;
 pub mod service;
 pub mod stats;

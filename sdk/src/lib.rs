@@ -13,6 +13,7 @@ pub mod client;
 pub mod error;
 pub mod executor;
 pub mod handler;
+pub mod metrics;
 pub mod net;
 pub mod runtime;
 pub mod signal;

@@ -6,7 +6,9 @@
 #![deny(rust_2018_idioms)]
 
 pub mod cluster;
+pub mod http;
 pub mod process;
 
 pub use cluster::{Cluster, ClusterBuilder};
+pub use http::{http_get, parse_metrics};
 pub use process::{bin_path, free_port, Process};
