@@ -7,6 +7,7 @@
 
 pub mod cluster;
 pub mod http;
+pub mod conformance;
 pub mod process;
 
 pub use cluster::{Cluster, ClusterBuilder};
