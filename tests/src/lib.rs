@@ -6,8 +6,8 @@
 #![deny(rust_2018_idioms)]
 
 pub mod cluster;
-pub mod http;
 pub mod conformance;
+pub mod http;
 pub mod process;
 
 pub use cluster::{Cluster, ClusterBuilder};
