@@ -68,6 +68,10 @@ pub struct NodeMonitorConfig {
     /// Registration with the local Consul agent.
     #[command(flatten)]
     pub consul: RegistrationArgs,
+
+    /// Address to serve Prometheus metrics on (HTTP `GET /metrics`); off when unset.
+    #[arg(long, env = "PASSER_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl NodeMonitorConfig {
@@ -89,6 +93,8 @@ impl NodeMonitorConfig {
             max_priorities: Vec::new(),
             default_max_priority: 0,
             consul: RegistrationArgs::default(),
+
+            metrics_listen: None,
             allow_command: false,
             command_max_output_bytes: 65_536,
         }

@@ -2,7 +2,7 @@
 //! until SIGINT/SIGTERM.
 
 use clap::Parser;
-use passer::telemetry::{init_tracing, LogFormat};
+use passer::telemetry::{init_logging, LogFormat};
 use passer_node_monitor::NodeMonitorConfig;
 
 /// passer node monitor: reservation queues and local executors.
@@ -14,6 +14,9 @@ struct Cli {
     /// Log format: pretty or json.
     #[arg(long, env = "PASSER_LOG_FORMAT", default_value = "pretty")]
     log_format: LogFormat,
+    /// Also write logs to this file, rotated daily (`<file>.YYYY-MM-DD`).
+    #[arg(long, env = "PASSER_LOG_FILE")]
+    log_file: Option<std::path::PathBuf>,
     /// Runtime worker threads (0 = a single-threaded runtime).
     #[arg(long, env = "PASSER_WORKER_THREADS", default_value_t = 0)]
     worker_threads: usize,
@@ -21,7 +24,13 @@ struct Cli {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.log_format, "info");
+    let _log_guard = match init_logging(cli.log_format, "info", cli.log_file.as_deref()) {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("passer-node-monitor: {error}");
+            return std::process::ExitCode::from(64);
+        }
+    };
     if let Err(message) = cli.config.validate() {
         eprintln!("passer-node-monitor: {message}");
         return std::process::ExitCode::from(64);

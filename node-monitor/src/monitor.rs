@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::links::{self, LinkHandle, LinkMessage};
+use crate::metrics::NodeMetrics;
 use crate::slots::InstanceId;
 use crate::state::{Effect, NodeState};
 
@@ -43,6 +44,8 @@ pub struct Monitor {
     next_instance: AtomicU64,
     next_link: AtomicU64,
     link_config: links::LinkConfig,
+    /// Counters the shell bumps as it carries out effects.
+    pub metrics: NodeMetrics,
 }
 
 impl Monitor {
@@ -54,6 +57,7 @@ impl Monitor {
             next_instance: AtomicU64::new(1),
             next_link: AtomicU64::new(1),
             link_config,
+            metrics: NodeMetrics::default(),
         })
     }
 
@@ -111,12 +115,17 @@ impl Monitor {
         for effect in effects {
             match effect {
                 Effect::AskScheduler { scheduler, request } => {
+                    self.metrics.get_task_requested.inc_by(u64::from(request.max_tasks));
                     self.send_link(inner, scheduler, LinkMessage::Request(request));
                 }
                 Effect::Report { scheduler, outcome } => {
+                    self.metrics.observe_outcome(&outcome);
+                    tracing::debug!(job_id = %outcome.job_id, task_id = %outcome.task_id, attempt = outcome.attempt, status = outcome.status, "task reported");
                     self.send_link(inner, scheduler, LinkMessage::Outcome(outcome));
                 }
                 Effect::Run { instance, task } => {
+                    self.metrics.tasks_launched.inc();
+                    tracing::debug!(job_id = %task.job_id, task_id = %task.task_id, attempt = task.attempt, instance, "task started");
                     let sent =
                         inner.instances.get(&instance).is_some_and(|tx| tx.send(ExecutorCommand::Run(task)).is_ok());
                     if !sent {
@@ -124,6 +133,7 @@ impl Monitor {
                     }
                 }
                 Effect::Cancel { instance, cancel } => {
+                    self.metrics.tasks_cancelled.inc();
                     if let Some(tx) = inner.instances.get(&instance) {
                         let _ = tx.send(ExecutorCommand::Cancel(cancel));
                     }
@@ -171,6 +181,10 @@ impl Monitor {
         let mut inner = self.inner.lock();
         let mut effects = Vec::new();
         for response in responses {
+            self.metrics.get_task_granted.inc_by(response.tasks.len() as u64);
+            if response.tasks.is_empty() {
+                self.metrics.get_task_empty.inc();
+            }
             effects.extend(inner.state.on_grant(response, now));
         }
         self.apply(&mut inner, effects);

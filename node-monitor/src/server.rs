@@ -86,6 +86,21 @@ pub async fn run(
         config.consul.registration("passer-node-monitor", &advertise, consul_meta).map_err(anyhow::Error::msg)?;
     let registrar_opt = config.consul.start(registration).map_err(anyhow::Error::msg)?;
 
+    let metrics_server = match config.metrics_listen {
+        Some(address) => {
+            let listener =
+                TcpListener::bind(address).await.with_context(|| format!("cannot bind --metrics-listen {address}"))?;
+            tracing::info!(%address, "serving metrics at /metrics");
+            let router = passer::metrics::metrics_router(Arc::new(crate::metrics::registry(Arc::clone(&monitor))));
+            Some(tokio::spawn(async move {
+                if let Err(error) = passer::metrics::serve_http(listener, router, std::future::pending()).await {
+                    tracing::error!(%error, "metrics server failed");
+                }
+            }))
+        }
+        None => None,
+    };
+
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<pb::node_monitor_server::NodeMonitorServer<NodeMonitorService>>().await;
     health_reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
@@ -124,6 +139,9 @@ pub async fn run(
         .await
         .context("node monitor server failed")?;
     sweeper.abort();
+    if let Some(metrics_server) = metrics_server {
+        metrics_server.abort();
+    }
     for supervisor in supervisors {
         let _ = tokio::time::timeout(Duration::from_secs(6), supervisor).await;
     }

@@ -46,7 +46,10 @@ impl pb::node_monitor_server::NodeMonitor for NodeMonitorService {
         if request.count == 0 {
             return Err(Status::invalid_argument("count must be at least 1"));
         }
+        let offered = request.count;
         let response = self.monitor.with_state(|state, _| state.enqueue(request));
+        self.monitor.metrics.reservations_queued.inc_by(u64::from(response.accepted));
+        self.monitor.metrics.reservations_refused.inc_by(u64::from(offered.saturating_sub(response.accepted)));
         tracing::debug!(accepted = response.accepted, queue = response.queue_length, "reservations");
         Ok(Response::new(response))
     }
@@ -58,6 +61,7 @@ impl pb::node_monitor_server::NodeMonitor for NodeMonitorService {
         let request = request.into_inner();
         check_name("job_id", &request.job_id)?;
         let response = self.monitor.with_state(|state, now| state.cancel(&request, now));
+        self.monitor.metrics.reservations_cancelled.inc_by(u64::from(response.cancelled));
         Ok(Response::new(response))
     }
 

@@ -58,6 +58,14 @@ pub struct SchedulerConfig {
     /// Registration with the local Consul agent.
     #[command(flatten)]
     pub consul: RegistrationArgs,
+
+    /// Address to serve Prometheus metrics on (HTTP `GET /metrics`); off when unset.
+    #[arg(long, env = "PASSER_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Address to serve the web status page on (also serves `/metrics` and
+    /// `/api/status`); off when unset.
+    #[arg(long, env = "PASSER_HTTP_LISTEN")]
+    pub http_listen: Option<SocketAddr>,
 }
 
 impl SchedulerConfig {
@@ -78,6 +86,9 @@ impl SchedulerConfig {
             seed: None,
             discovery: NodeDiscoveryArgs::default(),
             consul: RegistrationArgs::default(),
+
+            metrics_listen: None,
+            http_listen: None,
         }
     }
 

@@ -17,10 +17,12 @@ use tonic::Status;
 
 use crate::config::SchedulerConfig;
 use crate::error::SchedulerError;
+use crate::metrics::SchedulerMetrics;
 use crate::nodes::NodeRegistry;
 use crate::policy::constraint::Constraint;
 use crate::policy::job::{Finish, JobState, ProbeDemand};
 use crate::policy::validate::validate_submit;
+use crate::recent::{JobRecord, RecentJobs};
 use crate::stats::{add, sub, Stats};
 
 /// The sending half of a job's result stream.
@@ -38,6 +40,8 @@ pub struct JobEntry {
     pub next_probe_at: Duration,
     /// Backoff for re-probing when nodes refuse.
     pub probe_backoff: Duration,
+    /// When the job was accepted (scheduler clock).
+    pub accepted_at: Duration,
 }
 
 /// A connected node's session.
@@ -63,6 +67,10 @@ pub struct Scheduler {
     pub address: String,
     /// Counters.
     pub stats: Stats,
+    /// Latency histograms (the rest of the metrics are read from `stats`).
+    pub metrics: SchedulerMetrics,
+    /// Jobs that finished lately, for the status page.
+    pub recent: RecentJobs,
     /// Known node monitors.
     pub nodes: NodeRegistry,
     /// Running jobs by id.
@@ -88,6 +96,8 @@ impl Scheduler {
             config,
             address,
             stats: Stats::default(),
+            metrics: SchedulerMetrics::default(),
+            recent: RecentJobs::default(),
             nodes,
             jobs: Mutex::new(HashMap::new()),
             sessions: Mutex::new(HashMap::new()),
@@ -152,8 +162,14 @@ impl Scheduler {
             add(&self.stats.jobs_accepted, 1);
             add(&self.stats.jobs_running, 1);
             add(&self.stats.tasks_in_flight, task_count);
-            let mut entry =
-                JobEntry { state, events, placing: 0, next_probe_at: now, probe_backoff: Duration::from_millis(20) };
+            let mut entry = JobEntry {
+                state,
+                events,
+                placing: 0,
+                next_probe_at: now,
+                probe_backoff: Duration::from_millis(20),
+                accepted_at: now,
+            };
             collect_probes(&job_id, &mut entry, &mut followups);
             jobs.insert(job_id.clone(), entry);
         }
@@ -285,6 +301,8 @@ impl Scheduler {
                     if result.status == pb::TaskStatus::Failed as i32 {
                         add(&self.stats.tasks_failed, 1);
                     }
+                    self.metrics.observe_result(&result);
+                    tracing::debug!(job_id, task_id = %result.task_id, attempt = result.attempt, node_id = %result.node_id, status = result.status, "task finished");
                     results.push(result);
                 }
                 Finish::Retried { .. } => {
@@ -303,6 +321,16 @@ impl Scheduler {
             let summary = entry.state.summary();
             let _ = entry.events.try_send(Ok(event(pb::job_event::Event::JobFinished(summary))));
             sub(&self.stats.jobs_running, 1);
+            let finished = entry.state.task_count();
+            self.recent.push(JobRecord::new(
+                job_id,
+                entry.state.tenant(),
+                finished,
+                finished,
+                summary.failed,
+                entry.accepted_at,
+                self.now(),
+            ));
             tracing::debug!(job_id, succeeded = summary.succeeded, failed = summary.failed, "job finished");
             jobs.remove(job_id);
             return;

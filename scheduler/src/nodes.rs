@@ -168,6 +168,11 @@ impl NodeRegistry {
         self.nodes.read().iter().find(|n| n.node_id == node_id).map_or_else(Vec::new, |n| n.labels().to_vec())
     }
 
+    /// How many nodes are up.
+    pub fn up_count(&self) -> usize {
+        self.nodes.read().iter().filter(|n| n.up).count()
+    }
+
     /// The client of the node with this id.
     pub fn client(&self, node_id: &str) -> Option<NodeMonitorClient<Channel>> {
         self.nodes.read().iter().find(|n| n.node_id == node_id).map(|n| n.client.clone())
@@ -189,6 +194,8 @@ impl NodeRegistry {
                     slots_total: load.executors.iter().map(|e| e.slots_total).sum(),
                     slots_busy: load.executors.iter().map(|e| e.slots_busy).sum(),
                     queue_length: load.queue_length,
+                    tasks_finished: load.tasks_finished,
+                    up: n.up,
                 }
             })
             .collect()

@@ -47,6 +47,8 @@ pub async fn run(
         tokio::spawn(crate::discovery::feed_registry(Arc::clone(&scheduler), discovery.subscribe(), poll_timeout));
     let registrar_opt = scheduler.config.consul.start(registration).map_err(anyhow::Error::msg)?;
 
+    let http_tasks = serve_observability(&scheduler).await?;
+
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<pb::scheduler_server::SchedulerServer<SchedulerService>>().await;
     health_reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
@@ -86,8 +88,42 @@ pub async fn run(
     background.abort();
     discovery_feed.abort();
     drop(discovery);
+
+    for task in http_tasks {
+        task.abort();
+    }
     tracing::info!("scheduler stopped");
     Ok(())
+}
+
+/// Starts the `--metrics-listen` and `--http-listen` servers that are
+/// configured; returns their tasks, to abort on shutdown.
+async fn serve_observability(scheduler: &Arc<Scheduler>) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    let registry = Arc::new(crate::metrics::registry(Arc::clone(scheduler)));
+    let mut tasks = Vec::new();
+    if let Some(address) = scheduler.config.metrics_listen {
+        let listener =
+            TcpListener::bind(address).await.with_context(|| format!("cannot bind --metrics-listen {address}"))?;
+        tracing::info!(%address, "serving metrics at /metrics");
+        let router = passer::metrics::metrics_router(Arc::clone(&registry));
+        tasks.push(tokio::spawn(serve_http_logged(listener, router)));
+    }
+    if let Some(address) = scheduler.config.http_listen {
+        let listener =
+            TcpListener::bind(address).await.with_context(|| format!("cannot bind --http-listen {address}"))?;
+        tracing::info!(%address, "serving the status page");
+        let history = Arc::new(crate::history::History::default());
+        tasks.push(tokio::spawn(crate::http::sample_history(Arc::clone(scheduler), Arc::clone(&history))));
+        let router = crate::http::status_router(Arc::clone(scheduler), history, registry);
+        tasks.push(tokio::spawn(serve_http_logged(listener, router)));
+    }
+    Ok(tasks)
+}
+
+async fn serve_http_logged(listener: TcpListener, router: axum::Router) {
+    if let Err(error) = passer::metrics::serve_http(listener, router, std::future::pending()).await {
+        tracing::error!(%error, "HTTP server failed");
+    }
 }
 
 /// Polls node monitors and ticks jobs, forever.

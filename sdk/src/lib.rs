@@ -18,6 +18,7 @@ pub mod discovery;
 pub mod error;
 pub mod executor;
 pub mod handler;
+pub mod metrics;
 pub mod net;
 pub mod runtime;
 pub mod signal;

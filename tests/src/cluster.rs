@@ -18,6 +18,7 @@ pub struct ClusterBuilder {
     node_extra_args: Vec<Vec<String>>,
     scheduler_args: Vec<String>,
     env: Vec<(String, String)>,
+    observability: bool,
 }
 
 impl Default for ClusterBuilder {
@@ -29,6 +30,7 @@ impl Default for ClusterBuilder {
             node_extra_args: Vec::new(),
             scheduler_args: Vec::new(),
             env: Vec::new(),
+            observability: false,
         }
     }
 }
@@ -73,6 +75,13 @@ impl ClusterBuilder {
         self
     }
 
+    /// Serves `/metrics` on every process (`--metrics-listen`) and the
+    /// status page on every scheduler (`--http-listen`), each on its own port.
+    pub fn observability(mut self) -> Self {
+        self.observability = true;
+        self
+    }
+
     /// Starts the processes and waits until each serves.
     pub async fn start(self) -> anyhow::Result<Cluster> {
         let env: Vec<(&str, String)> = self.env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
@@ -84,12 +93,20 @@ impl ClusterBuilder {
             node_args: self.node_args.clone(),
             node_extra_args: self.node_extra_args.clone(),
             env: self.env.clone(),
+            node_metrics_addrs: Vec::new(),
+            scheduler_metrics_addrs: Vec::new(),
+            scheduler_http_addrs: Vec::new(),
         };
         for index in 0..self.node_monitors {
             let port = free_port();
             let address = format!("127.0.0.1:{port}");
-            let args = cluster.args_of_node(index);
-            let process = start_node_monitor(index, &address, &args, &env)?;
+            let mut node_args = cluster.args_of_node(index);
+            if self.observability {
+                let metrics = format!("127.0.0.1:{}", free_port());
+                node_args.extend(["--metrics-listen".to_owned(), metrics.clone()]);
+                cluster.node_metrics_addrs.push(metrics);
+            }
+            let process = start_node_monitor(index, &address, &node_args, &env)?;
             cluster.node_monitors.push(process);
             cluster.node_addrs.push(address);
         }
@@ -106,6 +123,13 @@ impl ClusterBuilder {
                 cluster.node_addrs.join(","),
             ];
             args.extend(self.scheduler_args.iter().cloned());
+            if self.observability {
+                let metrics = format!("127.0.0.1:{}", free_port());
+                let http = format!("127.0.0.1:{}", free_port());
+                args.extend(["--metrics-listen".to_owned(), metrics.clone(), "--http-listen".to_owned(), http.clone()]);
+                cluster.scheduler_metrics_addrs.push(metrics);
+                cluster.scheduler_http_addrs.push(http);
+            }
             let process = Process::start(&format!("scheduler{index}"), "passer-scheduler", &args, &env)?;
             cluster.schedulers.push(process);
             cluster.scheduler_addrs.push(address);
@@ -160,6 +184,12 @@ pub struct Cluster {
     pub scheduler_addrs: Vec<String>,
     /// Node monitor addresses.
     pub node_addrs: Vec<String>,
+    /// Node monitors' `/metrics` addresses (with `observability()`).
+    pub node_metrics_addrs: Vec<String>,
+    /// Schedulers' `/metrics` addresses (with `observability()`).
+    pub scheduler_metrics_addrs: Vec<String>,
+    /// Schedulers' status page addresses (with `observability()`).
+    pub scheduler_http_addrs: Vec<String>,
     node_args: Vec<String>,
     node_extra_args: Vec<Vec<String>>,
     env: Vec<(String, String)>,

@@ -9,7 +9,10 @@ pub mod cluster;
 pub mod conformance;
 pub mod consul_agent;
 pub mod dns;
+
+pub mod http;
 pub mod process;
 
 pub use cluster::{Cluster, ClusterBuilder};
+pub use http::{http_get, parse_metrics};
 pub use process::{bin_path, free_port, Process};

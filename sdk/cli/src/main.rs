@@ -1,12 +1,14 @@
 //! The `passer` command line: `dev` (an embedded cluster running a sample
 //! job), `submit`, `executor` (built-in handlers as an external executor
-//! process) and `health`.
+//! process), `health` and `status`.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
 mod dev;
 mod executor;
 mod health;
+mod progress;
+mod status;
 mod submit;
 mod summary;
 
@@ -34,12 +36,14 @@ enum Command {
     Executor(executor::ExecutorArgs),
     /// Check a server's gRPC health; exit 0 when it is serving.
     Health(health::HealthArgs),
+    /// Show the schedulers and node monitors of a cluster (`--watch` to refresh).
+    Status(status::StatusArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let default_filter = match cli.command {
-        Command::Dev(_) | Command::Submit(_) | Command::Health(_) => "warn",
+        Command::Dev(_) | Command::Submit(_) | Command::Health(_) | Command::Status(_) => "warn",
         Command::Executor(_) => "info",
     };
     init_tracing(cli.log_format, default_filter);
@@ -60,6 +64,7 @@ fn main() -> std::process::ExitCode {
             Command::Submit(args) => submit::run(args).await,
             Command::Executor(args) => executor::run(args).await,
             Command::Health(args) => health::run(args).await,
+            Command::Status(args) => status::run(args).await,
         }
     });
     match result {

@@ -1,5 +1,6 @@
 //! `passer submit`: submit a job of N tasks of one executor type and print
-//! each result (with `--json`, one JSON object per line) and a summary.
+//! each result (with `--json`, one JSON object per line) and a summary; on
+//! a terminal, a progress bar with rate and ETA while it runs.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -90,8 +91,15 @@ pub(crate) async fn run(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     let mut outputs = Vec::with_capacity(args.count);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
+    let bar = crate::progress::job_bar(args.count, !args.json);
+    let mut failed = 0u64;
     while let Some(result) = results.next().await {
         let result = result.context("the job's result stream failed")?;
+        bar.inc(1);
+        if !result.succeeded() {
+            failed += 1;
+            bar.set_message(format!("{failed} failed"));
+        }
         if args.json {
             let line = serde_json::json!({
                 "task_id": result.task_id,
@@ -107,17 +115,21 @@ pub(crate) async fn run(args: SubmitArgs) -> anyhow::Result<ExitCode> {
             });
             writeln!(out, "{line}")?;
         } else if !result.succeeded() || args.count <= 20 {
-            writeln!(
-                out,
-                "{} {} {}{}",
-                result.task_id,
-                result.status.short_name(),
-                String::from_utf8_lossy(&result.output),
-                if result.error.is_empty() { String::new() } else { format!(" ({})", result.error) }
-            )?;
+            bar.suspend(|| {
+                writeln!(
+                    out,
+                    "{} {} {}{}",
+                    result.task_id,
+                    result.status.short_name(),
+                    String::from_utf8_lossy(&result.output),
+                    if result.error.is_empty() { String::new() } else { format!(" ({})", result.error) }
+                )
+                .and_then(|()| out.flush())
+            })?;
         }
         outputs.push(result);
     }
+    bar.finish_and_clear();
     let summary = Summary::new(&outputs, started.elapsed());
     if args.json {
         writeln!(
