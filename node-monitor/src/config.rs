@@ -38,6 +38,14 @@ pub struct NodeMonitorConfig {
     /// Seconds to wait for running tasks on shutdown.
     #[arg(long, env = "PASSER_DRAIN_TIMEOUT_SECS", default_value_t = 30)]
     pub drain_timeout_secs: u64,
+    /// Plaintext loopback address for local executors to attach at when TLS
+    /// is on (the token is still checked); port 0 picks a free one. Without
+    /// TLS, executors attach at --listen.
+    #[arg(long, env = "PASSER_ATTACH_LISTEN", default_value = "127.0.0.1:0")]
+    pub attach_listen: SocketAddr,
+    /// TLS and token.
+    #[command(flatten)]
+    pub security: passer::security::args::SecurityArgs,
 }
 
 impl NodeMonitorConfig {
@@ -54,6 +62,8 @@ impl NodeMonitorConfig {
             queue_capacity: 20_000,
             labels: Vec::new(),
             drain_timeout_secs: 30,
+            attach_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            security: Default::default(),
         }
     }
 
@@ -78,6 +88,13 @@ impl NodeMonitorConfig {
                 return Err(format!("--label {label:?} must be key=value"));
             }
         }
+        if !self.attach_listen.ip().is_loopback() {
+            return Err(format!(
+                "--attach-listen {} must be a loopback address (it serves plaintext)",
+                self.attach_listen
+            ));
+        }
+        self.security.load()?;
         Ok(())
     }
 

@@ -6,3 +6,6 @@
 pub mod job;
 pub mod sampler;
 pub mod validate;
+
+#[cfg(test)]
+mod validate_props;

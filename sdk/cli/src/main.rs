@@ -9,6 +9,7 @@ mod executor;
 mod health;
 mod submit;
 mod summary;
+mod tls_args;
 
 use clap::{Parser, Subcommand};
 use passer::telemetry::{init_tracing, LogFormat};

@@ -47,6 +47,9 @@ pub(crate) struct SubmitArgs {
     /// Shared token (also PASSER_TOKEN).
     #[arg(long, env = "PASSER_TOKEN", hide_env_values = true)]
     pub(crate) token: Option<String>,
+    /// TLS.
+    #[command(flatten)]
+    pub(crate) tls: crate::tls_args::TlsArgs,
 }
 
 /// Runs `passer submit`.
@@ -54,6 +57,7 @@ pub(crate) async fn run(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.count >= 1, "--count must be at least 1");
     let mut config = ClientConfig::new(args.scheduler.clone());
     config.token = args.token.clone();
+    config.tls = args.tls.files();
     let client = Client::new(config).context("cannot create the client")?;
     let mut job = JobSpec::new(args.job_id.clone()).tenant(args.tenant.clone()).priority(args.priority);
     for index in 0..args.count {
