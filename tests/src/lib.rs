@@ -7,6 +7,7 @@
 
 pub mod certs;
 pub mod cluster;
+pub mod conformance;
 pub mod process;
 
 pub use cluster::{Cluster, ClusterBuilder};
