@@ -72,6 +72,14 @@ pub struct NodeMonitorConfig {
     /// Address to serve Prometheus metrics on (HTTP `GET /metrics`); off when unset.
     #[arg(long, env = "PASSER_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
+    /// Plaintext loopback address for local executors to attach at when TLS
+    /// is on (the token is still checked); port 0 picks a free one. Without
+    /// TLS, executors attach at --listen.
+    #[arg(long, env = "PASSER_ATTACH_LISTEN", default_value = "127.0.0.1:0")]
+    pub attach_listen: SocketAddr,
+    /// TLS and token.
+    #[command(flatten)]
+    pub security: passer::security::args::SecurityArgs,
 }
 
 impl NodeMonitorConfig {
@@ -95,6 +103,8 @@ impl NodeMonitorConfig {
             consul: RegistrationArgs::default(),
 
             metrics_listen: None,
+            attach_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            security: Default::default(),
             allow_command: false,
             command_max_output_bytes: 65_536,
         }
@@ -129,6 +139,13 @@ impl NodeMonitorConfig {
         }
         self.tenant_policy()?;
         self.consul.validate()?;
+        if !self.attach_listen.ip().is_loopback() {
+            return Err(format!(
+                "--attach-listen {} must be a loopback address (it serves plaintext)",
+                self.attach_listen
+            ));
+        }
+        self.security.load()?;
         Ok(())
     }
 

@@ -12,6 +12,7 @@ pub mod config;
 pub mod executors;
 pub mod links;
 pub mod metrics;
+pub mod local_attach;
 pub mod monitor;
 pub mod queue;
 pub mod server;

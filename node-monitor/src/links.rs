@@ -12,7 +12,6 @@ use passer_proto::pb;
 use passer_proto::pb::task_source_client::TaskSourceClient;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
-use tonic::transport::Endpoint;
 
 use crate::monitor::Monitor;
 
@@ -43,8 +42,8 @@ pub struct LinkConfig {
     pub node_id: String,
     /// Connect timeout.
     pub connect_timeout: Duration,
-    /// Shared token for the `authorization` metadata, if any.
-    pub token: Option<String>,
+    /// TLS and the shared token for the streams to schedulers.
+    pub peers: passer::security::PeerConnector,
 }
 
 /// Starts a link task to `scheduler` and returns its handle.
@@ -66,12 +65,7 @@ async fn run_link(
     receiver: mpsc::UnboundedReceiver<LinkMessage>,
     config: &LinkConfig,
 ) -> Result<(), String> {
-    let endpoint = Endpoint::from_shared(format!("http://{scheduler}"))
-        .map_err(|e| format!("bad scheduler address {scheduler:?}: {e}"))?
-        .connect_timeout(config.connect_timeout)
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(10))
-        .keep_alive_timeout(Duration::from_secs(5));
+    let endpoint = config.peers.endpoint(scheduler, config.connect_timeout)?;
     let channel = endpoint.connect().await.map_err(|e| format!("cannot connect: {e}"))?;
     let mut client = TaskSourceClient::new(channel)
         .max_decoding_message_size(64 * 1024 * 1024)
@@ -89,9 +83,8 @@ async fn run_link(
     });
     let outbound = futures::stream::iter([hello]).chain(batches);
     let mut request = tonic::Request::new(outbound);
-    if let Some(token) = &config.token {
-        let value = format!("Bearer {token}").parse().map_err(|_| "token is not valid metadata".to_owned())?;
-        request.metadata_mut().insert(passer_proto::TOKEN_METADATA, value);
+    if let Some(value) = config.peers.token().value() {
+        request.metadata_mut().insert(passer_proto::TOKEN_METADATA, value.clone());
     }
     let mut inbound =
         client.session(request).await.map_err(|status| format!("session refused: {status}"))?.into_inner();

@@ -21,6 +21,7 @@ use crate::executors::builtin::start_builtin;
 use crate::executors::command::{command_handler, COMMAND_EXECUTOR};
 use crate::executors::supervisor::{supervise, ExitLog};
 use crate::links::LinkConfig;
+use crate::local_attach::serve_local_attach;
 use crate::monitor::Monitor;
 use crate::service::NodeMonitorService;
 use crate::state::{NodeState, StateConfig};
@@ -35,6 +36,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     config.validate().map_err(anyhow::Error::msg)?;
+    let security = config.security.load().map_err(anyhow::Error::msg)?;
     let bound = listener.local_addr().context("listener has no address")?;
     let advertise = passer::net::advertised_address(config.advertise.as_deref(), bound);
     let node_id = config.node_id.clone().unwrap_or_else(|| advertise.clone());
@@ -45,9 +47,9 @@ pub async fn run(
         StateConfig { queue_capacity: config.queue_capacity, cancel_grace: Duration::from_secs(5) },
     );
     state.set_tenant_policy(config.tenant_policy().map_err(anyhow::Error::msg)?);
-    let token = std::env::var("PASSER_TOKEN").ok().filter(|t| !t.is_empty());
+    let token = security.token.clone();
     let link_config =
-        LinkConfig { node_id: node_id.clone(), connect_timeout: Duration::from_secs(2), token: token.clone() };
+        LinkConfig { node_id: node_id.clone(), connect_timeout: Duration::from_secs(2), peers: security.peers.clone() };
     let monitor = Monitor::new(state, link_config);
 
     for name in config.builtin.iter().filter(|n| !n.is_empty()) {
@@ -61,7 +63,16 @@ pub async fn run(
     }
     let exits = ExitLog::default();
     let (stop_executors, stop_signal) = watch::channel(false);
-    let attach_addr = format!("http://127.0.0.1:{}", bound.port());
+    let mut local_attach = None;
+    let attach_addr = if security.server_tls.is_some() {
+        let (address, task) =
+            serve_local_attach(config.attach_listen, Arc::clone(&monitor), exits.clone(), security.token_layer())
+                .await?;
+        local_attach = Some(task);
+        format!("http://{address}")
+    } else {
+        format!("http://127.0.0.1:{}", bound.port())
+    };
     let mut extra_env = vec![("PASSER_NODE_ID".to_owned(), node_id.clone())];
     if let Some(token) = &token {
         extra_env.push(("PASSER_TOKEN".to_owned(), token.clone()));
@@ -110,7 +121,7 @@ pub async fn run(
         .build_v1()
         .context("cannot build the reflection service")?;
 
-    tracing::info!(%bound, %advertise, %node_id, "node monitor serving");
+    tracing::info!(%bound, %advertise, %node_id, tls = security.server_tls.is_some(), token = token.is_some(), "node monitor serving");
     let drain_monitor = Arc::clone(&monitor);
     let drain_timeout = config.drain_timeout();
     let graceful = async move {
@@ -125,8 +136,12 @@ pub async fn run(
         drain_monitor.shutdown_executors();
     };
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    Server::builder()
-        .tcp_nodelay(true)
+    let mut builder = Server::builder().tcp_nodelay(true);
+    if let Some(tls) = security.server_tls.clone() {
+        builder = builder.tls_config(tls).context("bad TLS configuration")?;
+    }
+    builder
+        .layer(security.token_layer())
         .add_service(health_service)
         .add_service(reflection)
         .add_service(pb::node_monitor_server::NodeMonitorServer::new(NodeMonitorService::new(Arc::clone(&monitor))))
@@ -141,6 +156,9 @@ pub async fn run(
     sweeper.abort();
     if let Some(metrics_server) = metrics_server {
         metrics_server.abort();
+    }
+    if let Some(task) = local_attach {
+        task.abort();
     }
     for supervisor in supervisors {
         let _ = tokio::time::timeout(Duration::from_secs(6), supervisor).await;

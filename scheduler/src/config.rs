@@ -66,6 +66,18 @@ pub struct SchedulerConfig {
     /// `/api/status`); off when unset.
     #[arg(long, env = "PASSER_HTTP_LISTEN")]
     pub http_listen: Option<SocketAddr>,
+    /// Most payload bytes over all tasks of one job.
+    #[arg(long, env = "PASSER_MAX_JOB_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_job_bytes: usize,
+    /// Longest job, task and node id and tenant, in bytes.
+    #[arg(long, env = "PASSER_MAX_ID_BYTES", default_value_t = 128)]
+    pub max_id_bytes: usize,
+    /// Largest gRPC message accepted or sent, in bytes.
+    #[arg(long, env = "PASSER_MAX_MESSAGE_BYTES", default_value_t = 96 * 1024 * 1024)]
+    pub max_message_bytes: usize,
+    /// TLS and token.
+    #[command(flatten)]
+    pub security: passer::security::args::SecurityArgs,
 }
 
 impl SchedulerConfig {
@@ -89,6 +101,10 @@ impl SchedulerConfig {
 
             metrics_listen: None,
             http_listen: None,
+            max_job_bytes: 64 * 1024 * 1024,
+            max_id_bytes: 128,
+            max_message_bytes: 96 * 1024 * 1024,
+            security: Default::default(),
         }
     }
 
@@ -111,6 +127,10 @@ impl SchedulerConfig {
         }
         self.discovery.validate()?;
         self.consul.validate()?;
+        if self.max_id_bytes == 0 || self.max_message_bytes < 1024 {
+            return Err("--max-id-bytes must be at least 1 and --max-message-bytes at least 1024".into());
+        }
+        self.security.load()?;
         Ok(())
     }
 
@@ -124,6 +144,8 @@ impl SchedulerConfig {
         Limits {
             max_tasks_per_job: self.max_tasks_per_job,
             max_payload_bytes: self.max_payload_bytes,
+            max_job_bytes: self.max_job_bytes,
+            max_id_bytes: self.max_id_bytes,
             ..Limits::default()
         }
     }

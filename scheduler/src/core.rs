@@ -90,7 +90,12 @@ impl Scheduler {
             Some(seed) => SmallRng::seed_from_u64(seed),
             None => SmallRng::from_os_rng(),
         };
-        let nodes = NodeRegistry::default();
+        // `run` has loaded the security settings once already, so this cannot fail.
+        let peers = config.security.load().map(|security| security.peers).unwrap_or_else(|error| {
+            tracing::error!(%error, "cannot load TLS or token; connecting to node monitors without them");
+            Default::default()
+        });
+        let nodes = NodeRegistry::new(peers);
         nodes.set_addresses(&config.node_monitors);
         Arc::new(Self {
             config,

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use parking_lot::RwLock;
+use passer::security::tls::NodeClient;
+use passer::security::PeerConnector;
 use passer_proto::pb;
-use passer_proto::pb::node_monitor_client::NodeMonitorClient;
-use tonic::transport::{Channel, Endpoint};
 
 use crate::policy::constraint::Constraint;
 
@@ -21,7 +21,7 @@ pub struct Node {
     /// Its id (the address until it has answered a poll).
     pub node_id: String,
     /// The gRPC client (a cheap clone of one long-lived channel).
-    pub client: NodeMonitorClient<Channel>,
+    pub client: NodeClient,
     /// Its last answer to `GetLoad`.
     pub load: Option<pb::NodeLoad>,
     /// Whether it answered the last poll and has not lost its session since.
@@ -50,19 +50,16 @@ impl Node {
 #[derive(Default)]
 pub struct NodeRegistry {
     nodes: RwLock<Vec<Node>>,
-}
-
-fn client_for(address: &str) -> Result<NodeMonitorClient<Channel>, String> {
-    let endpoint = Endpoint::from_shared(passer::net::http_uri(address))
-        .map_err(|e| format!("bad node monitor address {address:?}: {e}"))?
-        .connect_timeout(Duration::from_secs(1))
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(10))
-        .keep_alive_timeout(Duration::from_secs(5));
-    Ok(NodeMonitorClient::new(endpoint.connect_lazy()))
+    /// TLS and token for the channels to node monitors.
+    peers: PeerConnector,
 }
 
 impl NodeRegistry {
+    /// An empty registry whose channels use `peers`.
+    pub fn new(peers: PeerConnector) -> Self {
+        Self { nodes: RwLock::new(Vec::new()), peers }
+    }
+
     /// Replaces the address set: new addresses are added (down until their
     /// first poll), missing ones removed. Returns the node ids removed.
     pub fn set_addresses(&self, addresses: &[String]) -> Vec<String> {
@@ -74,7 +71,7 @@ impl NodeRegistry {
             if nodes.iter().any(|n| &n.address == address) {
                 continue;
             }
-            match client_for(address) {
+            match self.peers.node_client(address, Duration::from_secs(1)) {
                 Ok(client) => nodes.push(Node {
                     address: address.clone(),
                     node_id: address.clone(),
@@ -92,7 +89,7 @@ impl NodeRegistry {
     /// Polls every node's load once, concurrently. Returns the ids of nodes
     /// that just went down (failed `down_after` polls in a row).
     pub async fn poll(&self, timeout: Duration, down_after: u32) -> Vec<String> {
-        let targets: Vec<(String, NodeMonitorClient<Channel>)> =
+        let targets: Vec<(String, NodeClient)> =
             self.nodes.read().iter().map(|n| (n.address.clone(), n.client.clone())).collect();
         let polls = targets.into_iter().map(|(address, mut client)| async move {
             let answer = tokio::time::timeout(timeout, client.get_load(pb::GetLoadRequest {})).await;
@@ -144,12 +141,12 @@ impl NodeRegistry {
     }
 
     /// Up nodes offering `executor`: (node id, client).
-    pub fn eligible(&self, executor: &str) -> Vec<(String, NodeMonitorClient<Channel>)> {
+    pub fn eligible(&self, executor: &str) -> Vec<(String, NodeClient)> {
         self.eligible_for(executor, &Constraint::default())
     }
 
     /// Up nodes offering `executor` that `constraint` admits: (node id, client).
-    pub fn eligible_for(&self, executor: &str, constraint: &Constraint) -> Vec<(String, NodeMonitorClient<Channel>)> {
+    pub fn eligible_for(&self, executor: &str, constraint: &Constraint) -> Vec<(String, NodeClient)> {
         self.nodes
             .read()
             .iter()
@@ -174,7 +171,7 @@ impl NodeRegistry {
     }
 
     /// The client of the node with this id.
-    pub fn client(&self, node_id: &str) -> Option<NodeMonitorClient<Channel>> {
+    pub fn client(&self, node_id: &str) -> Option<NodeClient> {
         self.nodes.read().iter().find(|n| n.node_id == node_id).map(|n| n.client.clone())
     }
 

@@ -20,8 +20,6 @@ use crate::service::{SchedulerService, TaskSourceService};
 const TICK: Duration = Duration::from_millis(100);
 /// Longest wait for the first discovery answer before serving.
 const FIRST_LOOKUP_WAIT: Duration = Duration::from_secs(3);
-/// Largest message accepted or sent.
-const MAX_MESSAGE_BYTES: usize = 96 * 1024 * 1024;
 
 /// Serves a scheduler on `listener` until `shutdown` resolves. Returns the
 /// scheduler through `on_ready` (for embedding) once it serves.
@@ -31,6 +29,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     config.validate().map_err(anyhow::Error::msg)?;
+    let security = config.security.load().map_err(anyhow::Error::msg)?;
+    let max_message_bytes = config.max_message_bytes;
     let bound = listener.local_addr().context("listener has no address")?;
     let advertise = passer::net::advertised_address(config.advertise.as_deref(), bound);
     let registration =
@@ -60,6 +60,7 @@ pub async fn run(
 
     tracing::info!(%bound, %advertise, nodes = scheduler.config.node_monitors.len(), "scheduler serving");
     tracing::info!(source = %discovery.describe(), nodes = ?discovery.current(), "node monitor discovery");
+    tracing::info!(%bound, %advertise, nodes = scheduler.config.node_monitors.len(), tls = security.server_tls.is_some(), token = security.token.is_some(), "scheduler serving");
     let graceful = async move {
         shutdown.await;
         health_reporter.set_service_status("", tonic_health::ServingStatus::NotServing).await;
@@ -68,19 +69,23 @@ pub async fn run(
         }
     };
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    Server::builder()
-        .tcp_nodelay(true)
+    let mut builder = Server::builder().tcp_nodelay(true);
+    if let Some(tls) = security.server_tls.clone() {
+        builder = builder.tls_config(tls).context("bad TLS configuration")?;
+    }
+    builder
+        .layer(security.token_layer())
         .add_service(health_service)
         .add_service(reflection)
         .add_service(
             pb::scheduler_server::SchedulerServer::new(SchedulerService::new(Arc::clone(&scheduler)))
-                .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+                .max_decoding_message_size(max_message_bytes)
+                .max_encoding_message_size(max_message_bytes),
         )
         .add_service(
             pb::task_source_server::TaskSourceServer::new(TaskSourceService::new(Arc::clone(&scheduler)))
-                .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+                .max_decoding_message_size(max_message_bytes)
+                .max_encoding_message_size(max_message_bytes),
         )
         .serve_with_incoming_shutdown(incoming, graceful)
         .await

@@ -4,6 +4,7 @@
 //!   with transparent retry on overload and failover between schedulers.
 //! - [`executor`]: write an executor process — register a [`Handler`] for a
 //!   type name with N slots and attach to the local node monitor.
+//! - [`security`]: TLS files and the shared token, for clients and servers.
 //! - [`builtin`]: the `echo` and `sleep` handlers every node monitor offers.
 //! - [`discovery`]: where the servers are (static list, Consul DNS SRV,
 //!   plain DNS), refreshed in the background.
@@ -21,6 +22,7 @@ pub mod handler;
 pub mod metrics;
 pub mod net;
 pub mod runtime;
+pub mod security;
 pub mod signal;
 pub mod telemetry;
 

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use passer::security::{BearerToken, PeerConnector, TlsFiles};
 use passer::{Client, ClientConfig};
 use passer_proto::pb;
 
@@ -19,6 +20,7 @@ pub struct ClusterBuilder {
     scheduler_args: Vec<String>,
     env: Vec<(String, String)>,
     observability: bool,
+    client_tls: TlsFiles,
 }
 
 impl Default for ClusterBuilder {
@@ -31,6 +33,9 @@ impl Default for ClusterBuilder {
             scheduler_args: Vec::new(),
             env: Vec::new(),
             observability: false,
+            scheduler_args: Vec::new(),
+            env: Vec::new(),
+            client_tls: TlsFiles::default(),
         }
     }
 }
@@ -82,6 +87,12 @@ impl ClusterBuilder {
         self
     }
 
+    /// TLS the harness uses to check health (for clusters started with TLS flags).
+    pub fn client_tls(mut self, tls: TlsFiles) -> Self {
+        self.client_tls = tls;
+        self
+    }
+
     /// Starts the processes and waits until each serves.
     pub async fn start(self) -> anyhow::Result<Cluster> {
         let env: Vec<(&str, String)> = self.env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
@@ -96,6 +107,7 @@ impl ClusterBuilder {
             node_metrics_addrs: Vec::new(),
             scheduler_metrics_addrs: Vec::new(),
             scheduler_http_addrs: Vec::new(),
+            client_tls: self.client_tls.clone(),
         };
         for index in 0..self.node_monitors {
             let port = free_port();
@@ -111,7 +123,7 @@ impl ClusterBuilder {
             cluster.node_addrs.push(address);
         }
         for (index, address) in cluster.node_addrs.iter().enumerate() {
-            wait_serving(address, &cluster.node_monitors[index]).await?;
+            wait_serving_with(address, &cluster.node_monitors[index], &self.client_tls).await?;
         }
         for index in 0..self.schedulers {
             let port = free_port();
@@ -135,7 +147,7 @@ impl ClusterBuilder {
             cluster.scheduler_addrs.push(address);
         }
         for (index, address) in cluster.scheduler_addrs.iter().enumerate() {
-            wait_serving(address, &cluster.schedulers[index]).await?;
+            wait_serving_with(address, &cluster.schedulers[index], &self.client_tls).await?;
         }
         Ok(cluster)
     }
@@ -154,9 +166,16 @@ fn start_node_monitor(
 
 /// Polls gRPC health until SERVING (at most 20 s).
 pub async fn wait_serving(address: &str, process: &Process) -> anyhow::Result<()> {
+    wait_serving_with(address, process, &TlsFiles::default()).await
+}
+
+/// Polls gRPC health, over TLS if `tls` is set, until SERVING (at most 20 s).
+pub async fn wait_serving_with(address: &str, process: &Process, tls: &TlsFiles) -> anyhow::Result<()> {
+    let tls = tls.client_config().map_err(anyhow::Error::msg)?;
+    let connector = PeerConnector::new(tls, BearerToken::default());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        if health_serving(address).await {
+        if health_serving(&connector, address).await {
             return Ok(());
         }
         if tokio::time::Instant::now() >= deadline {
@@ -166,9 +185,9 @@ pub async fn wait_serving(address: &str, process: &Process) -> anyhow::Result<()
     }
 }
 
-async fn health_serving(address: &str) -> bool {
-    let Ok(endpoint) = tonic::transport::Endpoint::from_shared(format!("http://{address}")) else { return false };
-    let Ok(channel) = endpoint.connect_timeout(Duration::from_millis(500)).connect().await else { return false };
+async fn health_serving(connector: &PeerConnector, address: &str) -> bool {
+    let Ok(endpoint) = connector.endpoint(address, Duration::from_millis(500)) else { return false };
+    let Ok(channel) = endpoint.connect().await else { return false };
     let mut client = tonic_health::pb::health_client::HealthClient::new(channel);
     let request = tonic_health::pb::HealthCheckRequest { service: String::new() };
     matches!(client.check(request).await, Ok(r) if r.get_ref().status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32)
@@ -193,6 +212,7 @@ pub struct Cluster {
     node_args: Vec<String>,
     node_extra_args: Vec<Vec<String>>,
     env: Vec<(String, String)>,
+    client_tls: TlsFiles,
 }
 
 impl Cluster {
@@ -234,7 +254,7 @@ impl Cluster {
         let address = self.node_addrs[index].clone();
         let args = self.args_of_node(index);
         self.node_monitors[index] = start_node_monitor(index, &address, &args, &env)?;
-        wait_serving(&address, &self.node_monitors[index]).await
+        wait_serving_with(&address, &self.node_monitors[index], &self.client_tls).await
     }
 
     /// Waits until scheduler `index` sees `count` node monitors up with executors.

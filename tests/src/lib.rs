@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod certs;
 pub mod cluster;
 pub mod conformance;
 pub mod consul_agent;

@@ -8,3 +8,6 @@ pub mod constraint;
 pub mod job;
 pub mod sampler;
 pub mod validate;
+
+#[cfg(test)]
+mod validate_props;

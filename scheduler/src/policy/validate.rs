@@ -98,12 +98,22 @@ pub fn check_constraints(field: &str, items: &[String]) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// Checks a tenant: empty (the default tenant) or 1 to 64 bytes of
+/// `[A-Za-z0-9_.-]`.
+pub fn check_tenant(value: &str) -> Result<(), Invalid> {
+    if value.len() > 64 {
+        return Err(invalid("tenant", format!("is {} bytes, more than the limit of 64", value.len())));
+    }
+    if !value.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+        return Err(invalid("tenant", format!("{value:?} is not a tenant name (up to 64 of A-Z a-z 0-9 _ . -)")));
+    }
+    Ok(())
+}
+
 /// Checks a job submission against `limits`.
 pub fn validate_submit(request: &pb::SubmitJobRequest, limits: &Limits) -> Result<(), Invalid> {
     check_id("job_id", &request.job_id, limits.max_id_bytes)?;
-    if request.tenant.len() > 64 {
-        return Err(invalid("tenant", "is longer than 64 bytes"));
-    }
+    check_tenant(&request.tenant)?;
     check_constraints("constraints", &request.constraints)?;
     if request.tasks.is_empty() {
         return Err(invalid("tasks", "a job needs at least one task"));
@@ -200,6 +210,17 @@ mod tests {
                 job(vec![pb::TaskSpec { constraints: vec!["n".into(); 65], ..task("a") }]),
                 "tasks[0].constraints",
                 "limit of 64",
+            ),
+            (pb::SubmitJobRequest { tenant: "a b".into(), ..job(vec![task("a")]) }, "tenant", "not a tenant name"),
+            (pb::SubmitJobRequest { tenant: "t".repeat(65), ..job(vec![task("a")]) }, "tenant", "limit of 64"),
+            (
+                job(vec![pb::TaskSpec { payload: vec![0; 1024 * 1024], ..task("a") }; 65]
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, t)| pb::TaskSpec { task_id: format!("t{i}"), ..t })
+                    .collect()),
+                "tasks",
+                "limit of 67108864 per job",
             ),
         ];
         for (request, field, problem) in cases {

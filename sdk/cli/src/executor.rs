@@ -23,6 +23,9 @@ pub(crate) struct ExecutorArgs {
     /// Shared token (also PASSER_TOKEN).
     #[arg(long, env = "PASSER_TOKEN", hide_env_values = true)]
     pub(crate) token: Option<String>,
+    /// TLS.
+    #[command(flatten)]
+    pub(crate) tls: crate::tls_args::TlsArgs,
 }
 
 /// Runs `passer executor` until SIGINT/SIGTERM.
@@ -30,6 +33,7 @@ pub(crate) async fn run(args: ExecutorArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.slots >= 1, "--slots must be at least 1");
     let mut builder = Executor::builder(args.attach.clone())
         .token(args.token.clone())
+        .tls(args.tls.files())
         .name(format!("passer-executor-{}", std::process::id()));
     for name in &args.builtin {
         let handler = passer::builtin::builtin_handler(name).with_context(|| {

@@ -19,13 +19,19 @@ pub(crate) struct HealthArgs {
     /// The service to ask about ("" = the whole server).
     #[arg(long, default_value = "")]
     pub(crate) service: String,
+    /// TLS.
+    #[command(flatten)]
+    pub(crate) tls: crate::tls_args::TlsArgs,
 }
 
 /// Runs `passer health`.
 pub(crate) async fn run(args: HealthArgs) -> anyhow::Result<ExitCode> {
-    let endpoint = tonic::transport::Endpoint::from_shared(passer::net::http_uri(&args.addr))
+    let tls = args.tls.files().client_config().map_err(anyhow::Error::msg)?;
+    let connector = passer::security::PeerConnector::new(tls, passer::security::BearerToken::default());
+    let endpoint = connector
+        .endpoint(&args.addr, Duration::from_secs(2))
+        .map_err(anyhow::Error::msg)
         .context("bad --addr")?
-        .connect_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(2));
     let channel = endpoint.connect().await.with_context(|| format!("cannot reach {}", args.addr))?;
     let response = HealthClient::new(channel)

@@ -11,6 +11,7 @@ mod progress;
 mod status;
 mod submit;
 mod summary;
+mod tls_args;
 
 use clap::{Parser, Subcommand};
 use passer::telemetry::{init_tracing, LogFormat};

@@ -60,6 +60,9 @@ pub(crate) struct SubmitArgs {
     /// Shared token (also PASSER_TOKEN).
     #[arg(long, env = "PASSER_TOKEN", hide_env_values = true)]
     pub(crate) token: Option<String>,
+    /// TLS.
+    #[command(flatten)]
+    pub(crate) tls: crate::tls_args::TlsArgs,
 }
 
 /// Runs `passer submit`.
@@ -72,6 +75,7 @@ pub(crate) async fn run(args: SubmitArgs) -> anyhow::Result<ExitCode> {
         .context("cannot discover schedulers")?;
     let mut config = ClientConfig::new(schedulers);
     config.token = args.token.clone();
+    config.tls = args.tls.files();
     let client = Client::new(config).context("cannot create the client")?;
     let mut job = JobSpec::new(args.job_id.clone()).tenant(args.tenant.clone()).priority(args.priority);
     job.constraints = args.constraints.clone();

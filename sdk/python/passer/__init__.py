@@ -8,6 +8,7 @@
   from the repository's ``proto/passer/v1/*.proto``.
 """
 
+from ._channel import TlsConfig
 from .client import Client
 from .errors import (
     FailedPrecondition,
@@ -41,6 +42,7 @@ __all__ = [
     "TaskFailed",
     "TaskResult",
     "TaskStatus",
+    "TlsConfig",
     "Unauthenticated",
     "Unavailable",
 ]

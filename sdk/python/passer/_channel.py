@@ -2,7 +2,8 @@
 
 An address may be written ``host:port``, ``http://host:port`` (plaintext, as
 the node monitor passes ``PASSER_ATTACH_ADDR``), ``https://host:port`` (TLS
-with the system's roots) or ``unix:/path`` / ``unix:///path``.
+with the system's roots, or with a :class:`TlsConfig`) or ``unix:/path`` /
+``unix:///path``. A :class:`TlsConfig` turns TLS on for ``host:port`` too.
 """
 
 from __future__ import annotations
@@ -61,15 +62,64 @@ def parse_address(address: str) -> Target:
     return Target(text, secure=secure)
 
 
+@dataclass(frozen=True)
+class TlsConfig:
+    """PEM files for TLS, the same as the servers' and the CLI's flags.
+
+    ``ca`` verifies the server (``None``: the system's roots); ``cert`` and
+    ``key`` are presented for mutual TLS; ``domain`` overrides the name the
+    server certificate is checked against.
+    """
+
+    ca: Optional[str] = None
+    cert: Optional[str] = None
+    key: Optional[str] = None
+    domain: Optional[str] = None
+
+    @staticmethod
+    def from_env() -> Optional["TlsConfig"]:
+        """``$PASSER_TLS_CA``, ``_CERT``, ``_KEY``, ``_DOMAIN``; ``None`` if none is set."""
+        values = {
+            name: os.environ.get(f"PASSER_TLS_{name.upper()}") or None
+            for name in ("ca", "cert", "key", "domain")
+        }
+        if not any(values.values()):
+            return None
+        return TlsConfig(**values)
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        """Reads the files into channel credentials."""
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("TLS cert and key go together")
+        return grpc.ssl_channel_credentials(
+            root_certificates=_read(self.ca),
+            private_key=_read(self.key),
+            certificate_chain=_read(self.cert),
+        )
+
+
+def _read(path: Optional[str]) -> Optional[bytes]:
+    if path is None:
+        return None
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
 def open_channel(
-    address: str, options: Optional[Sequence[Tuple[str, object]]] = None
+    address: str,
+    options: Optional[Sequence[Tuple[str, object]]] = None,
+    tls: Optional[TlsConfig] = None,
 ) -> grpc.Channel:
-    """Opens a channel to ``address`` (plaintext unless ``https://``)."""
+    """Opens a channel to ``address`` (plaintext unless ``https://`` or ``tls``)."""
     parsed = parse_address(address)
     merged: List[Tuple[str, object]] = list(DEFAULT_CHANNEL_OPTIONS)
     if options:
         given = {name for name, _ in options}
         merged = [opt for opt in merged if opt[0] not in given] + list(options)
+    if tls is not None:
+        if tls.domain:
+            merged.append(("grpc.ssl_target_name_override", tls.domain))
+        return grpc.secure_channel(parsed.target, tls.credentials(), merged)
     if parsed.secure:
         return grpc.secure_channel(parsed.target, grpc.ssl_channel_credentials(), merged)
     return grpc.insecure_channel(parsed.target, merged)

@@ -26,7 +26,7 @@ import grpc
 
 from passer.v1 import scheduler_pb2, scheduler_pb2_grpc
 
-from ._channel import auth_metadata, open_channel, parse_address, resolve_token
+from ._channel import TlsConfig, auth_metadata, open_channel, parse_address, resolve_token
 from .errors import InvalidArgument, PasserError, Unavailable, fatal_error
 from .job import JobStream
 from .model import Task, TaskResult
@@ -64,6 +64,7 @@ class Client:
         max_unavailable: int = 10,
         channel_options: Optional[Sequence[Tuple[str, object]]] = None,
         rng: Optional[random.Random] = None,
+        tls: Optional[TlsConfig] = None,
     ) -> None:
         """Configures the client; connections open lazily.
 
@@ -82,6 +83,8 @@ class Client:
                 with no new result in between.
             channel_options: Extra gRPC channel options.
             rng: Random source for jitter (seed it in tests).
+            tls: CA, client certificate and key for TLS; defaults to
+                ``$PASSER_TLS_CA`` / ``_CERT`` / ``_KEY`` / ``_DOMAIN`` if set.
         """
         #: The scheduler addresses, tried in turn.
         self.schedulers = _split_addresses(schedulers)
@@ -91,6 +94,7 @@ class Client:
         self.max_unavailable = max_unavailable
         self._metadata = auth_metadata(resolve_token(token))
         self._channel_options = channel_options
+        self._tls = tls if tls is not None else TlsConfig.from_env()
         self._rng = rng or random.Random()
         self._lock = threading.Lock()
         self._channels: Dict[str, grpc.Channel] = {}
@@ -201,7 +205,7 @@ class Client:
         with self._lock:
             stub = self._stubs.get(address)
             if stub is None:
-                channel = open_channel(address, self._channel_options)
+                channel = open_channel(address, self._channel_options, self._tls)
                 stub = scheduler_pb2_grpc.SchedulerStub(channel)
                 self._channels[address] = channel
                 self._stubs[address] = stub

@@ -35,7 +35,7 @@ from passer.v1 import executor_pb2 as pb
 from passer.v1 import executor_pb2_grpc as pb_grpc
 
 from ._backoff import Backoff
-from ._channel import auth_metadata, open_channel, resolve_token
+from ._channel import TlsConfig, auth_metadata, open_channel, resolve_token
 from ._pool import WorkerPool
 from ._session import Session, SessionConfig, TaskFunction
 
@@ -161,6 +161,7 @@ class Executor:
         drain_timeout: float = 30.0,
         exit_with_parent: Optional[bool] = None,
         channel_options: Optional[Sequence[Tuple[str, object]]] = None,
+        tls: Optional[TlsConfig] = None,
     ) -> None:
         """Configures the executor; nothing connects until :meth:`start` or :meth:`run`.
 
@@ -178,6 +179,9 @@ class Executor:
                 node monitor) dies; defaults to on when ``$PASSER_ATTACH_ADDR``
                 is set, as it is under ``passer-node-monitor --executor``.
             channel_options: Extra gRPC channel options.
+            tls: CA, client certificate and key, to attach to a node
+                monitor's TLS listener. The loopback address a node monitor
+                gives its own executors is plaintext and needs none.
         """
         self.address = attach or os.environ.get("PASSER_ATTACH_ADDR") or DEFAULT_ATTACH_ADDR
         self._token = resolve_token(token)
@@ -189,6 +193,7 @@ class Executor:
             exit_with_parent = "PASSER_ATTACH_ADDR" in os.environ
         self._parent_pid = os.getppid() if exit_with_parent else None
         self._channel_options = channel_options
+        self._tls = tls
         self._functions: Dict[str, Tuple[TaskFunction, int]] = {}
         self._attachments: List[_Attachment] = []
         self._channel: Optional[grpc.Channel] = None
@@ -227,7 +232,7 @@ class Executor:
             raise RuntimeError("no executor type registered")
         if self._attachments:
             raise RuntimeError("executor already started")
-        self._channel = open_channel(self.address, self._channel_options)
+        self._channel = open_channel(self.address, self._channel_options, self._tls)
         stub = pb_grpc.ExecutorsStub(self._channel)
         metadata = auth_metadata(self._token)
         for executor, (function, slots) in self._functions.items():

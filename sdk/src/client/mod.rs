@@ -20,9 +20,10 @@ use std::time::Duration;
 use passer_proto::pb;
 use passer_proto::pb::scheduler_client::SchedulerClient;
 use tonic::metadata::{Ascii, MetadataValue};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use crate::error::ClientError;
+use crate::security::TlsFiles;
 
 pub use results::JobResults;
 pub use spec::{JobSpec, TaskOutput, TaskSpec};
@@ -46,6 +47,9 @@ pub struct ClientConfig {
     pub max_retry_time: Duration,
     /// The shared cluster token, sent as `authorization: Bearer <token>` on every call.
     pub token: Option<String>,
+    /// TLS: a CA to verify schedulers (turns on `https`), and a client
+    /// certificate and key for mutual TLS. Off by default.
+    pub tls: TlsFiles,
 }
 
 impl ClientConfig {
@@ -59,6 +63,7 @@ impl ClientConfig {
             max_backoff: Duration::from_secs(2),
             max_retry_time: Duration::from_secs(600),
             token: None,
+            tls: TlsFiles::default(),
         }
     }
 }
@@ -81,6 +86,7 @@ impl fmt::Debug for ClientConfig {
             .field("max_backoff", &self.max_backoff)
             .field("max_retry_time", &self.max_retry_time)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -106,10 +112,11 @@ impl Client {
     /// no I/O happens until the first call.
     pub fn new(config: ClientConfig) -> Result<Client, ClientError> {
         validate(&config)?;
+        let tls = config.tls.client_config().map_err(ClientError::Config)?;
         let endpoints = config
             .schedulers
             .iter()
-            .map(|address| endpoint(address, config.connect_timeout))
+            .map(|address| endpoint(address, config.connect_timeout, tls.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
         let authorization_opt = config.token.as_deref().map(authorization_value).transpose()?;
         let channels = endpoints.iter().map(|_| OnceLock::new()).collect();
@@ -251,8 +258,18 @@ pub(crate) fn normalize_address(address: &str) -> String {
 
 /// An endpoint for a long-lived HTTP/2 connection to `address`, with
 /// keep-alive pings so a silently vanished peer is noticed.
-pub(crate) fn endpoint(address: &str, connect_timeout: Duration) -> Result<Endpoint, ClientError> {
-    let uri = normalize_address(address.trim());
+/// With `tls`, the connection uses it and the scheme becomes `https`.
+pub(crate) fn endpoint(
+    address: &str,
+    connect_timeout: Duration,
+    tls: Option<&ClientTlsConfig>,
+) -> Result<Endpoint, ClientError> {
+    let mut uri = normalize_address(address.trim());
+    if tls.is_some() {
+        if let Some(rest) = uri.strip_prefix("http://") {
+            uri = format!("https://{rest}");
+        }
+    }
     let endpoint = Endpoint::from_shared(uri)
         .map_err(|error| ClientError::Config(format!("address {address:?} is not a valid uri: {error}")))?;
     match endpoint.uri().scheme_str() {
@@ -262,6 +279,12 @@ pub(crate) fn endpoint(address: &str, connect_timeout: Duration) -> Result<Endpo
     if endpoint.uri().port_u16().is_none() {
         return Err(ClientError::Config(format!("address {address:?} has no port")));
     }
+    let endpoint = match tls {
+        Some(tls) => endpoint
+            .tls_config(tls.clone())
+            .map_err(|error| ClientError::Config(format!("TLS for {address:?}: {error}")))?,
+        None => endpoint,
+    };
     Ok(endpoint
         .connect_timeout(connect_timeout)
         .tcp_nodelay(true)

@@ -38,6 +38,7 @@ use self::connection::{Registration, Target};
 use crate::client::{authorization_value, endpoint};
 use crate::error::ClientError;
 use crate::handler::{Handler, SharedHandler};
+use crate::security::TlsFiles;
 
 /// The environment variable holding the shared cluster token.
 pub const TOKEN_ENV: &str = "PASSER_TOKEN";
@@ -61,6 +62,7 @@ impl Executor {
 pub struct ExecutorBuilder {
     attach_addr: String,
     token_opt: Option<String>,
+    tls: TlsFiles,
     name: String,
     registrations: Vec<Registration>,
 }
@@ -68,7 +70,13 @@ pub struct ExecutorBuilder {
 impl ExecutorBuilder {
     /// A builder attaching to `attach_addr` (`host:port` or `http://host:port`).
     pub fn new(attach_addr: impl Into<String>) -> Self {
-        Self { attach_addr: attach_addr.into(), token_opt: None, name: default_name(), registrations: Vec::new() }
+        Self {
+            attach_addr: attach_addr.into(),
+            token_opt: None,
+            tls: TlsFiles::default(),
+            name: default_name(),
+            registrations: Vec::new(),
+        }
     }
 
     /// A builder configured from the process environment: the attach
@@ -101,6 +109,15 @@ impl ExecutorBuilder {
     /// Sets or clears the shared cluster token sent on the attach stream.
     pub fn token(mut self, token: Option<String>) -> Self {
         self.token_opt = token;
+        self
+    }
+
+    /// Sets TLS for attaching to a node monitor's TLS listener (a CA to
+    /// verify it; a certificate and key if it requires mutual TLS). The
+    /// loopback attach address a node monitor gives its own executors is
+    /// plaintext and needs none.
+    pub fn tls(mut self, tls: TlsFiles) -> Self {
+        self.tls = tls;
         self
     }
 
@@ -150,7 +167,8 @@ impl ExecutorBuilder {
     }
 
     fn target(&self) -> Result<Target, ClientError> {
-        let endpoint = endpoint(&self.attach_addr, CONNECT_TIMEOUT)?;
+        let tls = self.tls.client_config().map_err(ClientError::Config)?;
+        let endpoint = endpoint(&self.attach_addr, CONNECT_TIMEOUT, tls.as_ref())?;
         let authorization_opt = self.token_opt.as_deref().map(authorization_value).transpose()?;
         Ok(Target { endpoint, address: self.attach_addr.clone(), authorization_opt, name: self.name.clone() })
     }
@@ -165,6 +183,7 @@ impl std::fmt::Debug for ExecutorBuilder {
             .field("name", &self.name)
             .field("types", &types)
             .field("token", &self.token_opt.as_ref().map(|_| "<redacted>"))
+            .field("tls", &self.tls)
             .finish()
     }
 }

@@ -1,0 +1,229 @@
+//! The shared cluster token: [`TokenLayer`] checks `authorization: Bearer
+//! <token>` on every call a server receives (gRPC health checks excepted, so
+//! container and Consul probes work), [`BearerToken`] adds it to every call
+//! a client makes. A refusal is `UNAUTHENTICATED`, logged once per peer IP
+//! and never with the token.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures::future::{Either, Ready};
+use parking_lot::Mutex;
+use passer_proto::TOKEN_METADATA;
+use tonic::codegen::http;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+use tonic::Status;
+
+/// Path prefix of the gRPC health service, which needs no token.
+const HEALTH_PATH: &str = "/grpc.health.v1.Health/";
+/// Most peers remembered for "logged once"; beyond it refusals are not logged.
+const MAX_LOGGED_PEERS: usize = 4096;
+/// Longest token accepted from a file or the environment.
+const MAX_TOKEN_BYTES: usize = 4096;
+
+/// Checks a token read from a file or the environment: 1 to 4096 bytes of
+/// printable ASCII without spaces, so it travels as metadata unchanged.
+pub fn check_token(token: &str) -> Result<(), String> {
+    if token.is_empty() || token.len() > MAX_TOKEN_BYTES {
+        return Err(format!("the token must be 1 to {MAX_TOKEN_BYTES} bytes"));
+    }
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("the token must be printable ASCII without spaces".to_owned());
+    }
+    Ok(())
+}
+
+/// Reads the token from `file` (surrounding whitespace trimmed), else from
+/// `env_value` (the `PASSER_TOKEN` variable); `None` when neither is set.
+pub fn load_token(file: Option<&std::path::Path>, env_value: Option<String>) -> Result<Option<String>, String> {
+    let token = match file {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).map_err(|error| format!("--token-file {}: {error}", path.display()))?;
+            Some(text.trim().to_owned())
+        }
+        None => env_value.filter(|value| !value.is_empty()),
+    };
+    if let Some(token) = &token {
+        check_token(token)?;
+    }
+    Ok(token)
+}
+
+/// Compares in time that depends only on the lengths, not on where the
+/// bytes differ.
+pub fn constant_time_eq(left: &[u8], right: &[u8]) -> bool {
+    let mut difference = left.len() ^ right.len();
+    for index in 0..left.len().max(right.len()) {
+        let a = left.get(index).copied().unwrap_or(0);
+        let b = right.get(index).copied().unwrap_or(0);
+        difference |= usize::from(a ^ b);
+    }
+    difference == 0
+}
+
+/// Adds `authorization: Bearer <token>` to every call (nothing without a token).
+#[derive(Clone, Default)]
+pub struct BearerToken {
+    value: Option<MetadataValue<Ascii>>,
+}
+
+impl BearerToken {
+    /// The interceptor for `token` (`None`: send nothing).
+    pub fn new(token: Option<&str>) -> Result<Self, String> {
+        let value = token
+            .map(|token| format!("Bearer {token}").parse().map_err(|_| "the token is not valid metadata".to_owned()))
+            .transpose()?;
+        Ok(Self { value })
+    }
+
+    /// The metadata value, if a token is set.
+    pub fn value(&self) -> Option<&MetadataValue<Ascii>> {
+        self.value.as_ref()
+    }
+}
+
+impl std::fmt::Debug for BearerToken {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(if self.value.is_some() { "BearerToken(<redacted>)" } else { "BearerToken(none)" })
+    }
+}
+
+impl Interceptor for BearerToken {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        if let Some(value) = &self.value {
+            request.metadata_mut().insert(TOKEN_METADATA, value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A tower layer that refuses calls without the expected token; with no
+/// token configured it lets everything through.
+#[derive(Clone)]
+pub struct TokenLayer {
+    check: Option<Arc<TokenCheck>>,
+}
+
+struct TokenCheck {
+    expected: Vec<u8>,
+    logged_peers: Mutex<HashSet<Option<IpAddr>>>,
+}
+
+impl TokenLayer {
+    /// A layer expecting `token` (`None`: no check).
+    pub fn new(token: Option<&str>) -> Self {
+        let check = token.map(|token| {
+            Arc::new(TokenCheck {
+                expected: format!("Bearer {token}").into_bytes(),
+                logged_peers: Mutex::new(HashSet::new()),
+            })
+        });
+        Self { check }
+    }
+}
+
+impl<S> tower::Layer<S> for TokenLayer {
+    type Service = TokenService<S>;
+
+    fn layer(&self, inner: S) -> TokenService<S> {
+        TokenService { inner, check: self.check.clone() }
+    }
+}
+
+/// The service [`TokenLayer`] wraps around a server's routes.
+#[derive(Clone)]
+pub struct TokenService<S> {
+    inner: S,
+    check: Option<Arc<TokenCheck>>,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for TokenService<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Either<S::Future, Ready<Result<S::Response, S::Error>>>;
+
+    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(context)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let Some(check) = &self.check else { return Either::Left(self.inner.call(request)) };
+        if request.uri().path().starts_with(HEALTH_PATH) {
+            return Either::Left(self.inner.call(request));
+        }
+        let presented = request.headers().get(TOKEN_METADATA).map(|value| value.as_bytes());
+        let problem = match presented {
+            None => "missing token: send `authorization: Bearer <token>` (PASSER_TOKEN or --token-file)",
+            Some(value) if constant_time_eq(value, &check.expected) => return Either::Left(self.inner.call(request)),
+            Some(_) => "wrong token",
+        };
+        check.log_once(peer_ip(&request), request.uri().path(), problem);
+        Either::Right(futures::future::ready(Ok(Status::unauthenticated(problem).into_http())))
+    }
+}
+
+impl TokenCheck {
+    fn log_once(&self, peer: Option<IpAddr>, path: &str, problem: &str) {
+        let mut logged = self.logged_peers.lock();
+        if logged.len() < MAX_LOGGED_PEERS && logged.insert(peer) {
+            let peer = peer.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+            tracing::warn!(%peer, %path, %problem, "refused a call (UNAUTHENTICATED); later refusals from this peer are not logged");
+        }
+    }
+}
+
+fn peer_ip<B>(request: &http::Request<B>) -> Option<IpAddr> {
+    let extensions = request.extensions();
+    let tcp = extensions
+        .get::<TcpConnectInfo>()
+        .or_else(|| extensions.get::<TlsConnectInfo<TcpConnectInfo>>().map(TlsConnectInfo::get_ref));
+    tcp.and_then(TcpConnectInfo::remote_addr).map(|address| address.ip())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_eq_matches_only_equal_bytes() {
+        assert!(constant_time_eq(b"Bearer abc", b"Bearer abc"));
+        assert!(!constant_time_eq(b"Bearer abc", b"Bearer abd"));
+        assert!(!constant_time_eq(b"Bearer abc", b"Bearer ab"));
+        assert!(!constant_time_eq(b"", b"x"));
+        assert!(constant_time_eq(b"", b""));
+    }
+
+    #[test]
+    fn tokens_must_be_printable() {
+        assert!(check_token("s3cret-token_1").is_ok());
+        assert!(check_token("").is_err());
+        assert!(check_token("has space").is_err());
+        assert!(check_token("line\nbreak").is_err());
+        assert!(check_token(&"x".repeat(MAX_TOKEN_BYTES + 1)).is_err());
+    }
+
+    #[test]
+    fn the_file_wins_over_the_environment() {
+        let path = std::env::temp_dir().join(format!("passer-token-test-{}", std::process::id()));
+        std::fs::write(&path, "from-file\n").unwrap();
+        assert_eq!(load_token(Some(&path), Some("from-env".into())).unwrap().as_deref(), Some("from-file"));
+        assert_eq!(load_token(None, Some("from-env".into())).unwrap().as_deref(), Some("from-env"));
+        assert_eq!(load_token(None, Some(String::new())).unwrap(), None);
+        std::fs::remove_file(&path).unwrap();
+        assert!(load_token(Some(&path), None).unwrap_err().contains("--token-file"));
+    }
+
+    #[test]
+    fn debug_hides_the_token() {
+        let token = BearerToken::new(Some("s3cret")).unwrap();
+        assert!(!format!("{token:?}").contains("s3cret"));
+    }
+}
