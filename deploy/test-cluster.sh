@@ -122,7 +122,7 @@ run_client() {
 say "python job: 20 tasks on nm3's Python executor"
 py_out=$(run_client --executor python --payload 'hello {i}' --count 20) ||
     fail "the python job failed: $py_out"
-py_ok=$(grep -c '"status":"succeeded".*"output":"[0-9]* OLLEH pid=' <<<"$py_out" || true)
+py_ok=$(grep '"output":"[0-9]* OLLEH pid=[0-9]*"' <<<"$py_out" | grep -c '"status":"succeeded"' || true)
 [ "$py_ok" = 20 ] || fail "python job: $py_ok of 20 tasks returned the reversed payload: $(head -3 <<<"$py_out")"
 say "python job: 20/20 succeeded with reversed payloads"
 warm=$(run_client --executor sleep --payload 1 --count 60) || fail "warm-up job failed: $warm"
@@ -139,14 +139,16 @@ client_running() { [ "$(docker inspect --format '{{.State.Running}}' "$client")"
 # counts WHEN: the results the client has printed so far (its stdout is
 # block-buffered, so up to a few dozen lag behind).
 counts() {
-    local lines total distinct by_status state
+    local lines total distinct by_status retried state
     lines=$(results)
     total=$(grep -c . <<<"$lines" || true)
     distinct=$(grep -o '"task_id":"[^"]*"' <<<"$lines" | sort -u | grep -c . || true)
     by_status=$(grep -o '"status":"[a-z]*"' <<<"$lines" | cut -d'"' -f4 | sort | uniq -c |
         awk '{ printf "%s%s %s", sep, $2, $1; sep = ", " }')
+    retried=$(grep -vc '"attempt":1,' <<<"$lines" || true)
+    [ -n "$lines" ] || retried=0
     if client_running; then state="job running"; else state="job finished"; fi
-    say "counts after $1: $total results, $distinct distinct tasks (${by_status:-none}); $state"
+    say "counts after $1: $total results, $distinct distinct tasks (${by_status:-none}; $retried after a retry); $state"
 }
 # wait_results N SECONDS: until the client has printed N results.
 wait_results() {
