@@ -114,7 +114,7 @@ say "all five servers healthy"
 
 # run_client ARGS...: a client container on the cluster network.
 run_client() {
-    docker run --rm --network "$network" -e PASSER_SCHEDULERS=scheduler1:20503,scheduler2:20503 \
+    docker run --rm --no-healthcheck --network "$network" -e PASSER_SCHEDULERS=scheduler1:20503,scheduler2:20503 \
         passer:latest timeout 120 passer submit --json "$@"
 }
 
@@ -130,7 +130,7 @@ say "warm-up: 60 sleep tasks on nodes $(grep -o '"node":"[^"]*"' <<<"$warm" | so
 
 # --- the job under faults -------------------------------------------------------------
 say "job: $tasks tasks of sleep ${task_ms}ms from container $client"
-docker run -d --name "$client" --network "$network" passer:latest \
+docker run -d --name "$client" --no-healthcheck --network "$network" passer:latest \
     passer submit --scheduler scheduler1:20503,scheduler2:20503 --json \
     --executor sleep --payload "$task_ms" --count "$tasks" --max-attempts 10 >/dev/null
 
@@ -139,16 +139,16 @@ client_running() { [ "$(docker inspect --format '{{.State.Running}}' "$client")"
 # counts WHEN: the results the client has printed so far (its stdout is
 # block-buffered, so up to a few dozen lag behind).
 counts() {
-    local lines total distinct by_status retried state
+    local lines total distinct by_status by_node state
     lines=$(results)
     total=$(grep -c . <<<"$lines" || true)
     distinct=$(grep -o '"task_id":"[^"]*"' <<<"$lines" | sort -u | grep -c . || true)
     by_status=$(grep -o '"status":"[a-z]*"' <<<"$lines" | cut -d'"' -f4 | sort | uniq -c |
         awk '{ printf "%s%s %s", sep, $2, $1; sep = ", " }')
-    retried=$(grep -vc '"attempt":1,' <<<"$lines" || true)
-    [ -n "$lines" ] || retried=0
+    by_node=$(grep -o '"node":"[^":]*' <<<"$lines" | cut -d'"' -f4 | sort | uniq -c |
+        awk '{ printf "%s%s %s", sep, $2, $1; sep = ", " }')
     if client_running; then state="job running"; else state="job finished"; fi
-    say "counts after $1: $total results, $distinct distinct tasks (${by_status:-none}; $retried after a retry); $state"
+    say "counts after $1: $total results, $distinct distinct tasks; ${by_status:-none}; by node: ${by_node:-none}; $state"
 }
 # wait_results N SECONDS: until the client has printed N results.
 wait_results() {
