@@ -11,15 +11,16 @@
 #   2. disconnects nm2 from the network, then reconnects it;
 #   3. restarts scheduler1, then scheduler2, each after the other is healthy.
 # It prints the job's result counts after each fault, and passes only if
-# every task ended with exactly one result, all succeeded, and the job was
-# still running when the last fault hit. The cluster is always torn down
+# every task ended with exactly one result, all succeeded, the client failed
+# over between the schedulers, and the job was still running when the last
+# fault hit. The cluster is always torn down
 # (trap), also on failure or timeout; the whole run is bounded.
 #
 # Usage: deploy/test-cluster.sh [--bin-dir DIR]
 #   --bin-dir DIR   release binaries (default ${CARGO_TARGET_DIR:-target}/release)
 # Environment:
 #   PASSER_TEST_TASKS        tasks in the job            (default 5000)
-#   PASSER_TEST_TASK_MS      each task sleeps this long  (default 250)
+#   PASSER_TEST_TASK_MS      each task sleeps this long  (default 350)
 #   PASSER_TEST_TIMEOUT      seconds for the whole test  (default 900)
 # Needs docker, and docker-compose (1.28+) or `docker compose`; root the
 # first time (build-base.sh runs debootstrap).
@@ -37,7 +38,7 @@ while [ $# -gt 0 ]; do
 done
 
 tasks=${PASSER_TEST_TASKS:-5000}
-task_ms=${PASSER_TEST_TASK_MS:-250}
+task_ms=${PASSER_TEST_TASK_MS:-350}
 test_timeout=${PASSER_TEST_TIMEOUT:-900}
 project=passer-test-$$
 started=$(date +%s)
@@ -46,12 +47,18 @@ say() { printf '[test-cluster %4ss] %s\n' "$(( $(date +%s) - started ))" "$*"; }
 fail() { say "FAIL: $*" >&2; exit 1; }
 
 docker info >/dev/null 2>&1 || fail "no Docker engine answers (docker info failed)"
+if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null &&
+   [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    say "installing docker-compose from Debian's packages"
+    apt-get install -y -qq docker-compose >/dev/null 2>&1 ||
+        { apt-get update -qq && apt-get install -y -qq docker-compose >/dev/null; } || true
+fi
 if docker compose version >/dev/null 2>&1; then
     compose=(docker compose)
 elif command -v docker-compose >/dev/null; then
     compose=(docker-compose)
 else
-    fail "neither 'docker compose' nor docker-compose is installed"
+    fail "neither 'docker compose' nor docker-compose is installed (Debian: apt-get install docker-compose)"
 fi
 compose+=(-p "$project" -f "$here/compose.yaml")
 
@@ -93,10 +100,19 @@ say "images"
 # --- cluster -----------------------------------------------------------------------
 say "starting the cluster (project $project)"
 "${compose[@]}" up -d >/dev/null 2>&1 || { "${compose[@]}" up -d; fail "compose up failed"; }
-cid() { "${compose[@]}" ps -q "$1"; }
+# Container ids, looked up once (docker-compose v1 takes seconds per call);
+# kill/start/restart/disconnect keep a container's id.
+declare -A container_ids
+for service in scheduler1 scheduler2 nm1 nm2 nm3; do
+    container_ids[$service]=$("${compose[@]}" ps -q "$service")
+    [ -n "${container_ids[$service]}" ] || fail "no container for $service"
+done
+cid() { echo "${container_ids[$1]}"; }
 network=$(docker network ls --quiet --filter "label=com.docker.compose.project=$project" \
     --filter "label=com.docker.compose.network=passer" --format '{{.Name}}')
 [ -n "$network" ] || fail "cannot find the compose network of $project"
+
+ip_of() { docker inspect --format '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$(cid "$1")"; }
 
 # wait_healthy SERVICE SECONDS: until Docker's health check (gRPC health) passes.
 wait_healthy() {
@@ -164,6 +180,7 @@ still_running() { client_running || fail "the job finished before '$1': raise PA
 wait_results 300 120
 counts "start"
 
+say "addresses: nm1 $(ip_of nm1), nm2 $(ip_of nm2), nm3 $(ip_of nm3)"
 still_running "kill nm1"
 docker kill "$(cid nm1)" >/dev/null
 say "fault 1: docker kill nm1"
@@ -177,13 +194,13 @@ say "fault 2: nm2 disconnected from $network"
 sleep 6
 counts "disconnect nm2"
 docker network connect --alias nm2 "$network" "$nm2"
-say "nm2 reconnected"
+say "nm2 reconnected, now at $(ip_of nm2)"
 sleep 4
 counts "reconnect nm2"
 
 docker start "$(cid nm1)" >/dev/null
 wait_healthy nm1 60
-say "nm1 started again and healthy"
+say "nm1 started again and healthy, now at $(ip_of nm1)"
 counts "nm1 back"
 
 for scheduler in scheduler1 scheduler2; do
@@ -220,4 +237,7 @@ succeeded=$(grep -c '"status":"succeeded"' <<<"$lines" || true)
     fail "$total results for $distinct distinct tasks, expected $tasks"
 [ "$succeeded" = "$tasks" ] || fail "only $succeeded of $tasks tasks succeeded"
 [ "$exit_code" = 0 ] || fail "the client exited with $exit_code"
-say "every one of $tasks tasks ended with exactly one result, all succeeded"
+failovers=$(grep -o '"failovers":[0-9]*' <<<"$summary" | cut -d: -f2)
+[ "${failovers:-0}" -ge 1 ] ||
+    fail "the client never failed over although both schedulers were restarted during the job"
+say "every one of $tasks tasks ended with exactly one result, all succeeded; the client failed over $failovers time(s)"
