@@ -127,6 +127,11 @@ wait_healthy() {
 }
 for service in scheduler1 scheduler2 nm1 nm2 nm3; do wait_healthy "$service" 60; done
 say "all five servers healthy"
+# The shared alias DNS discovery uses: one A record per node monitor.
+alias_ips=$(docker run --rm --no-healthcheck --network "$network" passer:latest \
+    getent ahostsv4 node-monitors | awk '{ print $1 }' | sort -u | tr '\n' ' ')
+[ "$(wc -w <<<"$alias_ips")" = 3 ] || fail "node-monitors resolves to '$alias_ips', expected 3 addresses"
+say "node-monitors resolves to $alias_ips"
 
 # run_client ARGS...: a client container on the cluster network.
 run_client() {
@@ -193,7 +198,7 @@ docker network disconnect "$network" "$nm2"
 say "fault 2: nm2 disconnected from $network"
 sleep 6
 counts "disconnect nm2"
-docker network connect --alias nm2 "$network" "$nm2"
+docker network connect --alias nm2 --alias node-monitors "$network" "$nm2"
 say "nm2 reconnected, now at $(ip_of nm2)"
 sleep 4
 counts "reconnect nm2"
