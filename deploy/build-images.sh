@@ -6,7 +6,8 @@
 #   passer:latest        deploy/Dockerfile: scheduler, node monitor, CLI
 #   passer-python:latest deploy/Dockerfile.python: the above + grpcio,
 #                        protobuf and the Python SDK (sdk/python) for
-#                        Python executors
+#                        Python executors, and examples/python in
+#                        /opt/passer/examples
 #
 # It does not compile: run `cargo build --release --workspace --bins` first.
 # The binaries (and the health-check script) are copied into a temporary
@@ -25,6 +26,13 @@
 #   --no-python      skip passer-python
 #   --no-strip       keep debug info (default: strip --strip-debug, which
 #                    keeps symbol names for panic backtraces)
+#   --rebuild        build even when the images are up to date
+#
+# Up to date: each image carries a label `passer.inputs` with a hash of what
+# it is made of (binaries, base image id, deploy/ files, examples/python,
+# sdk/python, proto/, the flags); when every wanted image exists with the
+# current hash, nothing is built (a few seconds, for deploy/test-cluster.sh
+# and CI).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -37,6 +45,7 @@ tag=latest
 bin_dir=$target_dir/release
 python=1
 strip_bins=1
+rebuild=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --base) base=${2:?--base needs a value}; shift ;;
@@ -45,6 +54,7 @@ while [ $# -gt 0 ]; do
         --bin-dir) bin_dir=${2:?--bin-dir needs a value}; shift ;;
         --no-python) python=0 ;;
         --no-strip) strip_bins=0 ;;
+        --rebuild) rebuild=1 ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "build-images.sh: unknown argument: $1" >&2; exit 2 ;;
     esac
@@ -86,6 +96,35 @@ case "$base" in
         ;;
 esac
 
+# --- 2b. up to date? ------------------------------------------------------------
+inputs=$(
+    {
+        echo "$base $(docker image inspect --format '{{.Id}}' "$base" 2>/dev/null)"
+        echo "python=$python strip=$strip_bins"
+        for b in $binaries; do sha256sum <"$bin_dir/$b"; done
+        cd "$repo"
+        find deploy/Dockerfile deploy/Dockerfile.python deploy/build-images.sh \
+            deploy/passer-healthcheck.sh examples/python proto sdk/python \
+            -type f \( -name '*.py' -o -name '*.proto' -o -name '*.toml' \
+                      -o -name '*.sh' -o -name 'Dockerfile*' \) \
+            -not -path '*/build/*' -not -path '*/passer/v1/*' -print0 |
+            sort -z | xargs -0 sha256sum
+    } | sha256sum | cut -c1-16
+)
+label() { docker image inspect --format '{{index .Config.Labels "passer.inputs"}}' "$1" 2>/dev/null || true; }
+wanted="passer:$tag"
+[ "$python" = 1 ] && wanted="$wanted passer-python:$tag"
+if [ "$rebuild" = 0 ]; then
+    current=1
+    for image in $wanted; do
+        [ "$(label "$image")" = "$inputs" ] || current=0
+    done
+    if [ "$current" = 1 ]; then
+        echo "build-images.sh: $wanted up to date (inputs $inputs); --rebuild to build anyway"
+        exit 0
+    fi
+fi
+
 work=$(mktemp -d "${TMPDIR:-/tmp}/passer-images.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
@@ -107,7 +146,7 @@ echo "build-images.sh: build context $(du -sh "$ctx" | cut -f1): $(cd "$ctx/bin"
 # --- 4. passer:TAG ----------------------------------------------------------
 t0=$(date +%s)
 docker build --quiet -f "$here/Dockerfile" --build-arg BASE="$base" \
-    -t "passer:$tag" "$ctx" >/dev/null
+    --label passer.inputs="$inputs" -t "passer:$tag" "$ctx" >/dev/null
 echo "build-images.sh: built passer:$tag in $(( $(date +%s) - t0 ))s, $(mb "passer:$tag")"
 
 # Smoke test: non-root, every binary loads its shared libraries and starts.
@@ -143,7 +182,9 @@ print("%d.%d" % sys.version_info[:2], sysconfig.get_path("purelib"),
     done
 
     pyctx=$work/python
-    mkdir -p "$pyctx/site-packages" "$pyctx/bin" "$work/wheels"
+    mkdir -p "$pyctx/site-packages" "$pyctx/bin" "$pyctx/examples" "$work/wheels"
+    # The example executor (examples/python), for compose.yaml's Python node.
+    cp "$repo"/examples/python/*.py "$pyctx/examples/"
     pkgs=(grpcio protobuf)
     sdk=$repo/sdk/python
     if [ -f "$sdk/pyproject.toml" ] || [ -f "$sdk/setup.py" ]; then
@@ -174,6 +215,7 @@ print("%d.%d" % sys.version_info[:2], sysconfig.get_path("purelib"),
     fi
     docker build --quiet -f "$here/Dockerfile.python" \
         --build-arg BASE="passer:$tag" --build-arg PYTHON_SITE="$py_site" \
+        --label passer.inputs="$inputs" \
         -t "passer-python:$tag" "$pyctx" >/dev/null
     docker run --rm --entrypoint python3 "passer-python:$tag" -c \
         'import grpc, google.protobuf' || die "passer-python:$tag cannot import grpc"

@@ -33,8 +33,6 @@ impl Default for ClusterBuilder {
             scheduler_args: Vec::new(),
             env: Vec::new(),
             observability: false,
-            scheduler_args: Vec::new(),
-            env: Vec::new(),
             client_tls: TlsFiles::default(),
         }
     }
