@@ -221,3 +221,20 @@ fn rows(comparison: &Comparison) -> Vec<Row> {
     ));
     rows
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advantage_is_above_one_when_passer_is_better() {
+        let faster =
+            Row { label: "tasks/s".into(), better: Better::Higher, values: vec![Some(3000.0), Some(1000.0), None] };
+        assert_eq!(faster.advantage(0), Some(3.0));
+        assert_eq!(faster.advantage(1), None, "a peer without the figure has no ratio");
+        let quicker = Row { label: "µs".into(), better: Better::Lower, values: vec![Some(500.0), Some(2000.0)] };
+        assert_eq!(quicker.advantage(0), Some(4.0));
+        let zero = Row { label: "µs".into(), better: Better::Lower, values: vec![Some(0.0), Some(2000.0)] };
+        assert_eq!(zero.advantage(0), None);
+    }
+}

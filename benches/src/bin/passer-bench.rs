@@ -145,7 +145,7 @@ struct CompareArgs {
     throughput_tasks: usize,
     /// passer's job size in the throughput run.
     #[arg(long, default_value_t = 1000)]
-    job_size: usize,
+    throughput_job_size: usize,
     /// passer's jobs in flight in the throughput run.
     #[arg(long, default_value_t = 4)]
     inflight_jobs: usize,
@@ -305,7 +305,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let spec = CompareSpec {
                 shape,
                 throughput_tasks: args.throughput_tasks,
-                job_size: args.job_size,
+                job_size: args.throughput_job_size,
                 inflight_jobs: args.inflight_jobs,
                 latency_count: args.latency_count,
                 sweep: args.sweep.sweep(),
