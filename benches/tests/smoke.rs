@@ -71,6 +71,7 @@ fn throughput_latency_and_load_run_and_write_results() {
         );
     }
     assert!(std::fs::read_to_string(out.join("load.svg")).expect("plot").contains("<svg"));
+    let _ = std::fs::remove_dir_all(&out);
 }
 
 #[test]
@@ -124,4 +125,5 @@ fn compare_without_peers_writes_the_report_and_keeps_notes() {
     }
     let comparison = json(out.join("compare.json"));
     assert_eq!(comparison["scaling"].as_array().map(Vec::len), Some(2));
+    let _ = std::fs::remove_dir_all(&out);
 }

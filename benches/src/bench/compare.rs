@@ -51,8 +51,10 @@ impl Row {
 pub struct CompareSpec {
     /// passer's cluster.
     pub shape: ClusterShape,
-    /// No-op tasks of the throughput run.
+    /// No-op tasks of passer's throughput run.
     pub throughput_tasks: usize,
+    /// No-op tasks of each peer's throughput run (they are far slower).
+    pub peer_throughput_tasks: usize,
     /// passer's job size in the throughput run.
     pub job_size: usize,
     /// passer's jobs in flight in the throughput run.
@@ -128,7 +130,7 @@ pub async fn run(spec: CompareSpec) -> anyhow::Result<Comparison> {
     };
     let peer_args = PeerArgs {
         workers: spec.shape.total_slots(),
-        throughput_tasks: spec.throughput_tasks,
+        throughput_tasks: spec.peer_throughput_tasks,
         latency_count: spec.latency_count,
         makespan_tasks: spec.sweep.makespan_tasks,
         service_ms: spec.sweep.service_ms,

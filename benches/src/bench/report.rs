@@ -135,12 +135,12 @@ fn markdown(comparison: &Comparison, command: &str) -> String {
     }
     let _ = writeln!(
         text,
-        "- passer: 1 scheduler, {} node monitors × {} slots ({} executors), probe ratio {}: {} executor slots in all\n",
+        "- passer: 1 scheduler, {} node monitors × {} slots ({}), probe ratio {}: {} executor slots in all\n",
         shape.node_monitors,
         shape.slots_per_node,
         match shape.executors {
-            super::cluster::ExecutorMode::Process => "each supervising one `passer executor` process",
-            super::cluster::ExecutorMode::Builtin => "built-in",
+            super::cluster::ExecutorMode::Process => "each node monitor supervises one `passer executor` process",
+            super::cluster::ExecutorMode::Builtin => "built-in executors inside the node monitors",
         },
         shape.probe_ratio,
         shape.total_slots()
@@ -154,13 +154,14 @@ fn markdown(comparison: &Comparison, command: &str) -> String {
     let throughput = &comparison.throughput;
     let _ = writeln!(
         text,
-        "\nThroughput: {} no-op tasks, passer in jobs of {} ({} in flight), the peers one task per call. \
+        "\nThroughput: {} no-op tasks for passer, in jobs of {} ({} in flight); {} for each peer, one task per call. \
          Round trips: sequential single-task jobs. Load: Poisson arrivals of single-task jobs of {} ms sleep \
          tasks; the response time runs from submission to the result at the client. Peak RSS: passer's scheduler, \
          node monitors and executors during the throughput run (not the benchmark client); a peer's whole process \
          tree (driver included) over its run.\n",
         throughput.result.tasks,
         throughput.result.job_size,
+        comparison.peer_reports().first().and_then(|report| report.throughput.as_ref()).map_or(0, |peer| peer.tasks),
         throughput.result.inflight_jobs,
         comparison.load.sweep.service_ms
     );
@@ -169,6 +170,13 @@ fn markdown(comparison: &Comparison, command: &str) -> String {
         text,
         "passer's memory during the throughput run: scheduler and node monitors together {:.1} MiB, executors {:.1} MiB.\n",
         throughput.memory.servers_mib, throughput.memory.executors_mib
+    );
+    let latency = &comparison.latency.result;
+    let _ = writeln!(
+        text,
+        "Inside passer's round trip (medians): {:.0} µs at the client, of which {:.0} µs from acceptance to the result \
+         at the scheduler; {:.0} µs from acceptance to launch on a node monitor, {:.0} µs in the executor.\n",
+        latency.round_trip_us.p50, latency.scheduler_us.p50, latency.queued_us.p50, latency.run_us.p50
     );
     if !comparison.scaling.is_empty() {
         let _ = writeln!(text, "## Scaling (passer)\n\n| node monitors | slots | tasks | seconds | tasks/s | speed-up |\n|---|---|---|---|---|---|");

@@ -41,6 +41,12 @@ pub struct Throughput {
 pub struct Latency {
     /// Round trips, in microseconds (submit until the result is in hand).
     pub round_trip_us: Summary,
+    /// As the scheduler saw them: job accepted until the result was in, in microseconds.
+    pub scheduler_us: Summary,
+    /// Job accepted until the task was launched on a node monitor, in microseconds.
+    pub queued_us: Summary,
+    /// Time in the executor, as it reported it, in microseconds.
+    pub run_us: Summary,
     /// Tasks that did not succeed.
     pub failed: usize,
 }
@@ -148,14 +154,26 @@ pub async fn throughput(
 /// Runs `count` single-task echo jobs one after another.
 pub async fn latency(client: &Client, count: usize) -> anyhow::Result<Latency> {
     let mut round_trips = Vec::with_capacity(count);
+    let (mut scheduler, mut queued, mut run) = (Vec::new(), Vec::new(), Vec::new());
     let mut failed = 0;
     for _ in 0..count {
         let started = Instant::now();
         let outputs = run_job(client, JobSpec::uniform("", "echo", 1, b"x")).await?;
         round_trips.push(started.elapsed());
-        failed += outputs.iter().filter(|(output, _)| !output.succeeded()).count();
+        for (output, _) in &outputs {
+            failed += usize::from(!output.succeeded());
+            scheduler.push(output.total);
+            queued.push(output.queued);
+            run.push(output.run);
+        }
     }
-    Ok(Latency { round_trip_us: Summary::of_micros(&round_trips), failed })
+    Ok(Latency {
+        round_trip_us: Summary::of_micros(&round_trips),
+        scheduler_us: Summary::of_micros(&scheduler),
+        queued_us: Summary::of_micros(&queued),
+        run_us: Summary::of_micros(&run),
+        failed,
+    })
 }
 
 /// Submits `tasks` sleep tasks of `service_ms` as one job and times the last result.

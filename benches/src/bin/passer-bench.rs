@@ -140,9 +140,12 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct CompareArgs {
-    /// No-op tasks of the throughput run.
-    #[arg(long, default_value_t = 20_000)]
+    /// No-op tasks of passer's throughput run.
+    #[arg(long, default_value_t = 50_000)]
     throughput_tasks: usize,
+    /// No-op tasks of each peer's throughput run.
+    #[arg(long, default_value_t = 5_000)]
+    peer_throughput_tasks: usize,
     /// passer's job size in the throughput run.
     #[arg(long, default_value_t = 1000)]
     throughput_job_size: usize,
@@ -217,6 +220,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!(
                 "latency: {} round trips, p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs",
                 summary.count, summary.p50, summary.p99, summary.max
+            );
+            let result = &run.result;
+            println!(
+                "  inside (p50): accepted to result {:.0} µs, accepted to launch {:.0} µs, in the executor {:.0} µs",
+                result.scheduler_us.p50, result.queued_us.p50, result.run_us.p50
             );
             println!("wrote {}", write_json(out, "latency", &run)?.display());
         }
@@ -305,6 +313,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let spec = CompareSpec {
                 shape,
                 throughput_tasks: args.throughput_tasks,
+                peer_throughput_tasks: args.peer_throughput_tasks,
                 job_size: args.throughput_job_size,
                 inflight_jobs: args.inflight_jobs,
                 latency_count: args.latency_count,
