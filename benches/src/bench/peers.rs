@@ -106,8 +106,13 @@ pub async fn run_peer(python: &Path, system: &str, args: &PeerArgs) -> anyhow::R
     if !script.exists() {
         bail!("no benchmark for peer {system:?} at {}", script.display());
     }
+    // Not canonicalized: a venv's python is a symlink that must stay one.
+    let python = std::path::absolute(python).with_context(|| format!("resolve {}", python.display()))?;
+    if !python.exists() {
+        bail!("no python at {}: run benches/peers/setup.sh first", python.display());
+    }
     let loads: Vec<String> = args.loads.iter().map(f64::to_string).collect();
-    let mut command = tokio::process::Command::new(python);
+    let mut command = tokio::process::Command::new(&python);
     command
         .arg(&script)
         .args(["--workers", &args.workers.to_string()])

@@ -160,9 +160,9 @@ struct CompareArgs {
     /// Peers to run (ray, dask, celery); empty for none.
     #[arg(long, value_delimiter = ',', default_value = "ray,dask,celery")]
     peers: Vec<String>,
-    /// The peers' Python (made by benches/peers/setup.sh).
-    #[arg(long, default_value = "benches/peers/.venv/bin/python")]
-    python: PathBuf,
+    /// The peers' Python [default: the venv benches/peers/setup.sh makes].
+    #[arg(long)]
+    python: Option<PathBuf>,
     /// Seconds each peer may take.
     #[arg(long, default_value_t = 900)]
     peer_timeout_secs: u64,
@@ -171,7 +171,7 @@ struct CompareArgs {
     scaling_max_nodes: usize,
     /// Probe ratios at 80% load (empty = skip).
     #[arg(long, value_delimiter = ',', default_value = "1,1.1,1.5,2,3")]
-    probe_ratios: Vec<f64>,
+    probe_ratios: Vec<String>,
     /// Where to write the Markdown report (empty = nowhere).
     #[arg(long, default_value = "docs/benchmarks.md")]
     doc: PathBuf,
@@ -192,6 +192,15 @@ fn point_harness_at_our_binaries() {
     if let Some(dir) = std::env::current_exe().ok().and_then(|exe| exe.parent().map(PathBuf::from)) {
         std::env::set_var("PASSER_BIN_DIR", dir);
     }
+}
+
+/// Probe ratios from `--probe-ratios`, where an empty value means none.
+fn parse_ratios(texts: &[String]) -> anyhow::Result<Vec<f64>> {
+    texts
+        .iter()
+        .filter(|text| !text.trim().is_empty())
+        .map(|text| text.trim().parse().with_context(|| format!("--probe-ratios: {text:?} is not a number")))
+        .collect()
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -319,10 +328,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 latency_count: args.latency_count,
                 sweep: args.sweep.sweep(),
                 peers: args.peers.into_iter().filter(|peer| !peer.is_empty()).collect(),
-                python: args.python,
+                python: args.python.unwrap_or_else(|| passer_bench::bench::peers::peers_dir().join(".venv/bin/python")),
                 peer_timeout: Duration::from_secs(args.peer_timeout_secs),
                 scaling_max_nodes: args.scaling_max_nodes,
-                probe_ratios: args.probe_ratios,
+                probe_ratios: parse_ratios(&args.probe_ratios)?,
             };
             let comparison = compare::run(spec).await?;
             println!("{}", report::table(&comparison));
