@@ -30,7 +30,10 @@ def parse_args() -> argparse.Namespace:
         help="comma-separated scheduler addresses",
     )
     parser.add_argument("-n", "--tasks", type=int, default=10, help="how many tasks")
-    parser.add_argument("--executor", default="python", help="executor type to run them on")
+    parser.add_argument(
+        "--executor", default="python",
+        help="executor type to run them on; a comma-separated list spreads the tasks round-robin",
+    )
     parser.add_argument("--payload", default="hello {i}", help="payload template; {i} is the task number")
     parser.add_argument("--job-id", default=None, help="job id (default: random)")
     parser.add_argument("--tenant", default="")
@@ -42,11 +45,12 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def show(result: TaskResult, as_json: bool) -> None:
+def show(result: TaskResult, executor: str, as_json: bool) -> None:
     text = result.output.decode("utf-8", errors="replace")
     if as_json:
         print(json.dumps({
-            "task_id": result.task_id, "status": result.status.name, "attempt": result.attempt,
+            "task_id": result.task_id, "executor": executor, "status": result.status.name,
+            "attempt": result.attempt,
             "node_id": result.node_id, "executor_id": result.executor_id, "output": text,
             "error": result.error, "queued_micros": result.queued_micros,
             "run_micros": result.run_micros, "total_micros": result.total_micros,
@@ -64,16 +68,18 @@ def main() -> int:
     args = parse_args()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     job_id = args.job_id or f"py-{uuid.uuid4().hex[:12]}"
+    executors = [name.strip() for name in args.executor.split(",") if name.strip()]
     tasks = [
-        Task(f"t{i}", args.executor, args.payload.format(i=i), timeout=args.task_timeout)
+        Task(f"t{i}", executors[i % len(executors)], args.payload.format(i=i), timeout=args.task_timeout)
         for i in range(args.tasks)
     ]
+    executor_of = {task.task_id: task.executor for task in tasks}
     started = time.monotonic()
     try:
         with Client(args.schedulers, token=args.token) as client:
             stream = client.submit(job_id, tasks, args.tenant, args.priority, timeout=args.timeout)
             for result in stream:
-                show(result, args.json)
+                show(result, executor_of.get(result.task_id, ""), args.json)
     except PasserError as error:
         print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
         return 2

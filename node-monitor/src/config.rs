@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use clap::Args;
 
+/// Largest `--command-max-output-bytes`: results travel in one message.
+const MAX_COMMAND_OUTPUT_BYTES: usize = 16 * 1024 * 1024;
+
 /// How a node monitor runs.
 #[derive(Debug, Clone, Args)]
 pub struct NodeMonitorConfig {
@@ -35,6 +38,13 @@ pub struct NodeMonitorConfig {
     /// `key=value` labels of this node (repeatable).
     #[arg(long = "label", env = "PASSER_LABELS", value_delimiter = ',')]
     pub labels: Vec<String>,
+    /// Offer the `command` executor: run each task's payload as a command.
+    /// This runs code sent by clients; enable it only on trusted clusters.
+    #[arg(long, env = "PASSER_ALLOW_COMMAND")]
+    pub allow_command: bool,
+    /// Most bytes of stdout, and of stderr, a command task returns.
+    #[arg(long, env = "PASSER_COMMAND_MAX_OUTPUT_BYTES", default_value_t = 65_536)]
+    pub command_max_output_bytes: usize,
     /// Seconds to wait for running tasks on shutdown.
     #[arg(long, env = "PASSER_DRAIN_TIMEOUT_SECS", default_value_t = 30)]
     pub drain_timeout_secs: u64,
@@ -54,6 +64,8 @@ impl NodeMonitorConfig {
             queue_capacity: 20_000,
             labels: Vec::new(),
             drain_timeout_secs: 30,
+            allow_command: false,
+            command_max_output_bytes: 65_536,
         }
     }
 
@@ -65,7 +77,13 @@ impl NodeMonitorConfig {
         if self.queue_capacity == 0 {
             return Err("--queue-capacity must be at least 1".into());
         }
+        if self.command_max_output_bytes > MAX_COMMAND_OUTPUT_BYTES {
+            return Err(format!("--command-max-output-bytes must be at most {MAX_COMMAND_OUTPUT_BYTES}"));
+        }
         for name in &self.builtin {
+            if name == crate::executors::command::COMMAND_EXECUTOR {
+                return Err("--builtin command is not accepted: start with --allow-command to offer it".into());
+            }
             if !name.is_empty() && passer::builtin::builtin_handler(name).is_none() {
                 return Err(format!(
                     "--builtin {name:?} is not a built-in executor (known: {})",

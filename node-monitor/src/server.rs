@@ -18,6 +18,7 @@ use tonic::transport::Server;
 use crate::config::NodeMonitorConfig;
 use crate::executors::attach::AttachService;
 use crate::executors::builtin::start_builtin;
+use crate::executors::command::{command_handler, COMMAND_EXECUTOR};
 use crate::executors::supervisor::{supervise, ExitLog};
 use crate::links::LinkConfig;
 use crate::monitor::Monitor;
@@ -51,6 +52,11 @@ pub async fn run(
     for name in config.builtin.iter().filter(|n| !n.is_empty()) {
         let handler = passer::builtin::builtin_handler(name).context("validated builtin")?;
         start_builtin(&monitor, name, handler, config.slots);
+    }
+    if config.allow_command {
+        tracing::warn!("--allow-command: this node runs commands sent by clients");
+        let handler = command_handler(config.command_max_output_bytes);
+        start_builtin(&monitor, COMMAND_EXECUTOR, handler, config.slots);
     }
     let exits = ExitLog::default();
     let (stop_executors, stop_signal) = watch::channel(false);

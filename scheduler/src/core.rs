@@ -114,7 +114,8 @@ impl Scheduler {
         for executor in unique_executors(&request) {
             if !self.nodes.offers(executor) {
                 return Err(SchedulerError::FailedPrecondition(format!(
-                    "no node monitor offers executor '{executor}'"
+                    "no node monitor offers executor '{executor}'{}",
+                    missing_executor_hint(executor)
                 )));
             }
         }
@@ -392,6 +393,14 @@ pub fn collect_probes(job_id: &str, entry: &mut JobEntry, followups: &mut Follow
     for demand in entry.state.probe_demands() {
         entry.placing += 1;
         followups.probes.push((job_id.to_owned(), demand));
+    }
+}
+
+/// Why a well-known executor type may be missing.
+fn missing_executor_hint(executor: &str) -> &'static str {
+    match executor {
+        "command" => ": command execution is disabled (node monitors offer it only with --allow-command)",
+        _ => "",
     }
 }
 

@@ -6,6 +6,7 @@
 #![deny(rust_2018_idioms)]
 
 pub mod cluster;
+pub mod conformance;
 pub mod process;
 
 pub use cluster::{Cluster, ClusterBuilder};

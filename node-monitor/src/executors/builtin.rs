@@ -28,18 +28,24 @@ async fn run_host(
     mut commands: mpsc::UnboundedReceiver<ExecutorCommand>,
 ) {
     let (results_tx, mut results_rx) = mpsc::unbounded_channel::<pb::TaskResult>();
-    let mut running: HashMap<(String, String), AbortHandle> = HashMap::new();
+    let mut running: HashMap<(String, String), (AbortHandle, u32)> = HashMap::new();
     loop {
         tokio::select! {
             command = commands.recv() => match command {
                 Some(ExecutorCommand::Run(task)) => {
                     let key = (task.job_id.clone(), task.task_id.clone());
+                    let attempt = task.attempt;
                     let abort = spawn_task(Arc::clone(&handler), task, results_tx.clone());
-                    running.insert(key, abort);
+                    running.insert(key, (abort, attempt));
                 }
                 Some(ExecutorCommand::Cancel(cancel)) => {
-                    if let Some(abort) = running.remove(&(cancel.job_id.clone(), cancel.task_id.clone())) {
+                    if let Some((abort, attempt)) = running.remove(&(cancel.job_id.clone(), cancel.task_id.clone())) {
                         abort.abort();
+                        // Reporting the stopped attempt frees its slot now
+                        // rather than after the node's cancel grace.
+                        let error = format!("cancelled: {}", cancel.reason);
+                        let stopped = pb::TaskResult { job_id: cancel.job_id, task_id: cancel.task_id, attempt, ok: false, output: Vec::new(), error };
+                        monitor.on_results(instance, vec![stopped]);
                     }
                 }
                 Some(ExecutorCommand::Shutdown) | None => return,
