@@ -1,0 +1,95 @@
+"""passer-bench's workloads on Celery: a private redis-server on a loopback
+port as broker and result backend, and one prefork worker with
+`workers` processes."""
+
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import celery
+
+import common
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class System:
+    name = "celery"
+
+    def version(self):
+        return celery.__version__
+
+    def __init__(self):
+        self._pending = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    def start(self, workers):
+        port = os.environ.setdefault("PASSER_BENCH_REDIS_PORT", "16379")
+        self.redis = subprocess.Popen(
+            ["redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        import celery_tasks  # reads the port
+        self.tasks = celery_tasks
+        self.worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "celery_tasks", "worker", "--pool", "prefork",
+             "--concurrency", str(workers), "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
+             "--without-heartbeat"],
+            cwd=HERE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self.tasks.noop.apply_async(args=["ping"]).get(timeout=2)
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+        self._poller = threading.Thread(target=self._poll, daemon=True)
+        self._poller.start()
+
+    def stop(self):
+        self._stop.set()
+        for process in (getattr(self, "worker", None), getattr(self, "redis", None)):
+            if process is None:
+                continue
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    def submit(self, kind, arg):
+        if kind == "noop":
+            # JSON is Celery's default serializer; it carries text, not bytes.
+            return self.tasks.noop.apply_async(args=[arg.decode("latin-1")])
+        return self.tasks.sleep_ms.apply_async(args=[arg])
+
+    def result(self, handle):
+        return handle.get(timeout=600)
+
+    def gather(self, handles):
+        return [handle.get(timeout=600) for handle in handles]
+
+    def watch(self, handle, on_done):
+        with self._lock:
+            self._pending[self.tasks.app.backend.get_key_for_task(handle.id)] = on_done
+
+    def _poll(self):
+        """One MGET of every pending task's result key per half millisecond."""
+        client = self.tasks.app.backend.client
+        while not self._stop.is_set():
+            with self._lock:
+                keys = list(self._pending)
+            if keys:
+                for key, value in zip(keys, client.mget(keys)):
+                    if value is not None:
+                        with self._lock:
+                            on_done = self._pending.pop(key)
+                        on_done()
+            time.sleep(0.0005)
+
+
+if __name__ == "__main__":
+    common.main(System())

@@ -1,0 +1,175 @@
+"""Workloads shared by the peer benchmarks (Ray, Dask, Celery), so each
+system runs exactly the same throughput, latency, makespan and load
+workloads as passer-bench does, and prints one JSON object.
+
+A peer module provides a `System` with: `name`, `version`, `start(workers)`,
+`stop()`, `submit(kind, arg) -> handle` (kind "noop" or "sleep", arg a
+payload or milliseconds), `result(handle)` (blocking), `gather(handles)`
+and `watch(handle, on_done)` (calls `on_done()` from any thread once the
+task's result is available at the client).
+"""
+
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import threading
+import time
+
+import psutil
+
+
+def summary(samples):
+    """Nearest-rank percentiles, as passer-bench's stats module computes them."""
+    if not samples:
+        return {"count": 0, "min": 0, "p50": 0, "p90": 0, "p99": 0, "max": 0, "mean": 0}
+    ordered = sorted(samples)
+
+    def rank(quantile):
+        index = max(1, math.ceil(quantile * len(ordered)))
+        return ordered[min(index, len(ordered)) - 1]
+
+    return {
+        "count": len(ordered),
+        "min": ordered[0],
+        "p50": rank(0.50),
+        "p90": rank(0.90),
+        "p99": rank(0.99),
+        "max": ordered[-1],
+        "mean": sum(ordered) / len(ordered),
+    }
+
+
+class PeakRss:
+    """Samples the summed RSS of this process and all its descendants."""
+
+    def __init__(self, interval=0.2):
+        self.interval = interval
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        me = psutil.Process(os.getpid())
+        while not self._stop.is_set():
+            total = 0
+            for process in [me] + me.children(recursive=True):
+                try:
+                    total += process.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak_bytes = max(self.peak_bytes, total)
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def throughput(system, tasks):
+    started = time.perf_counter()
+    handles = [system.submit("noop", b"x") for _ in range(tasks)]
+    system.gather(handles)
+    seconds = time.perf_counter() - started
+    return {"tasks": tasks, "seconds": seconds, "tasks_per_second": tasks / seconds}
+
+
+def latency(system, count):
+    round_trips = []
+    for _ in range(count):
+        started = time.perf_counter()
+        system.result(system.submit("noop", b"x"))
+        round_trips.append((time.perf_counter() - started) * 1e6)
+    return {"round_trip_us": summary(round_trips)}
+
+
+def makespan(system, tasks, service_ms, slots):
+    started = time.perf_counter()
+    system.gather([system.submit("sleep", service_ms) for _ in range(tasks)])
+    seconds = time.perf_counter() - started
+    ideal = tasks * service_ms / 1000.0 / slots
+    return {"tasks": tasks, "service_ms": service_ms, "slots": slots, "seconds": seconds,
+            "ideal_seconds": ideal, "ratio_to_ideal": seconds / ideal}
+
+
+def load_point(system, load, slots, service_ms, duration, max_tasks, seed):
+    """Poisson arrivals of single sleep tasks at `load` of slot capacity."""
+    rate = load * slots * 1000.0 / service_ms
+    rng = random.Random(seed)
+    responses = []
+    lock = threading.Lock()
+    done = threading.Semaphore(0)
+    offered = 0
+    started = time.perf_counter()
+    next_arrival = started
+    while offered < max_tasks and next_arrival - started < duration:
+        pause = next_arrival - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+        submitted = time.perf_counter()
+        handle = system.submit("sleep", service_ms)
+        offered += 1
+
+        def on_done(submitted=submitted):
+            elapsed = time.perf_counter() - submitted
+            with lock:
+                responses.append(elapsed)
+            done.release()
+
+        system.watch(handle, on_done)
+        next_arrival += -math.log(1.0 - rng.random()) / rate
+    finished = 0
+    deadline = time.perf_counter() + duration + 60
+    while finished < offered and done.acquire(timeout=max(0.0, deadline - time.perf_counter())):
+        finished += 1
+    service = service_ms / 1000.0
+    return {
+        "load": load, "offered_tasks_per_second": rate, "job_size": 1, "service_ms": service_ms,
+        "tasks": offered, "failed": offered - finished,
+        "response_ratio": summary([r / service for r in responses]),
+        "response_ms": summary([r * 1000.0 for r in responses]),
+    }
+
+
+def main(system):
+    parser = argparse.ArgumentParser(description=f"benchmark {system.name} like passer-bench")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--throughput-tasks", type=int, default=10000)
+    parser.add_argument("--latency-count", type=int, default=1000)
+    parser.add_argument("--makespan-tasks", type=int, default=2000)
+    parser.add_argument("--service-ms", type=int, default=10)
+    parser.add_argument("--loads", default="0.5,0.8,0.95")
+    parser.add_argument("--load-seconds", type=float, default=10.0)
+    parser.add_argument("--load-max-tasks", type=int, default=5000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workloads", default="throughput,latency,makespan,load")
+    args = parser.parse_args()
+    workloads = set(args.workloads.split(","))
+    report = {"system": system.name, "version": system.version(), "workers": args.workers}
+    with PeakRss() as rss:
+        try:
+            system.start(args.workers)
+            system.gather([system.submit("noop", b"warm") for _ in range(20)])
+            if "throughput" in workloads:
+                report["throughput"] = throughput(system, args.throughput_tasks)
+            if "latency" in workloads:
+                report["latency"] = latency(system, args.latency_count)
+            if "makespan" in workloads:
+                report["makespan"] = makespan(system, args.makespan_tasks, args.service_ms, args.workers)
+            if "load" in workloads:
+                report["load"] = [
+                    load_point(system, float(load), args.workers, args.service_ms, args.load_seconds,
+                               args.load_max_tasks, args.seed)
+                    for load in args.loads.split(",")
+                ]
+        finally:
+            system.stop()
+    report["peak_rss_mib"] = rss.peak_bytes / (1024 * 1024)
+    json.dump(report, sys.stdout)
+    sys.stdout.write("\n")

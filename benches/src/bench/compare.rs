@@ -1,0 +1,242 @@
+//! `passer-bench compare`: runs passer and each peer on the same workloads,
+//! one system at a time, and gathers the figures side by side, with
+//! passer's advantage over each peer.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::cluster::ClusterShape;
+use super::machine::{self, Machine};
+use super::peers::{self, PeerArgs, PeerReport};
+use super::runs::{self, LatencyRun, LoadRun, LoadSweep, ProbeRatioPoint, ScalingPoint, ThroughputRun};
+
+/// Which way a figure is better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Better {
+    /// More is better (throughput).
+    Higher,
+    /// Less is better (latency, response, memory).
+    Lower,
+}
+
+/// One figure of every system, passer first.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// What it measures, with its unit.
+    pub label: String,
+    /// Which way is better.
+    pub better: Better,
+    /// passer's value, then each peer's (None where a peer did not report it).
+    pub values: Vec<Option<f64>>,
+}
+
+impl Row {
+    /// How many times better passer is than peer `peer_index` (> 1: passer is better).
+    pub fn advantage(&self, peer_index: usize) -> Option<f64> {
+        let passer = self.values.first().copied().flatten()?;
+        let peer = self.values.get(peer_index + 1).copied().flatten()?;
+        if passer <= 0.0 || peer <= 0.0 {
+            return None;
+        }
+        Some(match self.better {
+            Better::Higher => passer / peer,
+            Better::Lower => peer / passer,
+        })
+    }
+}
+
+/// What `compare` runs.
+#[derive(Debug, Clone)]
+pub struct CompareSpec {
+    /// passer's cluster.
+    pub shape: ClusterShape,
+    /// No-op tasks of passer's throughput run.
+    pub throughput_tasks: usize,
+    /// No-op tasks of each peer's throughput run (they are far slower).
+    pub peer_throughput_tasks: usize,
+    /// passer's job size in the throughput run.
+    pub job_size: usize,
+    /// passer's jobs in flight in the throughput run.
+    pub inflight_jobs: usize,
+    /// Sequential round trips.
+    pub latency_count: usize,
+    /// The makespan batch and load sweep (single-task jobs, as the peers submit).
+    pub sweep: LoadSweep,
+    /// Peers to run (`ray`, `dask`, `celery`); empty runs passer only.
+    pub peers: Vec<String>,
+    /// The peers' Python.
+    pub python: PathBuf,
+    /// Limit on each peer's run.
+    pub peer_timeout: std::time::Duration,
+    /// Node monitors of the scaling run (0 = skip).
+    pub scaling_max_nodes: usize,
+    /// Probe ratios to try at 80% load (empty = skip).
+    pub probe_ratios: Vec<f64>,
+}
+
+/// Everything one `compare` measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    /// The machine, described before the runs.
+    pub machine: Machine,
+    /// Load average after the runs.
+    pub load_average_after: String,
+    /// passer's throughput run.
+    pub throughput: ThroughputRun,
+    /// passer's latency run.
+    pub latency: LatencyRun,
+    /// passer's makespan and load sweep.
+    pub load: LoadRun,
+    /// passer's scaling run.
+    pub scaling: Vec<ScalingPoint>,
+    /// passer's probe-ratio run.
+    pub probe_ratio: Vec<ProbeRatioPoint>,
+    /// Each peer's report, or the error it failed with.
+    pub peers: Vec<Result<PeerReport, String>>,
+    /// The side-by-side figures.
+    pub rows: Vec<Row>,
+}
+
+impl Comparison {
+    /// The peers that reported, in order.
+    pub fn peer_reports(&self) -> Vec<&PeerReport> {
+        self.peers.iter().filter_map(|peer| peer.as_ref().ok()).collect()
+    }
+}
+
+/// Runs passer, then each peer, and builds the rows.
+pub async fn run(spec: CompareSpec) -> anyhow::Result<Comparison> {
+    let machine = Machine::describe();
+    eprintln!("compare: passer throughput ({} tasks)", spec.throughput_tasks);
+    let throughput =
+        runs::throughput(spec.shape.clone(), spec.throughput_tasks, spec.job_size, spec.inflight_jobs).await?;
+    eprintln!("compare: passer latency ({} round trips)", spec.latency_count);
+    let latency = runs::latency(spec.shape.clone(), spec.latency_count).await?;
+    eprintln!("compare: passer makespan and load sweep");
+    let load = runs::load(spec.shape.clone(), spec.sweep.clone()).await?;
+    let scaling = match spec.scaling_max_nodes {
+        0 => Vec::new(),
+        max_nodes => {
+            eprintln!("compare: passer scaling (1..={max_nodes} node monitors)");
+            runs::scaling(spec.shape.clone(), max_nodes, spec.sweep.service_ms, 200).await?
+        }
+    };
+    let probe_ratio = if spec.probe_ratios.is_empty() {
+        Vec::new()
+    } else {
+        eprintln!("compare: passer probe ratios {:?} at 80% load", spec.probe_ratios);
+        runs::probe_ratio(spec.shape.clone(), &spec.probe_ratios, spec.sweep.clone(), 0.8).await?
+    };
+    let peer_args = PeerArgs {
+        workers: spec.shape.total_slots(),
+        throughput_tasks: spec.peer_throughput_tasks,
+        latency_count: spec.latency_count,
+        makespan_tasks: spec.sweep.makespan_tasks,
+        service_ms: spec.sweep.service_ms,
+        loads: spec.sweep.loads.clone(),
+        load_seconds: spec.sweep.seconds,
+        load_max_tasks: spec.sweep.max_tasks,
+        timeout: spec.peer_timeout,
+    };
+    let mut peer_results = Vec::with_capacity(spec.peers.len());
+    for system in &spec.peers {
+        eprintln!("compare: peer {system}");
+        let result = peers::run_peer(&spec.python, system, &peer_args).await.map_err(|error| format!("{error:#}"));
+        if let Err(error) = &result {
+            eprintln!("compare: peer {system} failed: {error}");
+        }
+        peer_results.push(result);
+    }
+    let mut comparison = Comparison {
+        machine,
+        load_average_after: machine::load_average(),
+        throughput,
+        latency,
+        load,
+        scaling,
+        probe_ratio,
+        peers: peer_results,
+        rows: Vec::new(),
+    };
+    comparison.rows = rows(&comparison);
+    Ok(comparison)
+}
+
+fn rows(comparison: &Comparison) -> Vec<Row> {
+    let peers = comparison.peer_reports();
+    let row = |label: String, better: Better, passer: Option<f64>, peer: &dyn Fn(&PeerReport) -> Option<f64>| Row {
+        label,
+        better,
+        values: std::iter::once(passer).chain(peers.iter().map(|report| peer(report))).collect(),
+    };
+    let mut rows = vec![
+        row(
+            "no-op throughput (tasks/s)".to_owned(),
+            Better::Higher,
+            Some(comparison.throughput.result.tasks_per_second),
+            &|report| report.throughput.as_ref().map(|throughput| throughput.tasks_per_second),
+        ),
+        row(
+            "round trip p50 (µs)".to_owned(),
+            Better::Lower,
+            Some(comparison.latency.result.round_trip_us.p50),
+            &|report| report.latency.as_ref().map(|latency| latency.round_trip_us.p50),
+        ),
+        row(
+            "round trip p99 (µs)".to_owned(),
+            Better::Lower,
+            Some(comparison.latency.result.round_trip_us.p99),
+            &|report| report.latency.as_ref().map(|latency| latency.round_trip_us.p99),
+        ),
+    ];
+    if let Some(makespan) = &comparison.load.makespan {
+        rows.push(row(
+            format!("{} × {} ms makespan / ideal", makespan.tasks, makespan.service_ms),
+            Better::Lower,
+            Some(makespan.ratio_to_ideal),
+            &|report| report.makespan.as_ref().map(|makespan| makespan.ratio_to_ideal),
+        ));
+    }
+    for point in &comparison.load.points {
+        let load = point.load;
+        let at = move |report: &PeerReport| report.load.iter().find(|peer| (peer.load - load).abs() < 1e-9).cloned();
+        rows.push(row(
+            format!("load {:.0}%: response p50 / service", load * 100.0),
+            Better::Lower,
+            Some(point.response_ratio.p50),
+            &|report| at(report).map(|peer| peer.response_ratio.p50),
+        ));
+        rows.push(row(
+            format!("load {:.0}%: response p99 / service", load * 100.0),
+            Better::Lower,
+            Some(point.response_ratio.p99),
+            &|report| at(report).map(|peer| peer.response_ratio.p99),
+        ));
+    }
+    let memory = &comparison.throughput.memory;
+    rows.push(row(
+        "peak RSS, all processes (MiB)".to_owned(),
+        Better::Lower,
+        Some(memory.servers_mib + memory.executors_mib),
+        &|report| Some(report.peak_rss_mib),
+    ));
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advantage_is_above_one_when_passer_is_better() {
+        let faster =
+            Row { label: "tasks/s".into(), better: Better::Higher, values: vec![Some(3000.0), Some(1000.0), None] };
+        assert_eq!(faster.advantage(0), Some(3.0));
+        assert_eq!(faster.advantage(1), None, "a peer without the figure has no ratio");
+        let quicker = Row { label: "µs".into(), better: Better::Lower, values: vec![Some(500.0), Some(2000.0)] };
+        assert_eq!(quicker.advantage(0), Some(4.0));
+        let zero = Row { label: "µs".into(), better: Better::Lower, values: vec![Some(0.0), Some(2000.0)] };
+        assert_eq!(zero.advantage(0), None);
+    }
+}

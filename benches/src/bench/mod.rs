@@ -1,0 +1,20 @@
+//! `passer-bench`: benchmarks on a real cluster of processes on loopback.
+//!
+//! - [`cluster`]: start schedulers, node monitors and executors; peak memory.
+//! - [`workloads`]: throughput, latency, makespan and Poisson load, through the SDK.
+//! - [`runs`]: one fresh cluster per benchmark, with its report.
+//! - [`stats`]: percentiles.
+//! - [`output`]: JSON files and SVG plots.
+//! - [`peers`]: Ray, Dask and Celery running the same workloads (`benches/peers/`).
+//! - [`compare`]: passer against the peers; [`report`] renders it; [`machine`]
+//!   describes where it ran.
+
+pub mod cluster;
+pub mod compare;
+pub mod machine;
+pub mod output;
+pub mod peers;
+pub mod report;
+pub mod runs;
+pub mod stats;
+pub mod workloads;

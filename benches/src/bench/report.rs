@@ -1,0 +1,210 @@
+//! Renders a [`Comparison`]: the table printed to the terminal, the plots,
+//! and `docs/benchmarks.md` (which keeps whatever follows its notes marker
+//! across runs, so findings written by hand survive a re-run).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context;
+
+use super::compare::{Comparison, Row};
+use super::output::{write_svg, LinePlot, Series};
+
+/// Everything after this line of an existing docs/benchmarks.md is kept.
+pub const NOTES_MARKER: &str = "<!-- notes below are kept when passer-bench compare rewrites this file -->";
+
+/// The systems' names, passer first, with versions.
+fn headers(comparison: &Comparison) -> Vec<String> {
+    let mut names = vec![format!("passer {}", comparison.machine.passer)];
+    names.extend(comparison.peer_reports().iter().map(|report| format!("{} {}", report.system, report.version)));
+    names
+}
+
+fn figure(value: Option<f64>) -> String {
+    match value {
+        None => "—".to_owned(),
+        Some(value) if value >= 100.0 => format!("{value:.0}"),
+        Some(value) if value >= 10.0 => format!("{value:.1}"),
+        Some(value) => format!("{value:.2}"),
+    }
+}
+
+fn advantage(row: &Row, peer_index: usize) -> String {
+    row.advantage(peer_index).map_or_else(|| "—".to_owned(), |ratio| format!("{ratio:.1}×"))
+}
+
+/// The side-by-side table as Markdown (also readable in a terminal).
+pub fn table(comparison: &Comparison) -> String {
+    let names = headers(comparison);
+    let peers = comparison.peer_reports();
+    let mut header = vec!["figure".to_owned()];
+    header.extend(names.iter().cloned());
+    header.extend(peers.iter().map(|report| format!("passer vs {}", report.system)));
+    let mut text = format!("| {} |\n", header.join(" | "));
+    let _ = writeln!(text, "|{}", "---|".repeat(header.len()));
+    for row in &comparison.rows {
+        let mut cells = vec![row.label.clone()];
+        cells.extend(row.values.iter().map(|value| figure(*value)));
+        cells.extend((0..peers.len()).map(|peer_index| advantage(row, peer_index)));
+        let _ = writeln!(text, "| {} |", cells.join(" | "));
+    }
+    text
+}
+
+/// Plots the load sweep of every system, and passer's scaling and probe ratios.
+pub fn plots(comparison: &Comparison, dir: &Path) -> anyhow::Result<()> {
+    let mut series = vec![Series {
+        name: "passer p50".to_owned(),
+        points: comparison.load.points.iter().map(|point| (point.load, point.response_ratio.p50)).collect(),
+    }];
+    for report in comparison.peer_reports() {
+        series.push(Series {
+            name: format!("{} p50", report.system),
+            points: report.load.iter().map(|point| (point.load, point.response_ratio.p50)).collect(),
+        });
+    }
+    let plot =
+        LinePlot { title: "median response / service time", x_label: "load", y_label: "response / ideal", series };
+    write_svg(dir, "load", &plot)?;
+    if !comparison.scaling.is_empty() {
+        let measured = comparison.scaling.iter().map(|point| (point.node_monitors as f64, point.speedup)).collect();
+        let ideal = comparison.scaling.iter().map(|point| (point.node_monitors as f64, point.node_monitors as f64));
+        let series = vec![
+            Series { name: "passer".to_owned(), points: measured },
+            Series { name: "linear".to_owned(), points: ideal.collect() },
+        ];
+        let plot = LinePlot { title: "scaling", x_label: "node monitors", y_label: "speed-up", series };
+        write_svg(dir, "scaling", &plot)?;
+    }
+    if !comparison.probe_ratio.is_empty() {
+        let points = |pick: fn(&super::stats::Summary) -> f64| {
+            comparison.probe_ratio.iter().map(|point| (point.probe_ratio, pick(&point.point.response_ratio))).collect()
+        };
+        let series = vec![
+            Series { name: "p50".to_owned(), points: points(|summary| summary.p50) },
+            Series { name: "p99".to_owned(), points: points(|summary| summary.p99) },
+        ];
+        let plot = LinePlot { title: "probe ratio at 80% load", x_label: "d", y_label: "response / ideal", series };
+        write_svg(dir, "probe-ratio", &plot)?;
+    }
+    Ok(())
+}
+
+/// Writes `path` (docs/benchmarks.md), keeping the notes of an older version.
+pub fn write_markdown(comparison: &Comparison, path: &Path, command: &str) -> anyhow::Result<()> {
+    let notes = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|old| old.split_once(NOTES_MARKER).map(|(_, notes)| notes.to_owned()))
+        .unwrap_or_else(|| "\n".to_owned());
+    let text = format!("{}{NOTES_MARKER}{notes}", markdown(comparison, command));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    }
+    std::fs::write(path, text).with_context(|| format!("write {}", path.display()))
+}
+
+fn markdown(comparison: &Comparison, command: &str) -> String {
+    let machine = &comparison.machine;
+    let shape = &comparison.throughput.shape;
+    let mut text = String::from("# Benchmarks\n\n");
+    let _ = writeln!(text, "Written by `{command}` (see `benches/`); every figure comes from one run on one machine,");
+    let _ =
+        writeln!(text, "one system at a time. Re-run it to reproduce; `benches/peers/setup.sh` prepares the peers.\n");
+    let _ = writeln!(text, "## Machine\n");
+    let _ = writeln!(
+        text,
+        "- {} CPUs ({}), {} MiB memory, {}",
+        machine.cpus, machine.cpu_model, machine.memory_mib, machine.kernel
+    );
+    let _ = writeln!(
+        text,
+        "- load average (1, 5, 15 min): {} before the run, {} after",
+        machine.load_average, comparison.load_average_after
+    );
+    let _ = writeln!(text, "- passer {}, {}", machine.passer, machine.rustc);
+    for peer in &comparison.peers {
+        match peer {
+            Ok(report) => {
+                let _ =
+                    writeln!(text, "- {} {} with {} worker processes", report.system, report.version, report.workers);
+            }
+            Err(error) => {
+                let _ = writeln!(text, "- a peer failed: `{}`", error.lines().next().unwrap_or_default());
+            }
+        }
+    }
+    let _ = writeln!(
+        text,
+        "- passer: 1 scheduler, {} node monitors × {} slots ({}), probe ratio {}: {} executor slots in all\n",
+        shape.node_monitors,
+        shape.slots_per_node,
+        match shape.executors {
+            super::cluster::ExecutorMode::Process => "each node monitor supervises one `passer executor` process",
+            super::cluster::ExecutorMode::Builtin => "built-in executors inside the node monitors",
+        },
+        shape.probe_ratio,
+        shape.total_slots()
+    );
+    let _ = writeln!(text, "## Side by side\n");
+    let _ = writeln!(
+        text,
+        "\"passer vs X\" is how many times better passer is (higher throughput, or lower time / memory).\n"
+    );
+    text.push_str(&table(comparison));
+    let throughput = &comparison.throughput;
+    let _ = writeln!(
+        text,
+        "\nThroughput: {} no-op tasks for passer, in jobs of {} ({} in flight); {} for each peer, one task per call. \
+         Round trips: sequential single-task jobs. Load: Poisson arrivals of single-task jobs of {} ms sleep \
+         tasks; the response time runs from submission to the result at the client. Peak RSS: passer's scheduler, \
+         node monitors and executors during the throughput run (not the benchmark client); a peer's whole process \
+         tree (driver included) over its run.\n",
+        throughput.result.tasks,
+        throughput.result.job_size,
+        comparison.peer_reports().first().and_then(|report| report.throughput.as_ref()).map_or(0, |peer| peer.tasks),
+        throughput.result.inflight_jobs,
+        comparison.load.sweep.service_ms
+    );
+    let _ = writeln!(text, "![response over service time against load](benchmarks/load.svg)\n");
+    let _ = writeln!(
+        text,
+        "passer's memory during the throughput run: scheduler and node monitors together {:.1} MiB, executors {:.1} MiB.\n",
+        throughput.memory.servers_mib, throughput.memory.executors_mib
+    );
+    let latency = &comparison.latency.result;
+    let _ = writeln!(
+        text,
+        "Inside passer's round trip (medians): {:.0} µs at the client, of which {:.0} µs from acceptance to the result \
+         at the scheduler; {:.0} µs from acceptance to launch on a node monitor, {:.0} µs in the executor.\n",
+        latency.round_trip_us.p50, latency.scheduler_us.p50, latency.queued_us.p50, latency.run_us.p50
+    );
+    if !comparison.scaling.is_empty() {
+        let _ = writeln!(text, "## Scaling (passer)\n\n| node monitors | slots | tasks | seconds | tasks/s | speed-up |\n|---|---|---|---|---|---|");
+        for point in &comparison.scaling {
+            let _ = writeln!(
+                text,
+                "| {} | {} | {} | {:.2} | {:.0} | {:.2}× |",
+                point.node_monitors,
+                point.slots,
+                point.makespan.tasks,
+                point.makespan.seconds,
+                point.tasks_per_second,
+                point.speedup
+            );
+        }
+        let _ = writeln!(text, "\n![scaling](benchmarks/scaling.svg)\n");
+    }
+    if !comparison.probe_ratio.is_empty() {
+        let _ = writeln!(text, "## Probe ratio at 80% load (passer)\n\n| d | tasks | response p50 / service | p99 / service |\n|---|---|---|---|");
+        for point in &comparison.probe_ratio {
+            let summary = &point.point.response_ratio;
+            let _ = writeln!(
+                text,
+                "| {} | {} | {:.2} | {:.2} |",
+                point.probe_ratio, point.point.tasks, summary.p50, summary.p99
+            );
+        }
+        let _ = writeln!(text, "\n![probe ratio](benchmarks/probe-ratio.svg)\n");
+    }
+    text
+}

@@ -1,0 +1,349 @@
+//! The `passer-bench` binary: start a real passer cluster on loopback from
+//! the release binaries next to it, run one benchmark (or `compare` with
+//! Ray, Dask and Celery), print a summary and write JSON and SVG plots.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use passer_bench::bench::cluster::{ClusterShape, ExecutorMode};
+use passer_bench::bench::compare::{self, CompareSpec};
+use passer_bench::bench::output::{write_json, write_svg, LinePlot, Series};
+use passer_bench::bench::report;
+use passer_bench::bench::runs::{self, LoadSweep};
+
+/// Benchmarks passer on a real cluster of processes on loopback.
+#[derive(Debug, Parser)]
+#[command(name = "passer-bench", version)]
+struct Cli {
+    #[command(flatten)]
+    cluster: ClusterArgs,
+    /// Directory for JSON results and SVG plots.
+    #[arg(long, global = true, default_value = "target/bench")]
+    out: PathBuf,
+    /// Runtime worker threads of the benchmark client (0 = current-thread).
+    #[arg(long, global = true, default_value_t = 0)]
+    client_threads: usize,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The cluster every benchmark starts.
+#[derive(Debug, Args)]
+struct ClusterArgs {
+    /// Node monitors.
+    #[arg(long, global = true, default_value_t = 2)]
+    nodes: usize,
+    /// Executor slots per node monitor.
+    #[arg(long, global = true, default_value_t = 1)]
+    slots: u32,
+    /// Where executors run: one supervised `passer executor` process per node, or built-in.
+    #[arg(long, global = true, value_enum, default_value = "process")]
+    executors: ExecutorMode,
+    /// Sparrow's probe ratio d.
+    #[arg(long, global = true, default_value_t = 2.0)]
+    probe_ratio: f64,
+    /// Runtime worker threads of the scheduler and node monitors (0 = current-thread).
+    #[arg(long, global = true, default_value_t = 0)]
+    server_threads: usize,
+}
+
+/// The load sweep's knobs.
+#[derive(Debug, Clone, Args)]
+struct SweepArgs {
+    /// Offered loads, as fractions of slot capacity.
+    #[arg(long, value_delimiter = ',', default_value = "0.5,0.6,0.7,0.8,0.9,0.95")]
+    loads: Vec<f64>,
+    /// Service time of each sleep task, in milliseconds.
+    #[arg(long, default_value_t = 10)]
+    service_ms: u64,
+    /// Tasks per job.
+    #[arg(long, default_value_t = 1)]
+    job_size: usize,
+    /// Seconds of arrivals per load point.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Most tasks per load point.
+    #[arg(long, default_value_t = 20_000)]
+    max_tasks: usize,
+    /// Seed of the arrival process.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Sleep tasks of the makespan batch run first (0 = none).
+    #[arg(long, default_value_t = 2000)]
+    makespan_tasks: usize,
+}
+
+impl SweepArgs {
+    fn sweep(&self) -> LoadSweep {
+        LoadSweep {
+            loads: self.loads.clone(),
+            service_ms: self.service_ms,
+            job_size: self.job_size,
+            seconds: self.seconds,
+            max_tasks: self.max_tasks,
+            seed: self.seed,
+            makespan_tasks: self.makespan_tasks,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// No-op tasks end to end, in jobs of a given size.
+    Throughput {
+        /// Tasks in all.
+        #[arg(long, default_value_t = 100_000)]
+        tasks: usize,
+        /// Tasks per job.
+        #[arg(long, default_value_t = 1000)]
+        job_size: usize,
+        /// Jobs in flight at once.
+        #[arg(long, default_value_t = 4)]
+        inflight_jobs: usize,
+    },
+    /// Sequential single-task jobs: round-trip median and p99.
+    Latency {
+        /// Round trips.
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+    },
+    /// A makespan batch, then Poisson arrivals of sleep tasks at several loads.
+    Load(SweepArgs),
+    /// Slot-bound sleep tasks on 1..=N node monitors.
+    Scaling {
+        /// Largest number of node monitors.
+        #[arg(long, default_value_t = 4)]
+        max_nodes: usize,
+        /// Service time of each sleep task, in milliseconds.
+        #[arg(long, default_value_t = 10)]
+        service_ms: u64,
+        /// Tasks per slot.
+        #[arg(long, default_value_t = 200)]
+        tasks_per_slot: usize,
+    },
+    /// Response times at one load for several probe ratios.
+    ProbeRatio {
+        /// Probe ratios d.
+        #[arg(long, value_delimiter = ',', default_value = "1,1.1,1.5,2,3")]
+        ratios: Vec<f64>,
+        /// Offered load.
+        #[arg(long, default_value_t = 0.8)]
+        load: f64,
+        #[command(flatten)]
+        sweep: SweepArgs,
+    },
+    /// passer, then Ray, Dask and Celery on the same workloads; writes docs/benchmarks.md.
+    Compare(CompareArgs),
+}
+
+#[derive(Debug, Args)]
+struct CompareArgs {
+    /// No-op tasks of passer's throughput run.
+    #[arg(long, default_value_t = 50_000)]
+    throughput_tasks: usize,
+    /// No-op tasks of each peer's throughput run.
+    #[arg(long, default_value_t = 5_000)]
+    peer_throughput_tasks: usize,
+    /// passer's job size in the throughput run.
+    #[arg(long, default_value_t = 1000)]
+    throughput_job_size: usize,
+    /// passer's jobs in flight in the throughput run.
+    #[arg(long, default_value_t = 4)]
+    inflight_jobs: usize,
+    /// Sequential round trips.
+    #[arg(long, default_value_t = 1000)]
+    latency_count: usize,
+    #[command(flatten)]
+    sweep: SweepArgs,
+    /// Peers to run (ray, dask, celery); empty for none.
+    #[arg(long, value_delimiter = ',', default_value = "ray,dask,celery")]
+    peers: Vec<String>,
+    /// The peers' Python [default: the venv benches/peers/setup.sh makes].
+    #[arg(long)]
+    python: Option<PathBuf>,
+    /// Seconds each peer may take.
+    #[arg(long, default_value_t = 900)]
+    peer_timeout_secs: u64,
+    /// Node monitors of the scaling run (0 = skip).
+    #[arg(long, default_value_t = 4)]
+    scaling_max_nodes: usize,
+    /// Probe ratios at 80% load (empty = skip).
+    #[arg(long, value_delimiter = ',', default_value = "1,1.1,1.5,2,3")]
+    probe_ratios: Vec<String>,
+    /// Where to write the Markdown report (empty = nowhere).
+    #[arg(long, default_value = "docs/benchmarks.md")]
+    doc: PathBuf,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    point_harness_at_our_binaries();
+    let runtime = passer::runtime::build(cli.client_threads).context("build the runtime")?;
+    runtime.block_on(run(cli))
+}
+
+/// The test harness finds the binaries through `PASSER_BIN_DIR`; ours sit next to this one.
+fn point_harness_at_our_binaries() {
+    if std::env::var_os("PASSER_BIN_DIR").is_some() {
+        return;
+    }
+    if let Some(dir) = std::env::current_exe().ok().and_then(|exe| exe.parent().map(PathBuf::from)) {
+        std::env::set_var("PASSER_BIN_DIR", dir);
+    }
+}
+
+/// Probe ratios from `--probe-ratios`, where an empty value means none.
+fn parse_ratios(texts: &[String]) -> anyhow::Result<Vec<f64>> {
+    texts
+        .iter()
+        .filter(|text| !text.trim().is_empty())
+        .map(|text| text.trim().parse().with_context(|| format!("--probe-ratios: {text:?} is not a number")))
+        .collect()
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let shape = ClusterShape {
+        node_monitors: cli.cluster.nodes,
+        slots_per_node: cli.cluster.slots,
+        executors: cli.cluster.executors,
+        probe_ratio: cli.cluster.probe_ratio,
+        server_threads: cli.cluster.server_threads,
+    };
+    anyhow::ensure!(shape.node_monitors >= 1 && shape.slots_per_node >= 1, "--nodes and --slots must be >= 1");
+    let out = &cli.out;
+    match cli.command {
+        Command::Throughput { tasks, job_size, inflight_jobs } => {
+            let run = runs::throughput(shape, tasks, job_size, inflight_jobs).await?;
+            let result = &run.result;
+            println!(
+                "throughput: {} tasks in {:.3} s = {:.0} tasks/s ({} failed); peak RSS: servers {:.1} MiB, executors {:.1} MiB",
+                result.tasks, result.seconds, result.tasks_per_second, result.failed, run.memory.servers_mib, run.memory.executors_mib
+            );
+            println!("wrote {}", write_json(out, "throughput", &run)?.display());
+        }
+        Command::Latency { count } => {
+            let run = runs::latency(shape, count).await?;
+            let summary = &run.result.round_trip_us;
+            println!(
+                "latency: {} round trips, p50 {:.0} µs, p99 {:.0} µs, max {:.0} µs",
+                summary.count, summary.p50, summary.p99, summary.max
+            );
+            let result = &run.result;
+            println!(
+                "  inside (p50): accepted to result {:.0} µs, accepted to launch {:.0} µs, in the executor {:.0} µs",
+                result.scheduler_us.p50, result.queued_us.p50, result.run_us.p50
+            );
+            println!("wrote {}", write_json(out, "latency", &run)?.display());
+        }
+        Command::Load(sweep) => {
+            let run = runs::load(shape, sweep.sweep()).await?;
+            if let Some(makespan) = &run.makespan {
+                println!(
+                    "makespan: {} × {} ms on {} slots in {:.3} s = {:.3}× the ideal {:.3} s",
+                    makespan.tasks,
+                    makespan.service_ms,
+                    makespan.slots,
+                    makespan.seconds,
+                    makespan.ratio_to_ideal,
+                    makespan.ideal_seconds
+                );
+            }
+            for point in &run.points {
+                println!(
+                    "load {:.2}: {} tasks, response/service p50 {:.3} p99 {:.3} ({} failed)",
+                    point.load, point.tasks, point.response_ratio.p50, point.response_ratio.p99, point.failed
+                );
+            }
+            let pick = |quantile: fn(&passer_bench::bench::stats::Summary) -> f64| {
+                run.points.iter().map(|point| (point.load, quantile(&point.response_ratio))).collect()
+            };
+            let series = vec![
+                Series { name: "p50".to_owned(), points: pick(|summary| summary.p50) },
+                Series { name: "p99".to_owned(), points: pick(|summary| summary.p99) },
+            ];
+            let plot = LinePlot {
+                title: "passer: response / service time",
+                x_label: "load",
+                y_label: "response / ideal",
+                series,
+            };
+            println!(
+                "wrote {} and {}",
+                write_json(out, "load", &run)?.display(),
+                write_svg(out, "load", &plot)?.display()
+            );
+        }
+        Command::Scaling { max_nodes, service_ms, tasks_per_slot } => {
+            let points = runs::scaling(shape, max_nodes, service_ms, tasks_per_slot).await?;
+            for point in &points {
+                println!(
+                    "{} node monitors ({} slots): {:.0} tasks/s, {:.2}× one node monitor, makespan {:.3}× ideal",
+                    point.node_monitors,
+                    point.slots,
+                    point.tasks_per_second,
+                    point.speedup,
+                    point.makespan.ratio_to_ideal
+                );
+            }
+            let series = vec![
+                Series {
+                    name: "passer".to_owned(),
+                    points: points.iter().map(|point| (point.node_monitors as f64, point.speedup)).collect(),
+                },
+                Series {
+                    name: "linear".to_owned(),
+                    points: points
+                        .iter()
+                        .map(|point| (point.node_monitors as f64, point.node_monitors as f64))
+                        .collect(),
+                },
+            ];
+            let plot = LinePlot { title: "passer: scaling", x_label: "node monitors", y_label: "speed-up", series };
+            println!(
+                "wrote {} and {}",
+                write_json(out, "scaling", &points)?.display(),
+                write_svg(out, "scaling", &plot)?.display()
+            );
+        }
+        Command::ProbeRatio { ratios, load, sweep } => {
+            let points = runs::probe_ratio(shape, &ratios, sweep.sweep(), load).await?;
+            for point in &points {
+                let summary = &point.point.response_ratio;
+                println!(
+                    "d = {}: {} tasks, response/service p50 {:.3} p99 {:.3}",
+                    point.probe_ratio, point.point.tasks, summary.p50, summary.p99
+                );
+            }
+            println!("wrote {}", write_json(out, "probe-ratio", &points)?.display());
+        }
+        Command::Compare(args) => {
+            let spec = CompareSpec {
+                shape,
+                throughput_tasks: args.throughput_tasks,
+                peer_throughput_tasks: args.peer_throughput_tasks,
+                job_size: args.throughput_job_size,
+                inflight_jobs: args.inflight_jobs,
+                latency_count: args.latency_count,
+                sweep: args.sweep.sweep(),
+                peers: args.peers.into_iter().filter(|peer| !peer.is_empty()).collect(),
+                python: args.python.unwrap_or_else(|| passer_bench::bench::peers::peers_dir().join(".venv/bin/python")),
+                peer_timeout: Duration::from_secs(args.peer_timeout_secs),
+                scaling_max_nodes: args.scaling_max_nodes,
+                probe_ratios: parse_ratios(&args.probe_ratios)?,
+            };
+            let comparison = compare::run(spec).await?;
+            println!("{}", report::table(&comparison));
+            println!("wrote {}", write_json(out, "compare", &comparison)?.display());
+            if !args.doc.as_os_str().is_empty() {
+                let plots_dir = args.doc.with_extension("");
+                report::plots(&comparison, &plots_dir)?;
+                let command = std::env::args().collect::<Vec<_>>().join(" ");
+                report::write_markdown(&comparison, &args.doc, &command)?;
+                println!("wrote {} and plots in {}", args.doc.display(), plots_dir.display());
+            }
+        }
+    }
+    Ok(())
+}
