@@ -72,13 +72,15 @@ fn request() -> impl Strategy<Value = pb::SubmitJobRequest> {
         prop_oneof![Just(String::new()), "[a-z]{1,70}", "\\PC{0,8}"],
         prop::collection::vec(task(), 0..12),
         prop::collection::vec(id(), 0..3),
+        prop::collection::vec(prop_oneof!["[a-z]{1,8}=[a-z]{0,8}", id()], 0..3),
     )
-        .prop_map(|(job_id, tenant, tasks, skip_task_ids)| pb::SubmitJobRequest {
+        .prop_map(|(job_id, tenant, tasks, skip_task_ids, constraints)| pb::SubmitJobRequest {
             job_id,
             tenant,
             priority: 0,
             tasks,
             skip_task_ids,
+            constraints,
         })
 }
 
