@@ -2,5 +2,5 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
-pub mod sim;
 pub mod bench;
+pub mod sim;

@@ -11,8 +11,8 @@
 pub mod config;
 pub mod executors;
 pub mod links;
-pub mod metrics;
 pub mod local_attach;
+pub mod metrics;
 pub mod monitor;
 pub mod queue;
 pub mod server;
