@@ -110,6 +110,7 @@ class Client:
         tenant: str = "",
         priority: int = 0,
         *,
+        constraints: Sequence[str] = (),
         timeout: Optional[float] = None,
     ) -> JobStream:
         """Submits a job and returns its results as they arrive.
@@ -122,7 +123,9 @@ class Client:
             job_id: The idempotency key; ``None`` picks a random one.
             tasks: The tasks; ids must be unique.
             tenant: The tenant the job is accounted to.
-            priority: Higher runs first where node monitors order by priority.
+            priority: Higher runs first, up to the tenant's cap on each node monitor.
+            constraints: Job-wide placement constraints, each a ``key=value``
+                label the node must have or a node id; they add to each task's own.
             timeout: Seconds for the whole job, retries included; ``None`` waits forever.
 
         Raises:
@@ -130,7 +133,7 @@ class Client:
             FailedPrecondition: No node offers a needed executor, or the like.
             PasserError: Any other error that retrying could not fix.
         """
-        request = self._build_request(job_id, tasks, tenant, priority)
+        request = self._build_request(job_id, tasks, tenant, priority, constraints)
         stream = JobStream(self, request, timeout)
         stream._wait_accepted()
         return stream
@@ -142,10 +145,11 @@ class Client:
         tenant: str = "",
         priority: int = 0,
         *,
+        constraints: Sequence[str] = (),
         timeout: Optional[float] = None,
     ) -> List[TaskResult]:
         """Like :meth:`submit`, but waits for every result and returns them as a list."""
-        with self.submit(job_id, tasks, tenant, priority, timeout=timeout) as stream:
+        with self.submit(job_id, tasks, tenant, priority, constraints=constraints, timeout=timeout) as stream:
             return stream.results()
 
     def cancel(self, job_id: str, scheduler: Optional[str] = None) -> bool:
@@ -220,7 +224,11 @@ class Client:
 
     @staticmethod
     def _build_request(
-        job_id: Optional[str], tasks: Iterable[Task], tenant: str, priority: int
+        job_id: Optional[str],
+        tasks: Iterable[Task],
+        tenant: str,
+        priority: int,
+        constraints: Sequence[str] = (),
     ) -> scheduler_pb2.SubmitJobRequest:
         specs = [task.to_proto() for task in tasks]
         if not specs:
@@ -237,4 +245,5 @@ class Client:
             tenant=tenant,
             priority=priority,
             tasks=specs,
+            constraints=list(constraints),
         )

@@ -54,7 +54,7 @@ def tasks(count: int) -> List[Task]:
 def test_submit_streams_every_result(scheduler) -> None:
     fake, address = scheduler()
     with make_client([address], token="tok") as client:
-        stream = client.submit("job-1", tasks(5), tenant="acme", priority=3)
+        stream = client.submit("job-1", tasks(5), tenant="acme", priority=3, constraints=["zone=a"])
         assert stream.accepted
         got = list(stream)
     assert sorted(r.task_id for r in got) == [f"t{i}" for i in range(5)]
@@ -66,6 +66,7 @@ def test_submit_streams_every_result(scheduler) -> None:
     assert stream.summary.succeeded == 5 and stream.done
     (request,) = fake.requests
     assert request.job_id == "job-1" and request.tenant == "acme" and request.priority == 3
+    assert list(request.constraints) == ["zone=a"]
     assert request.tasks[1].payload == b"payload-1" and request.tasks[1].executor == "python"
     assert fake.metadata[0]["authorization"] == "Bearer tok"
 
