@@ -1,7 +1,8 @@
 //! Security on real processes: every service refuses a missing or wrong
 //! token (health checks excepted); TLS refuses an untrusted server CA and,
 //! with mutual TLS, a client without a certificate; and a whole job runs
-//! over mutual TLS with a token, through an attached executor process too.
+//! over mutual TLS with a token, through an attached executor process too,
+//! from the Rust SDK and from the Python SDK.
 
 use std::time::Duration;
 
@@ -225,5 +226,41 @@ async fn a_job_runs_over_mutual_tls_with_a_token() -> anyhow::Result<()> {
             assert_eq!(output.output, vec![index as u8], "{output:?}");
         }
     }
+
+    python_client_over_mutual_tls(&pki, &cluster.scheduler_addrs[0])?;
+    Ok(())
+}
+
+/// The Python SDK against the same cluster: with the client certificate and
+/// the token a job runs; without the token it is UNAUTHENTICATED.
+fn python_client_over_mutual_tls(pki: &TestPki, scheduler: &str) -> anyhow::Result<()> {
+    const SCRIPT: &str = r#"
+import sys
+from passer import Client, Task, TlsConfig, Unauthenticated
+address, ca, cert, key, token = sys.argv[1:6]
+tls = TlsConfig(ca=ca, cert=cert, key=key, domain="localhost")
+with Client([address], token=token, tls=tls) as client:
+    results = client.run("python-over-tls", [Task(f"p{i}", "echo", f"hi{i}") for i in range(10)], timeout=30)
+    assert sorted(r.output for r in results) == sorted(f"hi{i}".encode() for i in range(10)), results
+    assert all(r.ok for r in results), results
+try:
+    with Client([address], tls=tls, max_unavailable=1) as client:
+        client.run("python-no-token", [Task("p", "echo", "x")], timeout=10)
+    print("no-token job ran")
+    sys.exit(1)
+except Unauthenticated as error:
+    print("refused without token:", error)
+print("python ok")
+"#;
+    let client = pki.client("ca.pem", true);
+    let path = |p: &Option<std::path::PathBuf>| p.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+    let output = std::process::Command::new(passer_tests::conformance::python())
+        .args(["-c", SCRIPT, scheduler, &path(&client.ca), &path(&client.cert), &path(&client.key), TOKEN])
+        .output()?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success() && stdout.contains("python ok"), "python client failed:\n{stdout}\n{stderr}");
+    eprintln!("python client: {stdout}");
+    assert!(stdout.contains("refused without token"), "{stdout}");
     Ok(())
 }
