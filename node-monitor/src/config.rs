@@ -38,6 +38,11 @@ pub struct NodeMonitorConfig {
     /// Most reservations the queue holds.
     #[arg(long, env = "PASSER_QUEUE_CAPACITY", default_value_t = 20_000)]
     pub queue_capacity: u32,
+    /// Tasks per executor slot taken ahead of a free slot, so a slot that
+    /// finishes starts its next task without waiting for a scheduler round
+    /// trip (0 = pure late binding). 1–2 suit short tasks; see README.
+    #[arg(long, env = "PASSER_PREFETCH_PER_SLOT", default_value_t = 0)]
+    pub prefetch_per_slot: u32,
     /// `key=value` labels of this node (repeatable).
     #[arg(long = "label", env = "PASSER_LABELS", value_delimiter = ',')]
     pub labels: Vec<String>,
@@ -94,6 +99,7 @@ impl NodeMonitorConfig {
             slots,
             executors: Vec::new(),
             queue_capacity: 20_000,
+            prefetch_per_slot: 0,
             labels: Vec::new(),
             drain_timeout_secs: 30,
             tenant_weights: Vec::new(),
@@ -114,6 +120,9 @@ impl NodeMonitorConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.slots == 0 || self.slots > 4096 {
             return Err("--slots must be 1 to 4096".into());
+        }
+        if self.prefetch_per_slot > 64 {
+            return Err("--prefetch-per-slot must be at most 64".into());
         }
         if self.queue_capacity == 0 {
             return Err("--queue-capacity must be at least 1".into());

@@ -14,6 +14,7 @@ pub mod links;
 pub mod local_attach;
 pub mod metrics;
 pub mod monitor;
+pub mod prefetch;
 pub mod queue;
 pub mod server;
 pub mod service;

@@ -44,7 +44,11 @@ pub async fn run(
     let mut state = NodeState::new(
         node_id.clone(),
         labels,
-        StateConfig { queue_capacity: config.queue_capacity, cancel_grace: Duration::from_secs(5) },
+        StateConfig {
+            queue_capacity: config.queue_capacity,
+            cancel_grace: Duration::from_secs(5),
+            prefetch_per_slot: config.prefetch_per_slot,
+        },
     );
     state.set_tenant_policy(config.tenant_policy().map_err(anyhow::Error::msg)?);
     let token = security.token.clone();

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use passer_proto::pb::{self, TaskStatus};
 
+use crate::prefetch::{HeldTask, Prefetch};
 use crate::queue::{Reservation, ReservationQueue};
 use crate::slots::{InstanceId, SlotTable};
 use crate::tenants::TenantPolicy;
@@ -66,6 +67,8 @@ struct PendingRequest {
     scheduler: String,
     executor: String,
     count: u32,
+    /// How many of `count` were free slots (the rest are prefetch places).
+    slot_claims: u32,
     tenant: String,
 }
 
@@ -76,6 +79,9 @@ pub struct StateConfig {
     pub queue_capacity: u32,
     /// How long a cancelled task may hold its slot before it is reclaimed.
     pub cancel_grace: Duration,
+    /// Tasks per slot taken ahead of a free slot (see [`crate::prefetch`]);
+    /// 0 is pure late binding.
+    pub prefetch_per_slot: u32,
 }
 
 /// Everything the node monitor decides with.
@@ -88,6 +94,10 @@ pub struct NodeState {
     instance_labels: HashMap<InstanceId, String>,
     running: HashMap<TaskKey, Running>,
     requests: HashMap<u64, PendingRequest>,
+    prefetch: Prefetch,
+    /// The latest time a caller passed in: held tasks that start outside a
+    /// timed call (an executor attached) start at it.
+    last_now: Duration,
     next_request_id: u64,
     draining: bool,
     finished_total: u64,
@@ -105,6 +115,8 @@ impl NodeState {
             instance_labels: HashMap::new(),
             running: HashMap::new(),
             requests: HashMap::new(),
+            prefetch: Prefetch::new(config.prefetch_per_slot),
+            last_now: Duration::ZERO,
             next_request_id: 1,
             draining: false,
             finished_total: 0,
@@ -123,9 +135,9 @@ impl NodeState {
         &self.node_id
     }
 
-    /// Tasks running now.
+    /// Tasks running now or held for a slot (prefetched).
     pub fn running_count(&self) -> usize {
-        self.running.len()
+        self.running.len() + self.prefetch.len()
     }
 
     /// Stops taking reservations (graceful shutdown).
@@ -192,27 +204,56 @@ impl NodeState {
             for key in keys {
                 self.cancel_running(&key, "job cancelled", false, now, &mut effects);
             }
+            for held in self.prefetch.take_where(|t| t.launch.job_id == request.job_id) {
+                stopped += 1;
+                let mut outcome = self.lost_outcome(
+                    &held.launch.job_id,
+                    &held.launch.task_id,
+                    held.launch.attempt,
+                    "job cancelled".into(),
+                );
+                outcome.retryable = false;
+                effects.push(Effect::Report { scheduler: held.scheduler, outcome });
+            }
+            effects.extend(self.dispatch());
         }
         (pb::CancelReservationsResponse { cancelled, stopped }, effects)
     }
 
     /// An answer to a GetTask request: start the tasks it carries.
     pub fn on_grant(&mut self, response: pb::GetTaskResponse, now: Duration) -> Vec<Effect> {
+        self.last_now = self.last_now.max(now);
         let Some(pending) = self.requests.remove(&response.request_id) else {
             return Vec::new();
         };
-        self.slots.unclaim(&pending.executor, pending.count);
+        self.slots.unclaim(&pending.executor, pending.slot_claims);
+        self.prefetch.unclaim(&pending.executor, pending.count - pending.slot_claims);
         let used = (response.tasks.len() as u32).min(pending.count);
         self.queue.refund(&pending.tenant, pending.count - used);
         let mut effects = Vec::with_capacity(response.tasks.len());
         for launch in response.tasks.into_iter().take(pending.count as usize) {
-            self.start_task(launch, &pending.scheduler, now, &mut effects);
+            let no_free_slot = self.slots.free(&launch.executor) == 0;
+            if no_free_slot && self.slots.instance_count(&launch.executor) > 0 {
+                self.prefetch.hold(HeldTask { launch, scheduler: pending.scheduler.clone(), granted_at: now });
+            } else {
+                self.start_task(launch, &pending.scheduler, now, now, &mut effects);
+            }
         }
         effects.extend(self.dispatch());
         effects
     }
 
-    fn start_task(&mut self, launch: pb::TaskLaunch, scheduler: &str, now: Duration, effects: &mut Vec<Effect>) {
+    /// Starts a task granted at `granted_at` (its deadline counts from
+    /// then, so a task held for a slot does not outlive the scheduler's
+    /// own deadline for it).
+    fn start_task(
+        &mut self,
+        launch: pb::TaskLaunch,
+        scheduler: &str,
+        granted_at: Duration,
+        now: Duration,
+        effects: &mut Vec<Effect>,
+    ) {
         let Some(instance) = self.slots.start(&launch.executor) else {
             // The executor went away while the request was in flight.
             effects.push(Effect::Report {
@@ -227,7 +268,8 @@ impl NodeState {
             return;
         };
         let key = (launch.job_id.clone(), launch.task_id.clone());
-        let deadline = now + Duration::from_millis(launch.timeout_ms);
+        let deadline = granted_at + Duration::from_millis(launch.timeout_ms);
+        let remaining_ms = u64::try_from(deadline.saturating_sub(now).as_millis()).unwrap_or(u64::MAX);
         let run = Running {
             instance,
             attempt: launch.attempt,
@@ -247,7 +289,7 @@ impl NodeState {
                 task_id: launch.task_id,
                 attempt: launch.attempt,
                 payload: launch.payload,
-                deadline_ms: launch.timeout_ms,
+                deadline_ms: remaining_ms.max(1),
             },
         });
     }
@@ -259,9 +301,13 @@ impl NodeState {
             self.requests.iter().filter(|(_, p)| p.scheduler == scheduler).map(|(id, _)| *id).collect();
         for id in lost {
             if let Some(pending) = self.requests.remove(&id) {
-                self.slots.unclaim(&pending.executor, pending.count);
+                self.slots.unclaim(&pending.executor, pending.slot_claims);
+                self.prefetch.unclaim(&pending.executor, pending.count - pending.slot_claims);
             }
         }
+        // The scheduler re-queues what it launched here when the link
+        // breaks, so held tasks it launched are dropped, not run.
+        self.prefetch.take_where(|t| t.scheduler == scheduler);
         self.queue.drop_scheduler(scheduler);
         self.dispatch()
     }
@@ -287,12 +333,21 @@ impl NodeState {
                 effects.push(Effect::Report { scheduler: run.scheduler, outcome });
             }
         }
+        // Held tasks whose executor type has no instance left cannot start.
+        let slots = &self.slots;
+        let orphans = self.prefetch.take_where(|t| slots.instance_count(&t.launch.executor) == 0);
+        for held in orphans {
+            let outcome =
+                self.lost_outcome(&held.launch.job_id, &held.launch.task_id, held.launch.attempt, reason.to_owned());
+            effects.push(Effect::Report { scheduler: held.scheduler, outcome });
+        }
         effects.extend(self.dispatch());
         effects
     }
 
     /// Results from an executor instance.
     pub fn on_results(&mut self, instance: InstanceId, results: Vec<pb::TaskResult>, now: Duration) -> Vec<Effect> {
+        self.last_now = self.last_now.max(now);
         let mut effects = Vec::with_capacity(results.len() + 1);
         for result in results {
             let key = (result.job_id, result.task_id);
@@ -327,6 +382,7 @@ impl NodeState {
     /// Enforces deadlines: overdue tasks are cancelled and reported as
     /// `deadline exceeded`; cancelled tasks past the grace free their slot.
     pub fn sweep(&mut self, now: Duration) -> Vec<Effect> {
+        self.last_now = self.last_now.max(now);
         let mut effects = Vec::new();
         let overdue: Vec<TaskKey> = self
             .running
@@ -389,11 +445,23 @@ impl NodeState {
         }
     }
 
-    /// Redeems reservations while slots are free: one GetTask per redeem.
+    /// Starts held tasks on free slots, then redeems reservations while
+    /// slots (or prefetch places) are free: one GetTask per redeem.
     pub fn dispatch(&mut self) -> Vec<Effect> {
         let mut effects = Vec::new();
-        while let Some(redeem) = self.queue.next_redeem(|executor| self.slots.free(executor)) {
-            self.slots.claim(&redeem.executor, redeem.count);
+        loop {
+            let slots = &self.slots;
+            let Some(held) = self.prefetch.take_startable(|executor| slots.free(executor)) else { break };
+            let now = self.last_now.max(held.granted_at);
+            self.start_task(held.launch, &held.scheduler, held.granted_at, now, &mut effects);
+        }
+        loop {
+            let (slots, prefetch) = (&self.slots, &self.prefetch);
+            let open = |executor: &str| slots.free(executor) + prefetch.room(executor, slots.totals(executor).0);
+            let Some(redeem) = self.queue.next_redeem(open) else { break };
+            let slot_claims = redeem.count.min(self.slots.free(&redeem.executor));
+            self.slots.claim(&redeem.executor, slot_claims);
+            self.prefetch.claim(&redeem.executor, redeem.count - slot_claims);
             let request_id = self.next_request_id;
             self.next_request_id += 1;
             self.requests.insert(
@@ -402,6 +470,7 @@ impl NodeState {
                     scheduler: redeem.scheduler.clone(),
                     executor: redeem.executor.clone(),
                     count: redeem.count,
+                    slot_claims,
                     tenant: redeem.tenant.clone(),
                 },
             );

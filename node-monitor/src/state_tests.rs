@@ -8,7 +8,7 @@ fn node() -> NodeState {
     let mut state = NodeState::new(
         "n1".into(),
         Vec::new(),
-        StateConfig { queue_capacity: 10, cancel_grace: Duration::from_secs(1) },
+        StateConfig { queue_capacity: 10, cancel_grace: Duration::from_secs(1), prefetch_per_slot: 0 },
     );
     state.on_attach(1, "echo", 2, "pid:1".into());
     state
@@ -171,4 +171,119 @@ fn draining_refuses_new_reservations() {
     let (response, _) = state.enqueue(reserve("a", 1));
     assert_eq!(response.accepted, 0);
     assert_eq!(response.refusal, "node monitor is draining");
+}
+
+fn prefetching_node(per_slot: u32) -> NodeState {
+    let mut state = NodeState::new(
+        "n1".into(),
+        Vec::new(),
+        StateConfig { queue_capacity: 10, cancel_grace: Duration::from_secs(1), prefetch_per_slot: per_slot },
+    );
+    state.on_attach(1, "echo", 1, "pid:1".into());
+    state
+}
+
+fn grant(request: &pb::GetTaskRequest, tasks: Vec<pb::TaskLaunch>) -> pb::GetTaskResponse {
+    pb::GetTaskResponse { request_id: request.request_id, tasks, ..Default::default() }
+}
+
+/// Answers the requests in `effects` with the tasks `ids`, in order, each
+/// request getting as many as it asked for.
+fn grant_in_order(state: &mut NodeState, effects: &[Effect], ids: &[&str], timeout_ms: u64) -> Vec<Effect> {
+    let mut ids = ids.iter();
+    let mut out = Vec::new();
+    for request in asks(effects) {
+        let tasks: Vec<pb::TaskLaunch> =
+            ids.by_ref().take(request.max_tasks as usize).map(|id| launch("j", id, timeout_ms)).collect();
+        out.extend(state.on_grant(grant(&request, tasks), T0));
+    }
+    out
+}
+
+fn runs(effects: &[Effect]) -> Vec<String> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Run { task, .. } => Some(task.task_id.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn result(task: &str) -> pb::TaskResult {
+    pb::TaskResult { job_id: "j".into(), task_id: task.into(), attempt: 1, ok: true, ..Default::default() }
+}
+
+#[test]
+fn prefetch_takes_a_task_ahead_and_starts_it_when_the_slot_frees() {
+    let mut state = prefetching_node(1);
+    let (_, effects) = state.enqueue(reserve("j", 5));
+    let requests = asks(&effects);
+    assert_eq!(requests.iter().map(|r| r.max_tasks).sum::<u32>(), 2, "one slot plus one prefetch place");
+    let granted = grant_in_order(&mut state, &effects, &["a", "b"], 10_000);
+    assert_eq!(runs(&granted), ["a"], "the second task is held, the slot is busy");
+    assert!(asks(&granted).is_empty(), "no more places: the bound is slots x (1 + per_slot)");
+    assert_eq!(state.running_count(), 2, "held tasks count as running for drain");
+
+    let next = state.on_results(1, vec![result("a")], Duration::from_millis(5));
+    assert_eq!(runs(&next), ["b"], "the held task starts at once");
+    assert_eq!(asks(&next).iter().map(|r| r.max_tasks).sum::<u32>(), 1, "and a new place is asked for");
+}
+
+#[test]
+fn held_tasks_keep_their_deadline_from_the_grant_and_are_cancelled_with_their_job() {
+    let mut state = prefetching_node(1);
+    let (_, effects) = state.enqueue(reserve("j", 2));
+    grant_in_order(&mut state, &effects, &["a", "b"], 1_000);
+    let late = state.on_results(1, vec![result("a")], Duration::from_millis(600));
+    let run_b = late.iter().find_map(|e| match e {
+        Effect::Run { task, .. } => Some(task.clone()),
+        _ => None,
+    });
+    assert_eq!(run_b.expect("b starts").deadline_ms, 400, "1 s from the grant, 600 ms already spent waiting");
+
+    let mut state = prefetching_node(1);
+    let (_, effects) = state.enqueue(reserve("j", 2));
+    grant_in_order(&mut state, &effects, &["a", "b"], 1_000);
+    let cancel = pb::CancelReservationsRequest { job_id: "j".into(), stop_running: true, ..Default::default() };
+    let (response, effects) = state.cancel(&cancel, T0);
+    assert_eq!(response.stopped, 2, "the running and the held task");
+    let reported: Vec<&str> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Report { outcome, .. } => Some(outcome.task_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reported.len(), 2, "{reported:?}");
+    assert!(reported.contains(&"b"));
+}
+
+#[test]
+fn held_tasks_of_a_vanished_executor_are_reported_lost_and_retryable() {
+    let mut state = prefetching_node(1);
+    let (_, effects) = state.enqueue(reserve("j", 2));
+    grant_in_order(&mut state, &effects, &["a", "b"], 1_000);
+    let effects = state.on_instance_gone(1, "executor exited with status 9");
+    let lost: Vec<(String, bool)> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Report { outcome, .. } => Some((outcome.task_id.clone(), outcome.retryable)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(lost.len(), 2, "{lost:?}");
+    assert!(lost.iter().all(|(_, retryable)| *retryable));
+    assert_eq!(state.running_count(), 0);
+}
+
+#[test]
+fn without_prefetch_a_busy_slot_asks_for_nothing() {
+    let mut state = prefetching_node(0);
+    let (_, effects) = state.enqueue(reserve("j", 3));
+    let requests = asks(&effects);
+    assert_eq!(requests.iter().map(|r| r.max_tasks).sum::<u32>(), 1);
+    let granted = state.on_grant(grant(&requests[0], vec![launch("j", "a", 1_000)]), T0);
+    assert_eq!(runs(&granted), ["a"]);
+    assert!(asks(&granted).is_empty());
 }

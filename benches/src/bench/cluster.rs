@@ -36,6 +36,8 @@ pub struct ClusterShape {
     pub probe_ratio: f64,
     /// Runtime worker threads of the scheduler and node monitors (0 = current-thread).
     pub server_threads: usize,
+    /// Tasks per slot taken ahead of a free slot (0 = pure late binding).
+    pub prefetch_per_slot: u32,
 }
 
 impl ClusterShape {
@@ -67,7 +69,12 @@ impl BenchCluster {
     /// until the scheduler sees every one of them with executors attached.
     pub async fn start(shape: ClusterShape) -> anyhow::Result<BenchCluster> {
         let threads = shape.server_threads.to_string();
-        let mut node_args = vec!["--slots".to_owned(), shape.slots_per_node.to_string()];
+        let mut node_args = vec![
+            "--slots".to_owned(),
+            shape.slots_per_node.to_string(),
+            "--prefetch-per-slot".to_owned(),
+            shape.prefetch_per_slot.to_string(),
+        ];
         match shape.executors {
             ExecutorMode::Builtin => node_args.extend(["--builtin".to_owned(), "echo,sleep".to_owned()]),
             ExecutorMode::Process => {

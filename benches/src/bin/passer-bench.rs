@@ -47,6 +47,10 @@ struct ClusterArgs {
     /// Runtime worker threads of the scheduler and node monitors (0 = current-thread).
     #[arg(long, global = true, default_value_t = 0)]
     server_threads: usize,
+    /// Tasks per slot the node monitors take ahead of a free slot
+    /// (`--prefetch-per-slot`; 0 = pure late binding).
+    #[arg(long, global = true, default_value_t = 0)]
+    prefetch: u32,
 }
 
 /// The load sweep's knobs.
@@ -210,6 +214,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         executors: cli.cluster.executors,
         probe_ratio: cli.cluster.probe_ratio,
         server_threads: cli.cluster.server_threads,
+        prefetch_per_slot: cli.cluster.prefetch,
     };
     anyhow::ensure!(shape.node_monitors >= 1 && shape.slots_per_node >= 1, "--nodes and --slots must be >= 1");
     let out = &cli.out;

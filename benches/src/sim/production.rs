@@ -118,7 +118,11 @@ pub struct ProductionCluster {
 impl ProductionCluster {
     /// Nodes with their slots attached and empty queues; room for `job_count` jobs.
     pub fn new(config: ProductionConfig, job_count: usize) -> Self {
-        let state_config = StateConfig { queue_capacity: config.queue_capacity, cancel_grace: Duration::from_secs(1) };
+        let state_config = StateConfig {
+            queue_capacity: config.queue_capacity,
+            cancel_grace: Duration::from_secs(1),
+            prefetch_per_slot: 0,
+        };
         let node_ids: Vec<String> = (0..config.nodes).map(|node| format!("n{node}")).collect();
         let nodes = node_ids
             .iter()
