@@ -112,11 +112,25 @@ impl std::fmt::Debug for LoadCollector {
 
 impl Collector for LoadCollector {
     fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> std::fmt::Result {
-        let (load, running) = self.0.read(|state| (state.load(), state.running_count()));
+        let (load, running, by_tenant) =
+            self.0.read(|state| (state.load(), state.running_count(), state.queue_by_tenant()));
         let e = &mut encoder;
         encode_gauge(e, "passer_node_queue_length", "Reservations waiting", i64::from(load.queue_length))?;
         encode_gauge(e, "passer_node_queue_capacity", "The reservation queue's bound", i64::from(load.queue_capacity))?;
         encode_gauge(e, "passer_node_tasks_running", "Tasks running now", running as i64)?;
+        let tenant_lengths: Vec<(Vec<(String, String)>, i64)> = by_tenant
+            .into_iter()
+            .map(|(tenant, queued)| {
+                let name = if tenant.is_empty() { "default".to_owned() } else { tenant };
+                (vec![("tenant".to_owned(), name)], i64::from(queued))
+            })
+            .collect();
+        encode_gauge_family(
+            e,
+            "passer_node_queue_length_by_tenant",
+            "Reservations waiting per tenant",
+            &tenant_lengths,
+        )?;
         encode_gauge(e, "passer_node_draining", "1 while draining for shutdown", i64::from(load.draining))?;
         let per_executor = |f: fn(&pb::ExecutorLoad) -> u32| -> Vec<(Vec<(String, String)>, i64)> {
             load.executors

@@ -133,6 +133,14 @@ impl ReservationQueue {
         self.capacity
     }
 
+    /// Reservations queued per tenant, for tenants with any, sorted by name.
+    pub fn tenant_lengths(&self) -> Vec<(String, u32)> {
+        let mut lengths: Vec<(String, u32)> =
+            self.clocks.iter().filter(|(_, clock)| clock.queued > 0).map(|(t, c)| (t.clone(), c.queued)).collect();
+        lengths.sort();
+        lengths
+    }
+
     /// Queues as many of `reservation.count` as fit; returns how many.
     pub fn enqueue(&mut self, mut reservation: Reservation) -> u32 {
         let room = self.capacity - self.len;

@@ -240,3 +240,16 @@ proptest! {
         prop_assert!(waiting.is_empty());
     }
 }
+
+#[test]
+fn tenant_lengths_follow_enqueue_redeem_and_cancel() {
+    let mut queue = ReservationQueue::with_policy(100, policy(&[("a", 1), ("b", 3)], &[]));
+    queue.enqueue(tenant_reservation("a", "j1", 0, 3));
+    queue.enqueue(tenant_reservation("b", "j2", 0, 2));
+    assert_eq!(queue.tenant_lengths(), [("a".to_owned(), 3), ("b".to_owned(), 2)]);
+    let redeem = queue.next_redeem(|_| 1).expect("a reservation to redeem");
+    let after_redeem: u32 = queue.tenant_lengths().iter().map(|(_, n)| n).sum();
+    assert_eq!(after_redeem, 4, "one of {} redeemed", redeem.tenant);
+    queue.cancel("j2", None);
+    assert!(queue.tenant_lengths().iter().all(|(tenant, _)| tenant == "a"), "b's job cancelled");
+}

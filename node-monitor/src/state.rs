@@ -488,6 +488,11 @@ impl NodeState {
         effects
     }
 
+    /// Reservations queued per tenant (tenants with none left out).
+    pub fn queue_by_tenant(&self) -> Vec<(String, u32)> {
+        self.queue.tenant_lengths()
+    }
+
     /// The node's load, for GetLoad and the scheduler's view.
     pub fn load(&self) -> pb::NodeLoad {
         let executors = self

@@ -15,6 +15,7 @@
 use std::time::Duration;
 
 use passer_node_monitor::state::{Effect, NodeState, StateConfig};
+use passer_node_monitor::tenants::TenantPolicy;
 use passer_proto::pb::{self, TaskStatus};
 use passer_scheduler::policy::job::{Finish, JobState, TaskDefaults};
 use passer_scheduler::policy::sampler::sample_nodes;
@@ -98,11 +99,10 @@ pub struct ProductionConfig {
     pub tenant_weights: Vec<(String, u32)>,
 }
 
-/// Whether the node monitors' queues honour the tenants' weights. Weighted
-/// fair queuing lands with issue 10 (`NodeState::set_tenant_policy` on the
-/// `policies` branch); until then the production queue is FIFO and tenant
-/// weights are carried but not applied.
-pub const TENANT_WEIGHTS_APPLIED: bool = false;
+/// Whether the node monitors' queues honour the tenants' weights: they do,
+/// through the production queue's weighted fair queuing
+/// (`NodeState::set_tenant_policy`).
+pub const TENANT_WEIGHTS_APPLIED: bool = true;
 
 /// One scheduler and all node monitors, running the production policy.
 pub struct ProductionCluster {
@@ -309,9 +309,11 @@ impl ProductionCluster {
     }
 }
 
-/// Gives the node's queue the tenants' weights, once the queue has them
-/// (see [`TENANT_WEIGHTS_APPLIED`]).
-fn apply_tenant_weights(_state: &mut NodeState, _weights: &[(String, u32)]) {}
+/// Gives the node's queue the tenants' weights (weighted fair queuing).
+fn apply_tenant_weights(state: &mut NodeState, weights: &[(String, u32)]) {
+    let policy = TenantPolicy { weights: weights.iter().cloned().collect(), ..TenantPolicy::default() };
+    state.set_tenant_policy(policy);
+}
 
 fn job_name(job: u32) -> String {
     format!("j{job}")
