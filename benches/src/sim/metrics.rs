@@ -4,6 +4,7 @@
 
 use super::events::{Nanos, MILLI};
 use super::workload::{JobSpec, Workload};
+use crate::bench::stats::percentile;
 
 /// The fraction of jobs, by arrival, left out as warm-up.
 pub const WARMUP_FRACTION: f64 = 0.1;
@@ -55,12 +56,6 @@ pub fn summarize(times: &mut [f64]) -> Option<Summary> {
         p99_ms: percentile(times, 0.99),
         mean_ms,
     })
-}
-
-/// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[f64], fraction: f64) -> f64 {
-    let rank = (fraction * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
 #[cfg(test)]

@@ -1,9 +1,8 @@
 //! Transport security shared by the servers, their peer clients and the SDK:
 //! TLS material from PEM files ([`tls`]), the shared cluster token checked
 //! on every call ([`token`]), and the server flags that configure both
-//! ([`args`], with the `server` feature).
+//! ([`args`]).
 
-#[cfg(feature = "server")]
 pub mod args;
 pub mod tls;
 pub mod token;
