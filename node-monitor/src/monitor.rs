@@ -1,7 +1,7 @@
 //! The shell around [`NodeState`]: one lock over the state, the scheduler
 //! links and the executor channels, so every decision and the sends it
 //! causes happen atomically. Sends are on unbounded channels whose depth is
-//! bounded by the node's slots (a task is sent only into a free slot, a
+//! bounded by the node's slots (a task is sent only into a free place, a
 //! request only for free slots, a report only for a running task), so the
 //! lock is never held across an await.
 
@@ -85,14 +85,15 @@ impl Monitor {
         self: &Arc<Self>,
         executor: &str,
         slots: u32,
+        queue_per_slot: u32,
         label: String,
         commands: mpsc::UnboundedSender<ExecutorCommand>,
     ) -> InstanceId {
         let id = self.next_instance.fetch_add(1, Ordering::Relaxed);
-        tracing::info!(instance = id, executor, slots, %label, "executor attached");
+        tracing::info!(instance = id, executor, slots, queue_per_slot, %label, "executor attached");
         let mut inner = self.inner.lock();
         inner.instances.insert(id, commands);
-        let effects = inner.state.on_attach(id, executor, slots, label);
+        let effects = inner.state.on_attach(id, executor, slots, queue_per_slot, label);
         self.apply(&mut inner, effects);
         id
     }

@@ -3,7 +3,10 @@
 //! by GetTask calls still in flight.
 //!
 //! Pure code. An instance is an attached executor process (or the in-process
-//! built-in host); it has an id, a type and a slot count.
+//! built-in host); it has an id, a type and a slot count. An instance that
+//! queues (its hello declared queue places and the node prefetches) also
+//! takes tasks beyond its slots and starts them itself as slots free: its
+//! places are its slots plus its queue places, and a task in either is busy.
 
 use std::collections::HashMap;
 
@@ -14,7 +17,16 @@ pub type InstanceId = u64;
 struct Instance {
     executor: String,
     slots: u32,
+    /// Places beyond the slots the instance queues tasks in.
+    queue: u32,
+    /// Tasks sent to the instance and not yet ended (running or queued there).
     busy: u32,
+}
+
+impl Instance {
+    fn places(&self) -> u32 {
+        self.slots + self.queue
+    }
 }
 
 #[derive(Debug, Default)]
@@ -31,9 +43,10 @@ pub struct SlotTable {
 }
 
 impl SlotTable {
-    /// Adds an attached executor instance.
-    pub fn attach(&mut self, id: InstanceId, executor: &str, slots: u32) {
-        self.instances.insert(id, Instance { executor: executor.to_owned(), slots, busy: 0 });
+    /// Adds an attached executor instance with `queue` places beyond its
+    /// `slots` (0: it gets a task only into a free slot).
+    pub fn attach(&mut self, id: InstanceId, executor: &str, slots: u32, queue: u32) {
+        self.instances.insert(id, Instance { executor: executor.to_owned(), slots, queue, busy: 0 });
         self.types.entry(executor.to_owned()).or_default();
     }
 
@@ -42,19 +55,29 @@ impl SlotTable {
         self.instances.remove(&id);
     }
 
-    /// Slots of `executor` neither busy nor claimed.
+    /// Places (slots, and queue places of queueing instances) of `executor`
+    /// neither busy nor claimed.
     pub fn free(&self, executor: &str) -> u32 {
-        let (total, busy) = self.totals(executor);
+        let (places, busy) =
+            self.of(executor).fold((0u32, 0u32), |(places, busy), i| (places + i.places(), busy + i.busy));
         let claimed = self.types.get(executor).map_or(0, |t| t.claimed);
-        total.saturating_sub(busy).saturating_sub(claimed)
+        places.saturating_sub(busy).saturating_sub(claimed)
     }
 
-    /// (total, busy) slots of `executor` over its instances.
+    /// (total, busy) slots of `executor` over its instances; tasks queued in
+    /// an instance are not counted busy slots.
     pub fn totals(&self, executor: &str) -> (u32, u32) {
-        self.instances
-            .values()
-            .filter(|i| i.executor == executor)
-            .fold((0, 0), |(total, busy), i| (total + i.slots, busy + i.busy))
+        self.of(executor).fold((0, 0), |(total, busy), i| (total + i.slots, busy + i.busy.min(i.slots)))
+    }
+
+    /// Slots of `executor` on instances that do not queue: the node itself
+    /// holds the tasks it prefetches for these.
+    pub fn unqueued_slots(&self, executor: &str) -> u32 {
+        self.of(executor).filter(|i| i.queue == 0).map(|i| i.slots).sum()
+    }
+
+    fn of<'a>(&'a self, executor: &'a str) -> impl Iterator<Item = &'a Instance> + 'a {
+        self.instances.values().filter(move |i| i.executor == executor)
     }
 
     /// Sets `count` free slots aside for a GetTask call in flight.
@@ -71,12 +94,12 @@ impl SlotTable {
     }
 
     /// Starts a task on the least busy instance of `executor` with a free
-    /// slot; returns the instance, or `None` if every slot is busy.
+    /// place; returns the instance, or `None` if every place is busy.
     pub fn start(&mut self, executor: &str) -> Option<InstanceId> {
         let (&id, instance) = self
             .instances
             .iter_mut()
-            .filter(|(_, i)| i.executor == executor && i.busy < i.slots)
+            .filter(|(_, i)| i.executor == executor && i.busy < i.places())
             .min_by_key(|(id, i)| (i.busy * 1000 / i.slots.max(1), **id))?;
         instance.busy += 1;
         Some(id)
@@ -110,8 +133,8 @@ mod tests {
     #[test]
     fn free_slots_account_for_busy_and_claimed() {
         let mut table = SlotTable::default();
-        table.attach(1, "echo", 2);
-        table.attach(2, "echo", 2);
+        table.attach(1, "echo", 2, 0);
+        table.attach(2, "echo", 2, 0);
         assert_eq!(table.free("echo"), 4);
         table.claim("echo", 3);
         assert_eq!(table.free("echo"), 1);
@@ -128,11 +151,27 @@ mod tests {
     #[test]
     fn detached_instance_takes_its_slots_away() {
         let mut table = SlotTable::default();
-        table.attach(1, "echo", 2);
+        table.attach(1, "echo", 2, 0);
         table.start("echo");
         table.detach(1);
         assert_eq!(table.totals("echo"), (0, 0));
         assert!(table.start("echo").is_none());
         assert!(table.executor_types().is_empty());
+    }
+
+    #[test]
+    fn a_queueing_instance_takes_tasks_beyond_its_slots() {
+        let mut table = SlotTable::default();
+        table.attach(1, "echo", 1, 3);
+        table.attach(2, "echo", 2, 0);
+        assert_eq!(table.free("echo"), 6);
+        assert_eq!(table.unqueued_slots("echo"), 2);
+        let started: Vec<InstanceId> = (0..6).map(|_| table.start("echo").unwrap()).collect();
+        assert_eq!(started.iter().filter(|&&id| id == 1).count(), 4, "slot plus three queue places: {started:?}");
+        assert_eq!(started.iter().filter(|&&id| id == 2).count(), 2);
+        assert!(table.start("echo").is_none());
+        assert_eq!(table.totals("echo"), (3, 3), "queued tasks are not busy slots");
+        table.finish(1);
+        assert_eq!(table.free("echo"), 1);
     }
 }

@@ -312,9 +312,20 @@ impl NodeState {
         self.dispatch()
     }
 
-    /// An executor instance attached.
-    pub fn on_attach(&mut self, instance: InstanceId, executor: &str, slots: u32, label: String) -> Vec<Effect> {
-        self.slots.attach(instance, executor, slots);
+    /// An executor instance attached. One that queues (`queue_per_slot`
+    /// from its hello) is sent the tasks this node prefetches for its slots
+    /// at once, up to the smaller of the two bounds per slot, so it starts
+    /// each the moment a slot frees without a message in between.
+    pub fn on_attach(
+        &mut self,
+        instance: InstanceId,
+        executor: &str,
+        slots: u32,
+        queue_per_slot: u32,
+        label: String,
+    ) -> Vec<Effect> {
+        let queue = slots.saturating_mul(queue_per_slot.min(self.config.prefetch_per_slot));
+        self.slots.attach(instance, executor, slots, queue);
         self.instance_labels.insert(instance, label);
         self.dispatch()
     }
@@ -457,7 +468,7 @@ impl NodeState {
         }
         loop {
             let (slots, prefetch) = (&self.slots, &self.prefetch);
-            let open = |executor: &str| slots.free(executor) + prefetch.room(executor, slots.totals(executor).0);
+            let open = |executor: &str| slots.free(executor) + prefetch.room(executor, slots.unqueued_slots(executor));
             let Some(redeem) = self.queue.next_redeem(open) else { break };
             let slot_claims = redeem.count.min(self.slots.free(&redeem.executor));
             self.slots.claim(&redeem.executor, slot_claims);

@@ -10,7 +10,7 @@ fn node() -> NodeState {
         Vec::new(),
         StateConfig { queue_capacity: 10, cancel_grace: Duration::from_secs(1), prefetch_per_slot: 0 },
     );
-    state.on_attach(1, "echo", 2, "pid:1".into());
+    state.on_attach(1, "echo", 2, 0, "pid:1".into());
     state
 }
 
@@ -179,7 +179,7 @@ fn prefetching_node(per_slot: u32) -> NodeState {
         Vec::new(),
         StateConfig { queue_capacity: 10, cancel_grace: Duration::from_secs(1), prefetch_per_slot: per_slot },
     );
-    state.on_attach(1, "echo", 1, "pid:1".into());
+    state.on_attach(1, "echo", 1, 0, "pid:1".into());
     state
 }
 
@@ -286,4 +286,34 @@ fn without_prefetch_a_busy_slot_asks_for_nothing() {
     let granted = state.on_grant(grant(&requests[0], vec![launch("j", "a", 1_000)]), T0);
     assert_eq!(runs(&granted), ["a"]);
     assert!(asks(&granted).is_empty());
+}
+
+#[test]
+fn a_queueing_executor_is_sent_prefetched_tasks_at_once() {
+    let mut state = NodeState::new(
+        "n1".into(),
+        Vec::new(),
+        StateConfig { queue_capacity: 10, cancel_grace: Duration::from_secs(1), prefetch_per_slot: 2 },
+    );
+    // One slot; the executor queues up to 64 per slot, the node allows 2.
+    state.on_attach(1, "echo", 1, 64, "pid:1".into());
+    let (_, effects) = state.enqueue(reserve("j", 5));
+    assert_eq!(asks(&effects).iter().map(|r| r.max_tasks).sum::<u32>(), 3, "one slot plus two queue places");
+    let granted = grant_in_order(&mut state, &effects, &["a", "b", "c"], 1_000);
+    assert_eq!(runs(&granted), ["a", "b", "c"], "all three go to the executor, which queues two");
+    assert!(asks(&granted).is_empty(), "no room left: slots x (1 + min(queue, prefetch))");
+    assert_eq!(state.load().executors[0].slots_busy, 1, "queued tasks are not busy slots");
+
+    let next = state.on_results(1, vec![result("a"), result("b")], Duration::from_millis(5));
+    assert_eq!(asks(&next).iter().map(|r| r.max_tasks).sum::<u32>(), 2, "two places free again");
+
+    let lost = state.on_instance_gone(1, "executor exited with status 9");
+    let reported: Vec<(&str, bool)> = lost
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Report { outcome, .. } => Some((outcome.task_id.as_str(), outcome.retryable)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reported, [("c", true)], "a task queued in a lost executor is retried");
 }

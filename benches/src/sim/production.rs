@@ -130,7 +130,7 @@ impl ProductionCluster {
                 let mut state = NodeState::new(node_id.clone(), Vec::new(), state_config);
                 apply_tenant_weights(&mut state, &config.tenant_weights);
                 for slot in 0..config.slots_per_node {
-                    let effects = state.on_attach(u64::from(slot), EXECUTOR, 1, format!("slot{slot}"));
+                    let effects = state.on_attach(u64::from(slot), EXECUTOR, 1, 0, format!("slot{slot}"));
                     debug_assert!(effects.is_empty(), "an empty node asks for nothing");
                 }
                 state

@@ -17,6 +17,8 @@ use crate::monitor::{ExecutorCommand, Monitor};
 
 /// Most slots one executor may announce.
 const MAX_SLOTS: u32 = 4096;
+/// Most queue places per slot one executor may announce.
+const MAX_QUEUE_PER_SLOT: u32 = 1024;
 
 /// Serves `passer.v1.Executors`.
 pub struct AttachService {
@@ -47,7 +49,8 @@ impl pb::executors_server::Executors for AttachService {
         validate_hello(&hello)?;
         let (commands, receiver) = mpsc::unbounded_channel();
         let label = format!("pid:{}", hello.pid);
-        let instance = self.monitor.attach_instance(&hello.executor, hello.slots, label, commands);
+        let instance =
+            self.monitor.attach_instance(&hello.executor, hello.slots, hello.queue_per_slot, label, commands);
         let monitor = Arc::clone(&self.monitor);
         let exits = self.exits.clone();
         tokio::spawn(async move {
@@ -77,6 +80,9 @@ fn validate_hello(hello: &pb::executor_message::Hello) -> Result<(), Status> {
     }
     if hello.slots == 0 || hello.slots > MAX_SLOTS {
         return Err(Status::invalid_argument(format!("hello.slots must be 1 to {MAX_SLOTS}")));
+    }
+    if hello.queue_per_slot > MAX_QUEUE_PER_SLOT {
+        return Err(Status::invalid_argument(format!("hello.queue_per_slot must be at most {MAX_QUEUE_PER_SLOT}")));
     }
     Ok(())
 }

@@ -17,7 +17,7 @@ use crate::monitor::{ExecutorCommand, Monitor};
 pub fn start_builtin(monitor: &Arc<Monitor>, name: &str, handler: SharedHandler, slots: u32) {
     let (commands, receiver) = mpsc::unbounded_channel();
     let label = format!("builtin:{name}@pid:{}", std::process::id());
-    let instance = monitor.attach_instance(name, slots, label, commands);
+    let instance = monitor.attach_instance(name, slots, 0, label, commands);
     tokio::spawn(run_host(Arc::clone(monitor), instance, handler, receiver));
 }
 

@@ -24,6 +24,10 @@ const INITIAL_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// Longest wait for the node monitor to answer an `Attach` call.
 const ATTACH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Queue places per slot declared in `hello`: this executor queues tasks
+/// beyond its slots (see `running`), and the node monitor's
+/// `--prefetch-per-slot` decides how many it actually sends.
+const QUEUE_PER_SLOT: u32 = 64;
 
 /// Where and how to attach; shared by every executor type of a process.
 pub(crate) struct Target {
@@ -76,7 +80,7 @@ pub(crate) async fn keep_attached(
                 backoff.reset();
                 failures = 0;
                 let handler = SharedHandler::clone(&registration.handler);
-                match session::serve(handler, outgoing, inbound, &mut stop).await {
+                match session::serve(handler, registration.slots, outgoing, inbound, &mut stop).await {
                     SessionEnd::Shutdown => {
                         info!(executor = %registration.executor, "node monitor asked to shut down");
                         return Ok(());
@@ -118,6 +122,7 @@ async fn attach(
         slots: registration.slots,
         pid: std::process::id(),
         name: target.name.clone(),
+        queue_per_slot: QUEUE_PER_SLOT,
     };
     let (sender, receiver) = mpsc::unbounded_channel();
     let mut request = tonic::Request::new(session::outgoing_stream(hello, receiver));

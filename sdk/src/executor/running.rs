@@ -1,8 +1,12 @@
 //! The tasks one attachment is running: each runs its handler in its own
 //! tokio task under the task's deadline, so a slow, cancelled or panicking
 //! handler turns into exactly one `TaskResult` and never takes the executor down.
+//!
+//! At most `slots` run at once. Tasks sent beyond that (the queue places
+//! this executor declares in its hello) wait here in arrival order and start
+//! as running ones end, so a short task follows the one before it at once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use passer_proto::pb;
@@ -22,28 +26,47 @@ struct Started {
     attempt: u32,
 }
 
-/// The running tasks of one attachment.
+/// The running and waiting tasks of one attachment.
 pub(crate) struct RunningTasks {
     handler: SharedHandler,
+    slots: usize,
     set: JoinSet<pb::TaskResult>,
     by_key: HashMap<TaskKey, AbortHandle>,
     by_id: HashMap<Id, Started>,
+    waiting: VecDeque<pb::RunTask>,
 }
 
 impl RunningTasks {
-    /// No tasks yet; each will run `handler`.
-    pub(crate) fn new(handler: SharedHandler) -> Self {
-        Self { handler, set: JoinSet::new(), by_key: HashMap::new(), by_id: HashMap::new() }
+    /// No tasks yet; each will run `handler`, at most `slots` at once.
+    pub(crate) fn new(handler: SharedHandler, slots: u32) -> Self {
+        Self {
+            handler,
+            slots: (slots as usize).max(1),
+            set: JoinSet::new(),
+            by_key: HashMap::new(),
+            by_id: HashMap::new(),
+            waiting: VecDeque::new(),
+        }
     }
 
-    /// How many tasks are running.
+    /// How many tasks are running or waiting for a slot.
     pub(crate) fn len(&self) -> usize {
-        self.by_id.len()
+        self.by_id.len() + self.waiting.len()
     }
 
-    /// Starts `run`. A second start of a task still running supersedes the
-    /// first, which is dropped without a result.
+    /// Starts `run`, or queues it while every slot is busy. A second start
+    /// of a task still here supersedes the first, which is dropped without
+    /// a result.
     pub(crate) fn start(&mut self, run: pb::RunTask) {
+        self.waiting.retain(|queued| queued.job_id != run.job_id || queued.task_id != run.task_id);
+        if self.by_id.len() >= self.slots {
+            self.waiting.push_back(run);
+            return;
+        }
+        self.spawn(run);
+    }
+
+    fn spawn(&mut self, run: pb::RunTask) {
         let key = (run.job_id.clone(), run.task_id.clone());
         let attempt = run.attempt;
         let handler = SharedHandler::clone(&self.handler);
@@ -55,14 +78,27 @@ impl RunningTasks {
         self.by_id.insert(abort.id(), Started { key, attempt });
     }
 
+    /// Starts waiting tasks while slots are free.
+    fn fill_slots(&mut self) {
+        while self.by_id.len() < self.slots {
+            let Some(run) = self.waiting.pop_front() else { return };
+            self.spawn(run);
+        }
+    }
+
     /// Stops the task `cancel` names and returns its `cancelled` result, or
-    /// `None` if it is not running (it already reported).
+    /// `None` if it is neither running nor waiting (it already reported).
     pub(crate) fn cancel(&mut self, cancel: &pb::node_message::CancelTask) -> Option<pb::TaskResult> {
+        let reason = if cancel.reason.is_empty() { "cancelled by the node monitor" } else { &cancel.reason };
         let key = (cancel.job_id.clone(), cancel.task_id.clone());
+        if let Some(position) = self.waiting.iter().position(|q| q.job_id == key.0 && q.task_id == key.1) {
+            let run = self.waiting.remove(position).expect("position is in range");
+            return Some(failure(Started { key, attempt: run.attempt }, format!("cancelled: {reason}")));
+        }
         let abort = self.by_key.remove(&key)?;
         abort.abort();
         let started = self.by_id.remove(&abort.id())?;
-        let reason = if cancel.reason.is_empty() { "cancelled by the node monitor" } else { &cancel.reason };
+        self.fill_slots();
         Some(failure(started, format!("cancelled: {reason}")))
     }
 
@@ -71,17 +107,23 @@ impl RunningTasks {
     pub(crate) async fn next_finished(&mut self) -> Option<pb::TaskResult> {
         loop {
             let joined = self.set.join_next_with_id().await?;
-            if let Some(result) = self.on_joined(joined) {
+            let result_opt = self.on_joined(joined);
+            self.fill_slots();
+            if let Some(result) = result_opt {
                 return Some(result);
             }
         }
     }
 
-    /// Stops every task and returns a failed result for each, saying `reason`.
+    /// Stops every task, running or waiting, and returns a failed result
+    /// for each, saying `reason`.
     pub(crate) fn abort_all(&mut self, reason: &str) -> Vec<pb::TaskResult> {
         self.set.abort_all();
         self.by_key.clear();
-        self.by_id.drain().map(|(_, started)| failure(started, reason.to_owned())).collect()
+        let waiting =
+            self.waiting.drain(..).map(|run| Started { key: (run.job_id, run.task_id), attempt: run.attempt });
+        let running = self.by_id.drain().map(|(_, started)| started);
+        waiting.chain(running).map(|started| failure(started, reason.to_owned())).collect()
     }
 
     fn on_joined(&mut self, joined: Result<(Id, pb::TaskResult), JoinError>) -> Option<pb::TaskResult> {
@@ -176,7 +218,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn results_cover_success_failure_deadline_and_panic() {
-        let mut tasks = RunningTasks::new(handler());
+        let mut tasks = RunningTasks::new(handler(), 8);
         tasks.start(run("ok", "hi", 0));
         tasks.start(run("fail", "fail", 1000));
         tasks.start(run("slow", "sleep", 50));
@@ -195,7 +237,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn cancel_reports_once() {
-        let mut tasks = RunningTasks::new(handler());
+        let mut tasks = RunningTasks::new(handler(), 8);
         tasks.start(run("slow", "sleep", 0));
         let cancel = pb::node_message::CancelTask {
             job_id: "j".to_owned(),
@@ -206,5 +248,33 @@ mod tests {
         assert_eq!((result.ok, result.error.as_str()), (false, "cancelled: job cancelled"));
         assert!(tasks.cancel(&cancel).is_none());
         assert!(tasks.next_finished().await.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tasks_beyond_the_slots_wait_their_turn() {
+        let mut tasks = RunningTasks::new(handler(), 1);
+        tasks.start(run("slow", "sleep", 30));
+        tasks.start(run("first", "a", 0));
+        tasks.start(run("second", "b", 0));
+        tasks.start(run("dropped", "c", 0));
+        assert_eq!(tasks.len(), 4);
+        let cancel = pb::node_message::CancelTask {
+            job_id: "j".to_owned(),
+            task_id: "dropped".to_owned(),
+            reason: String::new(),
+        };
+        let cancelled = tasks.cancel(&cancel).expect("waiting");
+        assert_eq!(cancelled.error, "cancelled: cancelled by the node monitor");
+        let started = tokio::time::Instant::now();
+        let mut order = Vec::new();
+        while let Some(result) = tasks.next_finished().await {
+            order.push(result.task_id);
+        }
+        assert_eq!(order, ["slow", "first", "second"], "one slot: in arrival order, one at a time");
+        assert_eq!(started.elapsed(), Duration::from_millis(30), "the slow one held the only slot");
+        tasks.start(run("x", "sleep", 0));
+        tasks.start(run("y", "a", 0));
+        let failed = tasks.abort_all("gone");
+        assert_eq!(failed.len(), 2, "running and waiting tasks each fail once: {failed:?}");
     }
 }

@@ -77,11 +77,12 @@ fn batch_message(burst: Vec<Outgoing>) -> pb::ExecutorMessage {
 /// shutdown, or `stop` turns true.
 pub(crate) async fn serve(
     handler: SharedHandler,
+    slots: u32,
     outgoing: mpsc::UnboundedSender<Outgoing>,
     mut inbound: Streaming<pb::NodeMessage>,
     stop: &mut watch::Receiver<bool>,
 ) -> SessionEnd {
-    let mut tasks = RunningTasks::new(handler);
+    let mut tasks = RunningTasks::new(handler, slots);
     let mut heartbeat = tokio::time::interval_at(Instant::now() + HEARTBEAT_INTERVAL, HEARTBEAT_INTERVAL);
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let end = loop {
@@ -165,7 +166,13 @@ mod tests {
         }
         sender.send(Outgoing::Heartbeat).unwrap();
         drop(sender);
-        let hello = pb::executor_message::Hello { executor: "echo".to_owned(), slots: 2, pid: 1, name: String::new() };
+        let hello = pb::executor_message::Hello {
+            executor: "echo".to_owned(),
+            slots: 2,
+            pid: 1,
+            name: String::new(),
+            queue_per_slot: 0,
+        };
         let messages: Vec<pb::ExecutorMessage> = outgoing_stream(hello, receiver).collect().await;
         assert_eq!(messages.len(), 2, "{messages:?}");
         assert!(matches!(messages[0].message, Some(FromExecutor::Hello(_))));
