@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::cluster::ClusterShape;
+use super::cluster::{ClusterShape, ExecutorMode};
 use super::machine::{self, Machine};
 use super::peers::{self, PeerArgs, PeerReport};
 use super::runs::{self, LatencyRun, LoadRun, LoadSweep, ProbeRatioPoint, ScalingPoint, ThroughputRun};
@@ -73,7 +73,16 @@ pub struct CompareSpec {
     pub scaling_max_nodes: usize,
     /// Probe ratios to try at 80% load (empty = skip).
     pub probe_ratios: Vec<f64>,
+    /// Tasks per slot passer's node monitors take ahead in the throughput run.
+    pub throughput_prefetch: u32,
+    /// The same for the makespan batch and the load sweep.
+    pub load_prefetch: u32,
+    /// Node monitors (4 built-in slots each) of the wider load sweep (0 = skip).
+    pub wide_nodes: usize,
 }
+
+/// Slots per node monitor of the wider load sweep.
+const WIDE_SLOTS: u32 = 4;
 
 /// Everything one `compare` measured.
 #[derive(Debug, Clone, Serialize)]
@@ -92,6 +101,8 @@ pub struct Comparison {
     pub scaling: Vec<ScalingPoint>,
     /// passer's probe-ratio run.
     pub probe_ratio: Vec<ProbeRatioPoint>,
+    /// passer's load sweep on a wider cluster of built-in sleep slots.
+    pub wide_load: Option<LoadRun>,
     /// Each peer's report, or the error it failed with.
     pub peers: Vec<Result<PeerReport, String>>,
     /// The side-by-side figures.
@@ -109,12 +120,27 @@ impl Comparison {
 pub async fn run(spec: CompareSpec) -> anyhow::Result<Comparison> {
     let machine = Machine::describe();
     eprintln!("compare: passer throughput ({} tasks)", spec.throughput_tasks);
+    let throughput_shape = ClusterShape { prefetch_per_slot: spec.throughput_prefetch, ..spec.shape.clone() };
     let throughput =
-        runs::throughput(spec.shape.clone(), spec.throughput_tasks, spec.job_size, spec.inflight_jobs).await?;
+        runs::throughput(throughput_shape, spec.throughput_tasks, spec.job_size, spec.inflight_jobs).await?;
     eprintln!("compare: passer latency ({} round trips)", spec.latency_count);
     let latency = runs::latency(spec.shape.clone(), spec.latency_count).await?;
     eprintln!("compare: passer makespan and load sweep");
-    let load = runs::load(spec.shape.clone(), spec.sweep.clone()).await?;
+    let load_shape = ClusterShape { prefetch_per_slot: spec.load_prefetch, ..spec.shape.clone() };
+    let load = runs::load(load_shape, spec.sweep.clone()).await?;
+    let wide_load = match spec.wide_nodes {
+        0 => None,
+        node_monitors => {
+            eprintln!("compare: passer load sweep on {node_monitors} node monitors x {WIDE_SLOTS} built-in slots");
+            let shape = ClusterShape {
+                node_monitors,
+                slots_per_node: WIDE_SLOTS,
+                executors: ExecutorMode::Builtin,
+                ..spec.shape.clone()
+            };
+            Some(runs::load(shape, LoadSweep { makespan_tasks: 0, ..spec.sweep.clone() }).await?)
+        }
+    };
     let scaling = match spec.scaling_max_nodes {
         0 => Vec::new(),
         max_nodes => {
@@ -156,6 +182,7 @@ pub async fn run(spec: CompareSpec) -> anyhow::Result<Comparison> {
         load,
         scaling,
         probe_ratio,
+        wide_load,
         peers: peer_results,
         rows: Vec::new(),
     };

@@ -161,9 +161,18 @@ fn markdown(comparison: &Comparison, command: &str) -> String {
          tree (driver included) over its run.\n",
         throughput.result.tasks,
         throughput.result.job_size,
-        comparison.peer_reports().first().and_then(|report| report.throughput.as_ref()).map_or(0, |peer| peer.tasks),
         throughput.result.inflight_jobs,
+        comparison.peer_reports().first().and_then(|report| report.throughput.as_ref()).map_or(0, |peer| peer.tasks),
         comparison.load.sweep.service_ms
+    );
+    let _ = writeln!(
+        text,
+        "passer's node monitors took {} task(s) per slot ahead of a free slot (`--prefetch-per-slot`) in the \
+         throughput run, {} in the makespan and load runs, {} in the round trips (pure late binding); `passer \
+         executor` queues the tasks taken ahead and starts each as its slot frees.\n",
+        throughput.shape.prefetch_per_slot,
+        comparison.load.shape.prefetch_per_slot,
+        comparison.latency.shape.prefetch_per_slot
     );
     let _ = writeln!(text, "![response over service time against load](benchmarks/load.svg)\n");
     let _ = writeln!(
@@ -193,6 +202,32 @@ fn markdown(comparison: &Comparison, command: &str) -> String {
             );
         }
         let _ = writeln!(text, "\n![scaling](benchmarks/scaling.svg)\n");
+    }
+    if let Some(wide) = &comparison.wide_load {
+        let _ = writeln!(
+            text,
+            "## Load on a wider cluster (passer)\n\n{} node monitors × {} built-in sleep slots ({} slots), \
+             {} task(s) per slot taken ahead, Poisson arrivals of single-task jobs of {} ms sleep tasks: with more \
+             slots than two, a task rarely has to queue behind another, as on the clusters Sparrow targets.\n\n\
+             | load | tasks | response p50 / service | p99 / service |\n|---|---|---|---|",
+            wide.shape.node_monitors,
+            wide.shape.slots_per_node,
+            wide.shape.total_slots(),
+            wide.shape.prefetch_per_slot,
+            wide.sweep.service_ms
+        );
+        for point in &wide.points {
+            let summary = &point.response_ratio;
+            let _ = writeln!(
+                text,
+                "| {:.0}% | {} | {:.3} | {:.3} |",
+                point.load * 100.0,
+                point.tasks,
+                summary.p50,
+                summary.p99
+            );
+        }
+        text.push('\n');
     }
     if !comparison.probe_ratio.is_empty() {
         let _ = writeln!(text, "## Probe ratio at 80% load (passer)\n\n| d | tasks | response p50 / service | p99 / service |\n|---|---|---|---|");

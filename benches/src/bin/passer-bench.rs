@@ -176,6 +176,16 @@ struct CompareArgs {
     /// Probe ratios at 80% load (empty = skip).
     #[arg(long, value_delimiter = ',', default_value = "1,1.1,1.5,2,3")]
     probe_ratios: Vec<String>,
+    /// Tasks per slot passer's node monitors take ahead in the throughput run
+    /// (`passer executor` queues them; 0 = pure late binding).
+    #[arg(long, default_value_t = 16)]
+    throughput_prefetch: u32,
+    /// The same for the makespan batch and the load sweep.
+    #[arg(long, default_value_t = 1)]
+    load_prefetch: u32,
+    /// Node monitors of a second load sweep on 4 built-in sleep slots each (0 = skip).
+    #[arg(long, default_value_t = 4)]
+    wide_nodes: usize,
     /// Where to write the Markdown report (empty = nowhere).
     #[arg(long, default_value = "docs/benchmarks.md")]
     doc: PathBuf,
@@ -337,6 +347,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 peer_timeout: Duration::from_secs(args.peer_timeout_secs),
                 scaling_max_nodes: args.scaling_max_nodes,
                 probe_ratios: parse_ratios(&args.probe_ratios)?,
+                throughput_prefetch: args.throughput_prefetch,
+                load_prefetch: args.load_prefetch,
+                wide_nodes: args.wide_nodes,
             };
             let comparison = compare::run(spec).await?;
             println!("{}", report::table(&comparison));
