@@ -30,6 +30,8 @@ pub struct NodeMetrics {
     pub get_task_granted: Counter,
     /// GetTask answers that carried no task (misses).
     pub get_task_empty: Counter,
+    /// Tasks offered with reservations and started at once.
+    pub offers_taken: Counter,
     /// Tasks started on executors.
     pub tasks_launched: Counter,
     /// Attempts reported back to schedulers.
@@ -51,6 +53,7 @@ impl Default for NodeMetrics {
             get_task_requested: Counter::default(),
             get_task_granted: Counter::default(),
             get_task_empty: Counter::default(),
+            offers_taken: Counter::default(),
             tasks_launched: Counter::default(),
             tasks_finished: Counter::default(),
             tasks_failed: Counter::default(),
@@ -77,13 +80,14 @@ impl NodeMetrics {
 pub fn registry(monitor: Arc<Monitor>) -> Registry {
     let mut registry = Registry::default();
     let m = &monitor.metrics;
-    let counters: [(&str, &str, &Counter); 10] = [
+    let counters: [(&str, &str, &Counter); 11] = [
         ("passer_node_reservations_queued", "Reservations accepted into the queue", &m.reservations_queued),
         ("passer_node_reservations_refused", "Reservations refused (queue full or draining)", &m.reservations_refused),
         ("passer_node_reservations_cancelled", "Reservations removed by cancellation", &m.reservations_cancelled),
         ("passer_node_get_task_requested", "Tasks asked of schedulers by GetTask", &m.get_task_requested),
         ("passer_node_get_task_hits", "Tasks schedulers granted to GetTask", &m.get_task_granted),
         ("passer_node_get_task_misses", "GetTask answers that carried no task", &m.get_task_empty),
+        ("passer_node_offers_taken", "Tasks offered with reservations and started at once", &m.offers_taken),
         ("passer_node_tasks_launched", "Tasks started on executors", &m.tasks_launched),
         ("passer_node_tasks_finished", "Attempts reported to schedulers", &m.tasks_finished),
         ("passer_node_tasks_failed", "Attempts reported FAILED", &m.tasks_failed),

@@ -46,10 +46,22 @@ impl pb::node_monitor_server::NodeMonitor for NodeMonitorService {
         if request.count == 0 {
             return Err(Status::invalid_argument("count must be at least 1"));
         }
-        let offered = request.count;
-        let response = self.monitor.with_state(|state, _| state.enqueue(request));
-        self.monitor.metrics.reservations_queued.inc_by(u64::from(response.accepted));
-        self.monitor.metrics.reservations_refused.inc_by(u64::from(offered.saturating_sub(response.accepted)));
+        if request.offered.len() > request.count as usize {
+            return Err(Status::invalid_argument("offered must not hold more tasks than count"));
+        }
+        if let Some(stray) = request.offered.iter().find(|launch| launch.job_id != request.job_id) {
+            return Err(Status::invalid_argument(format!(
+                "offered task {:?} belongs to job {:?}, not {:?}",
+                stray.task_id, stray.job_id, request.job_id
+            )));
+        }
+        let (count, offered) = (request.count, request.offered.len());
+        let response = self.monitor.with_state(|state, now| state.enqueue(request, now));
+        let taken = (offered - response.declined_task_ids.len()) as u32;
+        let metrics = &self.monitor.metrics;
+        metrics.reservations_queued.inc_by(u64::from(response.accepted));
+        metrics.offers_taken.inc_by(u64::from(taken));
+        metrics.reservations_refused.inc_by(u64::from(count.saturating_sub(response.accepted + taken)));
         tracing::debug!(accepted = response.accepted, queue = response.queue_length, "reservations");
         Ok(Response::new(response))
     }

@@ -64,6 +64,14 @@ impl SlotTable {
         places.saturating_sub(busy).saturating_sub(claimed)
     }
 
+    /// Slots of `executor` running nothing and not claimed: a task started
+    /// now would run at once (a free queue place would only queue it).
+    pub fn idle(&self, executor: &str) -> u32 {
+        let idle: u32 = self.of(executor).map(|i| i.slots.saturating_sub(i.busy)).sum();
+        let claimed = self.types.get(executor).map_or(0, |t| t.claimed);
+        idle.saturating_sub(claimed)
+    }
+
     /// (total, busy) slots of `executor` over its instances; tasks queued in
     /// an instance are not counted busy slots.
     pub fn totals(&self, executor: &str) -> (u32, u32) {

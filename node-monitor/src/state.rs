@@ -145,11 +145,14 @@ impl NodeState {
         self.draining = true;
     }
 
-    /// Queues a job's reservations, as many as fit.
+    /// Starts the tasks offered with reservations while slots are idle, then
+    /// queues the reservations left, as many as fit.
     pub fn enqueue(
         &mut self,
-        request: pb::EnqueueReservationsRequest,
+        mut request: pb::EnqueueReservationsRequest,
+        now: Duration,
     ) -> (pb::EnqueueReservationsResponse, Vec<Effect>) {
+        self.last_now = self.last_now.max(now);
         let refusal = if self.draining {
             Some("node monitor is draining".to_owned())
         } else if self.slots.instance_count(&request.executor) == 0 {
@@ -157,8 +160,23 @@ impl NodeState {
         } else {
             None
         };
+        let mut effects = Vec::new();
+        let mut declined_task_ids = Vec::new();
+        for launch in std::mem::take(&mut request.offered) {
+            let startable = refusal.is_none()
+                && launch.executor == request.executor
+                && request.count > 0
+                && self.slots.idle(&launch.executor) > 0;
+            if startable {
+                request.count -= 1;
+                self.start_task(launch, &request.scheduler_address, now, now, &mut effects);
+            } else {
+                declined_task_ids.push(launch.task_id);
+            }
+        }
         let accepted = match refusal {
             Some(_) => 0,
+            None if request.count == 0 => 0,
             None => self.queue.enqueue(Reservation {
                 job_id: request.job_id,
                 scheduler: request.scheduler_address,
@@ -173,12 +191,13 @@ impl NodeState {
             (None, 0) if request.count > 0 => "reservation queue is full".to_owned(),
             _ => String::new(),
         };
-        let effects = self.dispatch();
+        effects.extend(self.dispatch());
         let response = pb::EnqueueReservationsResponse {
             accepted,
             queue_length: self.queue.len(),
             node_id: self.node_id.clone(),
             refusal,
+            declined_task_ids,
         };
         (response, effects)
     }

@@ -48,7 +48,7 @@ fn launch(job: &str, task: &str, timeout_ms: u64) -> pb::TaskLaunch {
 #[test]
 fn asks_for_as_many_tasks_as_free_slots() {
     let mut state = node();
-    let (response, effects) = state.enqueue(reserve("j", 5));
+    let (response, effects) = state.enqueue(reserve("j", 5), T0);
     assert_eq!(response.accepted, 5);
     let requests = asks(&effects);
     assert_eq!(requests.len(), 1);
@@ -61,15 +61,15 @@ fn asks_for_as_many_tasks_as_free_slots() {
 fn refuses_unknown_executor_and_full_queue() {
     let mut state = node();
     let unknown = pb::EnqueueReservationsRequest { executor: "gpu".into(), ..reserve("j", 1) };
-    let (response, _) = state.enqueue(unknown);
+    let (response, _) = state.enqueue(unknown, T0);
     assert_eq!(response.accepted, 0);
     assert!(response.refusal.contains("no executor of type 'gpu'"), "{}", response.refusal);
-    let (first, _) = state.enqueue(reserve("a", 20));
+    let (first, _) = state.enqueue(reserve("a", 20), T0);
     assert_eq!(first.accepted, 10, "the queue holds 10");
     assert_eq!(first.queue_length, 8, "two were redeemed at once for the two free slots");
-    let (second, _) = state.enqueue(reserve("b", 5));
+    let (second, _) = state.enqueue(reserve("b", 5), T0);
     assert_eq!(second.accepted, 2, "only what fits");
-    let (third, _) = state.enqueue(reserve("c", 1));
+    let (third, _) = state.enqueue(reserve("c", 1), T0);
     assert_eq!(third.accepted, 0);
     assert_eq!(third.refusal, "reservation queue is full");
 }
@@ -77,8 +77,8 @@ fn refuses_unknown_executor_and_full_queue() {
 #[test]
 fn empty_grant_frees_claimed_slots_for_the_next_job() {
     let mut state = node();
-    let (_, first) = state.enqueue(reserve("a", 2));
-    state.enqueue(reserve("b", 2));
+    let (_, first) = state.enqueue(reserve("a", 2), T0);
+    state.enqueue(reserve("b", 2), T0);
     let request = asks(&first).remove(0);
     let effects =
         state.on_grant(pb::GetTaskResponse { job_id: "a".into(), tasks: vec![], request_id: request.request_id }, T0);
@@ -90,7 +90,7 @@ fn empty_grant_frees_claimed_slots_for_the_next_job() {
 #[test]
 fn result_is_reported_and_slot_reused() {
     let mut state = node();
-    let (_, effects) = state.enqueue(reserve("a", 3));
+    let (_, effects) = state.enqueue(reserve("a", 3), T0);
     let request = asks(&effects).remove(0);
     let grant = pb::GetTaskResponse {
         job_id: "a".into(),
@@ -122,7 +122,7 @@ fn result_is_reported_and_slot_reused() {
 #[test]
 fn deadline_cancels_reports_and_holds_slot_until_grace() {
     let mut state = node();
-    let (_, effects) = state.enqueue(reserve("a", 1));
+    let (_, effects) = state.enqueue(reserve("a", 1), T0);
     let request = asks(&effects).remove(0);
     state.on_grant(
         pb::GetTaskResponse { job_id: "a".into(), tasks: vec![launch("a", "t1", 100)], request_id: request.request_id },
@@ -141,7 +141,7 @@ fn deadline_cancels_reports_and_holds_slot_until_grace() {
 #[test]
 fn executor_loss_fails_running_tasks_retryably() {
     let mut state = node();
-    let (_, effects) = state.enqueue(reserve("a", 1));
+    let (_, effects) = state.enqueue(reserve("a", 1), T0);
     let request = asks(&effects).remove(0);
     state.on_grant(
         pb::GetTaskResponse {
@@ -168,7 +168,7 @@ fn executor_loss_fails_running_tasks_retryably() {
 fn draining_refuses_new_reservations() {
     let mut state = node();
     state.start_draining();
-    let (response, _) = state.enqueue(reserve("a", 1));
+    let (response, _) = state.enqueue(reserve("a", 1), T0);
     assert_eq!(response.accepted, 0);
     assert_eq!(response.refusal, "node monitor is draining");
 }
@@ -217,7 +217,7 @@ fn result(task: &str) -> pb::TaskResult {
 #[test]
 fn prefetch_takes_a_task_ahead_and_starts_it_when_the_slot_frees() {
     let mut state = prefetching_node(1);
-    let (_, effects) = state.enqueue(reserve("j", 5));
+    let (_, effects) = state.enqueue(reserve("j", 5), T0);
     let requests = asks(&effects);
     assert_eq!(requests.iter().map(|r| r.max_tasks).sum::<u32>(), 2, "one slot plus one prefetch place");
     let granted = grant_in_order(&mut state, &effects, &["a", "b"], 10_000);
@@ -233,7 +233,7 @@ fn prefetch_takes_a_task_ahead_and_starts_it_when_the_slot_frees() {
 #[test]
 fn held_tasks_keep_their_deadline_from_the_grant_and_are_cancelled_with_their_job() {
     let mut state = prefetching_node(1);
-    let (_, effects) = state.enqueue(reserve("j", 2));
+    let (_, effects) = state.enqueue(reserve("j", 2), T0);
     grant_in_order(&mut state, &effects, &["a", "b"], 1_000);
     let late = state.on_results(1, vec![result("a")], Duration::from_millis(600));
     let run_b = late.iter().find_map(|e| match e {
@@ -243,7 +243,7 @@ fn held_tasks_keep_their_deadline_from_the_grant_and_are_cancelled_with_their_jo
     assert_eq!(run_b.expect("b starts").deadline_ms, 400, "1 s from the grant, 600 ms already spent waiting");
 
     let mut state = prefetching_node(1);
-    let (_, effects) = state.enqueue(reserve("j", 2));
+    let (_, effects) = state.enqueue(reserve("j", 2), T0);
     grant_in_order(&mut state, &effects, &["a", "b"], 1_000);
     let cancel = pb::CancelReservationsRequest { job_id: "j".into(), stop_running: true, ..Default::default() };
     let (response, effects) = state.cancel(&cancel, T0);
@@ -262,7 +262,7 @@ fn held_tasks_keep_their_deadline_from_the_grant_and_are_cancelled_with_their_jo
 #[test]
 fn held_tasks_of_a_vanished_executor_are_reported_lost_and_retryable() {
     let mut state = prefetching_node(1);
-    let (_, effects) = state.enqueue(reserve("j", 2));
+    let (_, effects) = state.enqueue(reserve("j", 2), T0);
     grant_in_order(&mut state, &effects, &["a", "b"], 1_000);
     let effects = state.on_instance_gone(1, "executor exited with status 9");
     let lost: Vec<(String, bool)> = effects
@@ -280,7 +280,7 @@ fn held_tasks_of_a_vanished_executor_are_reported_lost_and_retryable() {
 #[test]
 fn without_prefetch_a_busy_slot_asks_for_nothing() {
     let mut state = prefetching_node(0);
-    let (_, effects) = state.enqueue(reserve("j", 3));
+    let (_, effects) = state.enqueue(reserve("j", 3), T0);
     let requests = asks(&effects);
     assert_eq!(requests.iter().map(|r| r.max_tasks).sum::<u32>(), 1);
     let granted = state.on_grant(grant(&requests[0], vec![launch("j", "a", 1_000)]), T0);
@@ -297,7 +297,7 @@ fn a_queueing_executor_is_sent_prefetched_tasks_at_once() {
     );
     // One slot; the executor queues up to 64 per slot, the node allows 2.
     state.on_attach(1, "echo", 1, 64, "pid:1".into());
-    let (_, effects) = state.enqueue(reserve("j", 5));
+    let (_, effects) = state.enqueue(reserve("j", 5), T0);
     assert_eq!(asks(&effects).iter().map(|r| r.max_tasks).sum::<u32>(), 3, "one slot plus two queue places");
     let granted = grant_in_order(&mut state, &effects, &["a", "b", "c"], 1_000);
     assert_eq!(runs(&granted), ["a", "b", "c"], "all three go to the executor, which queues two");
@@ -316,4 +316,35 @@ fn a_queueing_executor_is_sent_prefetched_tasks_at_once() {
         })
         .collect();
     assert_eq!(reported, [("c", true)], "a task queued in a lost executor is retried");
+}
+
+#[test]
+fn offered_tasks_start_on_idle_slots_and_the_rest_are_declined() {
+    let mut state = node();
+    let mut request = reserve("j", 4);
+    request.offered = vec![launch("j", "a", 1_000), launch("j", "b", 1_000), launch("j", "c", 1_000)];
+    let (response, effects) = state.enqueue(request, T0);
+    assert_eq!(runs(&effects), ["a", "b"], "two idle slots, two offers taken");
+    assert_eq!(response.declined_task_ids, ["c"]);
+    assert_eq!(response.accepted, 2, "the two reservations not used by a started task are queued");
+    assert!(asks(&effects).is_empty(), "no slot is free to redeem them");
+
+    let next = state.on_results(1, vec![result("a")], Duration::from_millis(3));
+    let reported: Vec<&str> = next
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Report { scheduler, outcome } if scheduler == "sched:1" => Some(outcome.task_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reported, ["a"], "an offered task reports to the scheduler that offered it");
+    assert_eq!(asks(&next).iter().map(|r| r.max_tasks).sum::<u32>(), 1, "the freed slot redeems a reservation");
+
+    let mut draining = node();
+    draining.start_draining();
+    let mut request = reserve("j", 1);
+    request.offered = vec![launch("j", "a", 1_000)];
+    let (response, effects) = draining.enqueue(request, T0);
+    assert!(runs(&effects).is_empty());
+    assert_eq!(response.declined_task_ids, ["a"], "a draining node starts nothing");
 }

@@ -27,6 +27,11 @@ pub struct SchedulerConfig {
     /// Reservations per task (Sparrow's d).
     #[arg(long, env = "PASSER_PROBE_RATIO", default_value_t = 2.0)]
     pub probe_ratio: f64,
+    /// Offer tasks along with their reservations to node monitors that look
+    /// idle, which start them at once (saving the GetTask round trip) or
+    /// decline them back to late binding. `false` is pure Sparrow.
+    #[arg(long, env = "PASSER_OFFER_TO_IDLE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub offer_to_idle: bool,
     /// Most tasks admitted and unfinished at once; beyond it, RESOURCE_EXHAUSTED.
     #[arg(long, env = "PASSER_MAX_INFLIGHT_TASKS", default_value_t = 200_000)]
     pub max_inflight_tasks: u64,
@@ -88,6 +93,7 @@ impl SchedulerConfig {
             advertise: None,
             node_monitors,
             probe_ratio: 2.0,
+            offer_to_idle: true,
             max_inflight_tasks: 200_000,
             default_timeout_ms: 3_600_000,
             default_max_attempts: 3,

@@ -240,6 +240,7 @@ impl Scheduler {
         let mut followups = Followups::default();
         let mut responses = Vec::with_capacity(requests.len());
         let labels = self.nodes.labels(node_id);
+        let mut started = 0;
         {
             let mut jobs = self.jobs.lock();
             for request in requests {
@@ -257,6 +258,7 @@ impl Scheduler {
                 add(&self.stats.get_task_hits, launches.len() as u64);
                 add(&self.stats.get_task_misses, u64::from(wanted) - launches.len() as u64);
                 add(&self.stats.tasks_launched, launches.len() as u64);
+                started += launches.len() as u64;
                 responses.push(pb::GetTaskResponse {
                     job_id: request.job_id,
                     tasks: launches,
@@ -264,6 +266,7 @@ impl Scheduler {
                 });
             }
         }
+        self.nodes.note_tasks(node_id, started, 0);
         self.carry_out(followups);
         responses
     }
@@ -271,6 +274,7 @@ impl Scheduler {
     /// Applies finished attempts reported by `node_id`.
     pub fn report(self: &Arc<Self>, node_id: &str, outcomes: Vec<pb::TaskOutcome>) {
         let now = self.now();
+        self.nodes.note_tasks(node_id, 0, outcomes.len() as u64);
         let mut followups = Followups::default();
         {
             let mut jobs = self.jobs.lock();

@@ -130,6 +130,18 @@ impl Collector for SchedulerCollector {
         encode_counter(e, "passer_scheduler_get_task_hits", "GetTask slots answered with a task", s.get_task_hits)?;
         encode_counter(
             e,
+            "passer_scheduler_tasks_offered",
+            "Tasks offered to node monitors that looked idle",
+            s.tasks_offered,
+        )?;
+        encode_counter(
+            e,
+            "passer_scheduler_offers_taken",
+            "Offered tasks node monitors started at once",
+            s.offers_taken,
+        )?;
+        encode_counter(
+            e,
             "passer_scheduler_get_task_misses",
             "GetTask slots answered with no task",
             s.get_task_misses,

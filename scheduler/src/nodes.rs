@@ -28,6 +28,9 @@ pub struct Node {
     pub up: bool,
     /// Polls failed in a row.
     pub failures: u32,
+    /// Tasks this scheduler started on the node since its last poll, less
+    /// those it reported back: what the poll's idle slots no longer show.
+    pub started_since_poll: i64,
 }
 
 impl Node {
@@ -35,6 +38,16 @@ impl Node {
         self.load
             .as_ref()
             .is_some_and(|load| load.executors.iter().any(|e| e.executor == executor && e.slots_total > 0))
+    }
+
+    /// Slots of `executor` that look idle: idle at the last poll, less the
+    /// tasks started here since (any executor type) and not yet reported.
+    fn idle_estimate(&self, executor: &str) -> u32 {
+        let Some(load) = self.load.as_ref().filter(|load| load.queue_length == 0) else { return 0 };
+        let idle = |e: &pb::ExecutorLoad| i64::from(e.slots_total.saturating_sub(e.slots_busy));
+        let of_type = load.executors.iter().filter(|e| e.executor == executor).map(idle).sum::<i64>();
+        let all: i64 = load.executors.iter().map(idle).sum();
+        of_type.min(all - self.started_since_poll.max(0)).clamp(0, i64::from(u32::MAX)) as u32
     }
 
     fn labels(&self) -> &[String] {
@@ -79,6 +92,7 @@ impl NodeRegistry {
                     load: None,
                     up: false,
                     failures: 0,
+                    started_since_poll: 0,
                 }),
                 Err(error) => tracing::warn!(%error, "ignoring node monitor"),
             }
@@ -113,6 +127,7 @@ impl NodeRegistry {
                     node.node_id = load.node_id.clone();
                     node.up = !load.draining;
                     node.failures = 0;
+                    node.started_since_poll = 0;
                     node.load = Some(load);
                 }
                 Err(error) => {
@@ -126,6 +141,20 @@ impl NodeRegistry {
             }
         }
         went_down
+    }
+
+    /// Slots of `executor` on `node_id` that look idle (see [`Node`]); 0 for
+    /// a node that is down or unknown.
+    pub fn idle_slots(&self, node_id: &str, executor: &str) -> u32 {
+        self.nodes.read().iter().find(|n| n.node_id == node_id && n.up).map_or(0, |n| n.idle_estimate(executor))
+    }
+
+    /// Notes `started` tasks started on `node_id` and `reported` attempts it
+    /// finished, so the idle estimate follows between polls.
+    pub fn note_tasks(&self, node_id: &str, started: u64, reported: u64) {
+        if let Some(node) = self.nodes.write().iter_mut().find(|n| n.node_id == node_id) {
+            node.started_since_poll += started as i64 - reported as i64;
+        }
     }
 
     /// Marks a node down until it next answers a poll (its session broke).

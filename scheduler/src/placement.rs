@@ -1,6 +1,8 @@
 //! The I/O of placement: sending a job's reservations to the node monitors
-//! the sampler picked, and cancelling leftovers. Results are fed back into
-//! the job state under the scheduler's lock.
+//! the sampler picked (with tasks offered to those that look idle), and
+//! cancelling leftovers. Answers are fed back into the job state under the
+//! scheduler's lock: declined offers return to late binding, unanswered ones
+//! count as lost attempts.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +10,7 @@ use std::time::Duration;
 use passer_proto::pb;
 
 use crate::core::{collect_probes, Followups, Scheduler};
-use crate::policy::job::ProbeDemand;
+use crate::policy::job::{Finish, ProbeDemand};
 use crate::policy::sampler::sample_nodes;
 use crate::stats::add;
 
@@ -29,7 +31,8 @@ pub fn place(scheduler: Arc<Scheduler>, job_id: String, demand: ProbeDemand) {
             let mut rng = scheduler.rng.lock();
             sample_nodes(eligible.len(), demand.count as usize, scheduler.config.probe_ratio, &mut *rng)
         };
-        let calls = probes.into_iter().map(|probe| {
+        let offers = offer_to_idle_nodes(&scheduler, &job_id, &demand, &eligible, &probes);
+        let calls = probes.into_iter().zip(offers).map(|(probe, offered)| {
             let (node_id, mut client) = eligible[probe.node_index].clone();
             let request = pb::EnqueueReservationsRequest {
                 job_id: job_id.clone(),
@@ -38,24 +41,25 @@ pub fn place(scheduler: Arc<Scheduler>, job_id: String, demand: ProbeDemand) {
                 priority,
                 executor: demand.executor.clone(),
                 count: probe.reservations,
+                offered: offered.clone(),
             };
             async move {
                 let answer = tokio::time::timeout(CALL_TIMEOUT, client.enqueue_reservations(request)).await;
-                let accepted = match answer {
+                let reply = match answer {
                     Ok(Ok(response)) => {
                         let response = response.into_inner();
                         if response.accepted < probe.reservations && !response.refusal.is_empty() {
                             tracing::debug!(%node_id, refusal = %response.refusal, "reservations refused");
                         }
-                        response.accepted
+                        Some(response)
                     }
                     Ok(Err(status)) => {
                         tracing::debug!(%node_id, %status, "cannot place reservations");
-                        0
+                        None
                     }
-                    Err(_) => 0,
+                    Err(_) => None,
                 };
-                (node_id, probe.reservations, accepted)
+                Answer { node_id, reservations: probe.reservations, offered, reply }
             }
         });
         let answers = futures::future::join_all(calls).await;
@@ -65,9 +69,9 @@ pub fn place(scheduler: Arc<Scheduler>, job_id: String, demand: ProbeDemand) {
             let mut jobs = scheduler.jobs.lock();
             let Some(entry) = jobs.get_mut(&job_id) else {
                 // The job ended meanwhile; what was accepted is now surplus.
-                for (node_id, _, accepted) in answers {
-                    if accepted > 0 {
-                        followups.cancels.push((job_id.clone(), demand.executor.clone(), node_id));
+                for answer in answers {
+                    if answer.accepted() > 0 {
+                        followups.cancels.push((job_id.clone(), demand.executor.clone(), answer.node_id));
                     }
                 }
                 drop(jobs);
@@ -76,14 +80,48 @@ pub fn place(scheduler: Arc<Scheduler>, job_id: String, demand: ProbeDemand) {
             };
             entry.placing -= 1;
             let mut refused = false;
-            for (node_id, offered, accepted) in answers {
+            let mut lost_offers = Vec::new();
+            for answer in answers {
+                let (accepted, taken) = (answer.accepted(), answer.taken());
                 add(&scheduler.stats.reservations_sent, u64::from(accepted));
-                add(&scheduler.stats.reservations_refused, u64::from(offered - accepted));
-                refused |= accepted < offered;
-                if entry.state.demand_placed(&demand, &node_id, accepted, now) {
-                    followups.cancels.push((job_id.clone(), demand.executor.clone(), node_id));
+                add(&scheduler.stats.offers_taken, u64::from(taken));
+                add(&scheduler.stats.tasks_launched, u64::from(taken));
+                let unused = answer.reservations.saturating_sub(accepted + taken);
+                add(&scheduler.stats.reservations_refused, u64::from(unused));
+                refused |= unused > 0;
+                match &answer.reply {
+                    Some(reply) => {
+                        let declined = |launch: &&pb::TaskLaunch| reply.declined_task_ids.contains(&launch.task_id);
+                        for launch in answer.offered.iter().filter(declined) {
+                            entry.state.offer_declined(&answer.node_id, &launch.task_id, launch.attempt);
+                        }
+                        let returned = answer.offered.len() as u64 - u64::from(taken);
+                        scheduler.nodes.note_tasks(&answer.node_id, 0, returned);
+                    }
+                    None => {
+                        for launch in &answer.offered {
+                            lost_offers.push(entry.state.offer_unanswered(
+                                &answer.node_id,
+                                &launch.task_id,
+                                launch.attempt,
+                                now,
+                            ));
+                        }
+                    }
+                }
+                if entry.state.demand_placed(&demand, &answer.node_id, accepted, now) {
+                    followups.cancels.push((job_id.clone(), demand.executor.clone(), answer.node_id));
                 }
             }
+            if lost_offers.iter().any(|finish| !matches!(finish, Finish::Ignored)) {
+                // May send results or retire the job; re-probing follows below.
+                scheduler.apply_finishes(&mut jobs, &job_id, lost_offers, &mut followups);
+            }
+            let Some(entry) = jobs.get_mut(&job_id) else {
+                drop(jobs);
+                scheduler.carry_out(followups);
+                return;
+            };
             if refused || entry.state.probe_demands().iter().any(|d| d.executor == demand.executor) {
                 entry.next_probe_at = now + entry.probe_backoff;
                 entry.probe_backoff = (entry.probe_backoff * 2).min(MAX_PROBE_BACKOFF);
@@ -96,6 +134,65 @@ pub fn place(scheduler: Arc<Scheduler>, job_id: String, demand: ProbeDemand) {
         }
         scheduler.carry_out(followups);
     });
+}
+
+/// One node's answer to an EnqueueReservations call.
+struct Answer {
+    node_id: String,
+    /// Reservations asked for.
+    reservations: u32,
+    /// Tasks offered with them.
+    offered: Vec<pb::TaskLaunch>,
+    /// The reply; `None` when the call failed or timed out.
+    reply: Option<pb::EnqueueReservationsResponse>,
+}
+
+impl Answer {
+    /// Reservations queued.
+    fn accepted(&self) -> u32 {
+        self.reply.as_ref().map_or(0, |reply| reply.accepted)
+    }
+
+    /// Offered tasks the node started.
+    fn taken(&self) -> u32 {
+        self.reply.as_ref().map_or(0, |reply| {
+            let declined = self.offered.iter().filter(|l| reply.declined_task_ids.contains(&l.task_id)).count();
+            (self.offered.len() - declined) as u32
+        })
+    }
+}
+
+/// Picks the tasks to offer with each probe: up to the probe's reservations
+/// and the node's idle slots as last seen, one node per task.
+fn offer_to_idle_nodes(
+    scheduler: &Scheduler,
+    job_id: &str,
+    demand: &ProbeDemand,
+    eligible: &[(String, passer::security::tls::NodeClient)],
+    probes: &[crate::policy::sampler::Probe],
+) -> Vec<Vec<pb::TaskLaunch>> {
+    if !scheduler.config.offer_to_idle {
+        return vec![Vec::new(); probes.len()];
+    }
+    let now = scheduler.now();
+    let mut jobs = scheduler.jobs.lock();
+    let Some(entry) = jobs.get_mut(job_id) else { return vec![Vec::new(); probes.len()] };
+    let offers: Vec<Vec<pb::TaskLaunch>> = probes
+        .iter()
+        .map(|probe| {
+            let node_id = &eligible[probe.node_index].0;
+            let idle = scheduler.nodes.idle_slots(node_id, &demand.executor);
+            if idle == 0 {
+                return Vec::new();
+            }
+            let offered = entry.state.offer(demand, node_id, idle.min(probe.reservations), now);
+            scheduler.nodes.note_tasks(node_id, offered.len() as u64, 0);
+            offered
+        })
+        .collect();
+    let count: usize = offers.iter().map(Vec::len).sum();
+    add(&scheduler.stats.tasks_offered, count as u64);
+    offers
 }
 
 /// Cancels `job_id`'s reservations on `node_id` (one executor type, or all

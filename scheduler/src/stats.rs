@@ -33,6 +33,10 @@ pub struct Stats {
     pub tasks_in_flight: AtomicU64,
     /// Jobs admitted and not finished.
     pub jobs_running: AtomicU64,
+    /// Tasks offered with reservations to nodes that looked idle.
+    pub tasks_offered: AtomicU64,
+    /// Offered tasks the nodes started at once.
+    pub offers_taken: AtomicU64,
 }
 
 /// Adds `n` to a counter.
@@ -64,6 +68,8 @@ impl Stats {
             jobs_running: get(&self.jobs_running),
             reservations_refused: get(&self.reservations_refused),
             nodes: Vec::new(),
+            tasks_offered: get(&self.tasks_offered),
+            offers_taken: get(&self.offers_taken),
         }
     }
 }

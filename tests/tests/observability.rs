@@ -36,7 +36,11 @@ async fn metrics_count_exactly_the_job_that_ran() -> anyhow::Result<()> {
     assert_eq!(s["passer_scheduler_jobs_accepted_total"], 1.0);
     assert_eq!(s["passer_scheduler_tasks_launched_total"], n, "launched = N");
     assert_eq!(s["passer_scheduler_tasks_finished_total"], n, "finished = N");
-    assert_eq!(s["passer_scheduler_get_task_hits_total"], n, "every launch is a GetTask hit");
+    assert_eq!(
+        s["passer_scheduler_get_task_hits_total"] + s["passer_scheduler_offers_taken_total"],
+        n,
+        "every launch is a GetTask hit or an offer an idle node took"
+    );
     assert_eq!(s["passer_scheduler_tasks_failed_total"], 0.0);
     assert_eq!(s["passer_scheduler_tasks_retried_total"], 0.0);
     assert_eq!(s["passer_scheduler_tasks_in_flight"], 0.0);
@@ -60,7 +64,11 @@ async fn metrics_count_exactly_the_job_that_ran() -> anyhow::Result<()> {
         if settled {
             assert_eq!(sum_over(&nodes, "passer_node_tasks_launched_total"), n, "node launches = N");
             assert_eq!(sum_over(&nodes, "passer_node_tasks_finished_total"), n, "node reports = N");
-            assert_eq!(sum_over(&nodes, "passer_node_get_task_hits_total"), n);
+            assert_eq!(
+                sum_over(&nodes, "passer_node_get_task_hits_total")
+                    + sum_over(&nodes, "passer_node_offers_taken_total"),
+                n
+            );
             assert_eq!(sum_over(&nodes, "passer_node_tasks_failed_total"), 0.0);
             assert_eq!(sum_over(&nodes, "passer_node_service_time_seconds_count"), n);
             assert_eq!(

@@ -100,7 +100,7 @@ impl Driver<'_> {
             Event::Reprobe { job } => self.send_probes(job),
             Event::ReservationsLand { node, job, count } => {
                 let tenant = self.setup.tenant_name(self.workload.jobs[job as usize].tenant);
-                let accepted = self.cluster.enqueue(node, job, count, tenant, &mut self.actions);
+                let accepted = self.cluster.enqueue(node, job, count, tenant, now, &mut self.actions);
                 self.events.schedule_in(hop, Event::EnqueueAnswer { node, job, offered: count, accepted });
                 self.carry_out_actions();
             }

@@ -175,7 +175,15 @@ impl ProductionCluster {
     }
 
     /// EnqueueReservations lands on `node`; returns how many it accepted.
-    pub fn enqueue(&mut self, node: u32, job: u32, count: u32, tenant: &str, actions: &mut Vec<NodeAction>) -> u32 {
+    pub fn enqueue(
+        &mut self,
+        node: u32,
+        job: u32,
+        count: u32,
+        tenant: &str,
+        now: Nanos,
+        actions: &mut Vec<NodeAction>,
+    ) -> u32 {
         let request = pb::EnqueueReservationsRequest {
             job_id: job_name(job),
             scheduler_address: SCHEDULER.to_owned(),
@@ -184,7 +192,7 @@ impl ProductionCluster {
             count,
             ..Default::default()
         };
-        let (response, effects) = self.nodes[node as usize].enqueue(request);
+        let (response, effects) = self.nodes[node as usize].enqueue(request, at(now));
         self.translate(node, effects, actions);
         response.accepted
     }

@@ -350,17 +350,7 @@ impl JobState {
             }
             while assignment.launches.len() < max_tasks as usize {
                 let Some(task_index) = group.pending.pop_front() else { break };
-                let task = &mut self.tasks[task_index];
-                task.attempt += 1;
-                task.state = TaskState::Launched { node: node.to_owned(), launched_at: now };
-                assignment.launches.push(pb::TaskLaunch {
-                    job_id: self.job_id.clone(),
-                    task_id: task.spec.task_id.clone(),
-                    attempt: task.attempt,
-                    executor: task.spec.executor.clone(),
-                    payload: task.spec.payload.clone(),
-                    timeout_ms: task.spec.timeout_ms,
-                });
+                assignment.launches.push(launch(&self.job_id, &mut self.tasks[task_index], node, now));
             }
         }
         if !assignment.launches.is_empty() {
@@ -378,6 +368,59 @@ impl JobState {
         leftovers.retain(|leftover| !self.still_needed(executor, leftover));
         assignment.cancel_nodes = leftovers;
         assignment
+    }
+
+    /// Offers up to `max` pending tasks of `demand`'s group to `node`, which
+    /// looked idle, along with its reservations. They count as launched on
+    /// `node` (no other node is handed them) until it declines them.
+    pub fn offer(&mut self, demand: &ProbeDemand, node: &str, max: u32, now: Duration) -> Vec<pb::TaskLaunch> {
+        let Some(group_index) =
+            self.groups.iter().position(|g| g.executor == demand.executor && g.constraint == demand.constraint)
+        else {
+            return Vec::new();
+        };
+        if self.cancelled {
+            return Vec::new();
+        }
+        let mut launches = Vec::new();
+        while launches.len() < max as usize {
+            let Some(task_index) = self.groups[group_index].pending.pop_front() else { break };
+            launches.push(launch(&self.job_id, &mut self.tasks[task_index], node, now));
+        }
+        if !launches.is_empty() {
+            self.last_progress = now;
+        }
+        launches
+    }
+
+    /// `node` did not start the offered `task_id` (attempt `attempt`): it
+    /// goes back to the front of its group's pending tasks with its attempt
+    /// unspent. Returns false if the task had moved on meanwhile.
+    pub fn offer_declined(&mut self, node: &str, task_id: &str, attempt: u32) -> bool {
+        let Some(&task_index) = self.index.get(task_id) else { return false };
+        let task = &mut self.tasks[task_index];
+        let offered_here = matches!(&task.state, TaskState::Launched { node: n, .. } if n == node);
+        if !offered_here || task.attempt != attempt || self.cancelled {
+            return false;
+        }
+        task.attempt -= 1;
+        task.state = TaskState::Pending;
+        self.groups[task.group].pending.push_front(task_index);
+        true
+    }
+
+    /// The offer of `task_id` (attempt `attempt`) to `node` got no answer:
+    /// the node may or may not run it, so the attempt counts as lost, like a
+    /// lost node's (retried, or failed when out of attempts). A late result
+    /// of the lost attempt is ignored.
+    pub fn offer_unanswered(&mut self, node: &str, task_id: &str, attempt: u32, now: Duration) -> Finish {
+        let Some(&task_index) = self.index.get(task_id) else { return Finish::Ignored };
+        let task = &self.tasks[task_index];
+        let offered_here = matches!(&task.state, TaskState::Launched { node: n, .. } if n == node);
+        if !offered_here || task.attempt != attempt {
+            return Finish::Ignored;
+        }
+        self.retry_or_fail(task_index, node, "no answer to the offer of the task", now)
     }
 
     /// Applies a node's report of one attempt.
@@ -538,6 +581,20 @@ impl JobState {
         };
         self.results.push(result.clone());
         Finish::Terminal(result)
+    }
+}
+
+/// Marks `task` launched on `node` for its next attempt and returns the launch.
+fn launch(job_id: &str, task: &mut TaskEntry, node: &str, now: Duration) -> pb::TaskLaunch {
+    task.attempt += 1;
+    task.state = TaskState::Launched { node: node.to_owned(), launched_at: now };
+    pb::TaskLaunch {
+        job_id: job_id.to_owned(),
+        task_id: task.spec.task_id.clone(),
+        attempt: task.attempt,
+        executor: task.spec.executor.clone(),
+        payload: task.spec.payload.clone(),
+        timeout_ms: task.spec.timeout_ms,
     }
 }
 

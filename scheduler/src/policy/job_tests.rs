@@ -334,3 +334,42 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn an_offered_task_is_nobody_elses_until_declined_and_then_keeps_its_attempt() {
+    let mut job = echo_job(2);
+    let demand = job.probe_demands().remove(0);
+    let offered = job.offer(&demand, "a", 1, T);
+    assert_eq!(offered.len(), 1);
+    assert_eq!(offered[0].attempt, 1);
+    job.reservations_placed("echo", "b", 2, T);
+    let other = job.assign("b", "echo", 2, T);
+    assert_eq!(other.launches.len(), 1, "b gets the task not offered, never the offered one");
+    assert_ne!(other.launches[0].task_id, offered[0].task_id);
+
+    assert!(!job.offer_declined("b", &offered[0].task_id, 1), "only the node it was offered to declines it");
+    assert!(job.offer_declined("a", &offered[0].task_id, 1));
+    assert_eq!(job.probe_demands().iter().map(|d| d.count).sum::<u32>(), 1, "pending again, needs a reservation");
+    job.reservations_placed("echo", "c", 1, T);
+    let again = job.assign("c", "echo", 1, T);
+    assert_eq!(again.launches[0].task_id, offered[0].task_id);
+    assert_eq!(again.launches[0].attempt, 1, "a declined offer spends no attempt");
+    assert!(matches!(job.finish("c", ok(&again.launches[0]), T), Finish::Terminal(_)));
+}
+
+#[test]
+fn an_unanswered_offer_is_a_lost_attempt_and_its_late_result_is_ignored() {
+    let mut job = echo_job(1);
+    let demand = job.probe_demands().remove(0);
+    let offered = job.offer(&demand, "a", 1, T).remove(0);
+    assert!(matches!(job.offer_unanswered("a", &offered.task_id, 1, T), Finish::Retried { .. }));
+    job.reservations_placed("echo", "b", 1, T);
+    let retry = job.assign("b", "echo", 1, T).launches.remove(0);
+    assert_eq!(retry.attempt, 2);
+    assert_eq!(job.finish("a", ok(&offered), T), Finish::Ignored, "the first node ran it after all: ignored");
+    match job.finish("b", ok(&retry), T) {
+        Finish::Terminal(result) => assert_eq!(result.attempt, 2),
+        other => panic!("expected the one terminal result, got {other:?}"),
+    }
+    assert!(job.is_finished());
+}
