@@ -2,6 +2,7 @@
 //! fallbacks, each with a default that works on one host.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
@@ -11,6 +12,19 @@ use crate::tenants::{parse_pairs, TenantPolicy};
 
 /// Largest `--command-max-output-bytes`: results travel in one message.
 const MAX_COMMAND_OUTPUT_BYTES: usize = 16 * 1024 * 1024;
+/// Longest unix socket path Linux accepts (`sun_path` less its NUL).
+const MAX_SOCKET_PATH_BYTES: usize = 107;
+
+/// Whether and where to serve the attach socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttachSocketPlan {
+    /// No socket: executors attach over TCP.
+    Off,
+    /// A socket in a fresh private directory (executors are supervised).
+    Private,
+    /// The socket named by `--attach-socket`.
+    At(PathBuf),
+}
 
 /// How a node monitor runs.
 #[derive(Debug, Clone, Args)]
@@ -82,6 +96,12 @@ pub struct NodeMonitorConfig {
     /// TLS, executors attach at --listen.
     #[arg(long, env = "PASSER_ATTACH_LISTEN", default_value = "127.0.0.1:0")]
     pub attach_listen: SocketAddr,
+    /// Unix socket path local executors attach at (mode 0600; the token is
+    /// still checked). Supervised executors are given it. Default with
+    /// --executor: attach.sock in a private directory under
+    /// $XDG_RUNTIME_DIR or the temp dir; `off` (or empty) turns it off.
+    #[arg(long, env = "PASSER_ATTACH_SOCKET")]
+    pub attach_socket: Option<String>,
     /// TLS and token.
     #[command(flatten)]
     pub security: passer::security::args::SecurityArgs,
@@ -110,6 +130,7 @@ impl NodeMonitorConfig {
 
             metrics_listen: None,
             attach_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            attach_socket: None,
             security: Default::default(),
             allow_command: false,
             command_max_output_bytes: 65_536,
@@ -154,8 +175,22 @@ impl NodeMonitorConfig {
                 self.attach_listen
             ));
         }
+        if let AttachSocketPlan::At(path) = self.attach_socket_plan() {
+            validate_socket_path(&path)?;
+        }
         self.security.load()?;
         Ok(())
+    }
+
+    /// Where the attach socket goes: as `--attach-socket` says (`off` or
+    /// empty: none), else a private one when executors are supervised.
+    pub fn attach_socket_plan(&self) -> AttachSocketPlan {
+        match self.attach_socket.as_deref().map(str::trim) {
+            Some("" | "off") => AttachSocketPlan::Off,
+            Some(path) => AttachSocketPlan::At(PathBuf::from(path)),
+            None if self.executors.iter().any(|command| !command.trim().is_empty()) => AttachSocketPlan::Private,
+            None => AttachSocketPlan::Off,
+        }
     }
 
     /// The reservation queue's tenant policy from the tenant flags.
@@ -171,5 +206,57 @@ impl NodeMonitorConfig {
     /// The drain timeout.
     pub fn drain_timeout(&self) -> Duration {
         Duration::from_secs(self.drain_timeout_secs)
+    }
+}
+
+/// Checks an `--attach-socket` path before anything is bound: short enough
+/// for a socket address, and in a directory that exists.
+fn validate_socket_path(path: &std::path::Path) -> Result<(), String> {
+    let shown = path.display();
+    if path.as_os_str().len() > MAX_SOCKET_PATH_BYTES {
+        return Err(format!("--attach-socket {shown} is longer than {MAX_SOCKET_PATH_BYTES} bytes"));
+    }
+    if path.file_name().is_none() {
+        return Err(format!("--attach-socket {shown} must name a file"));
+    }
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => std::path::Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Err(format!("--attach-socket {shown}: directory {} does not exist", parent.display()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(attach_socket: Option<&str>, executors: &[&str]) -> NodeMonitorConfig {
+        let mut config = NodeMonitorConfig::local(SocketAddr::from(([127, 0, 0, 1], 0)), &["echo"], 1);
+        config.attach_socket = attach_socket.map(str::to_owned);
+        config.executors = executors.iter().map(|command| (*command).to_owned()).collect();
+        config
+    }
+
+    #[test]
+    fn socket_plan_defaults_to_private_only_with_supervised_executors() {
+        assert_eq!(config(None, &[]).attach_socket_plan(), AttachSocketPlan::Off);
+        assert_eq!(config(None, &[" "]).attach_socket_plan(), AttachSocketPlan::Off);
+        assert_eq!(config(None, &["passer executor"]).attach_socket_plan(), AttachSocketPlan::Private);
+        assert_eq!(config(Some(""), &["passer executor"]).attach_socket_plan(), AttachSocketPlan::Off);
+        assert_eq!(config(Some("off"), &["passer executor"]).attach_socket_plan(), AttachSocketPlan::Off);
+        assert_eq!(config(Some("/run/a.sock"), &[]).attach_socket_plan(), AttachSocketPlan::At("/run/a.sock".into()));
+    }
+
+    #[test]
+    fn socket_path_must_fit_and_have_a_directory() {
+        let missing = config(Some("/no/such/dir/attach.sock"), &[]).validate().unwrap_err();
+        assert_eq!(missing, "--attach-socket /no/such/dir/attach.sock: directory /no/such/dir does not exist");
+        let long = format!("/tmp/{}.sock", "x".repeat(120));
+        assert!(config(Some(&long), &[]).validate().unwrap_err().contains("longer than 107 bytes"));
+        assert!(config(Some("/tmp/attach.sock"), &[]).validate().is_ok());
+        assert!(config(Some("relative.sock"), &[]).validate().is_ok());
     }
 }

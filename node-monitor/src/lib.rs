@@ -4,10 +4,12 @@
 //! Layout: the pure policy in [`queue`], [`slots`] and [`state`]; the I/O
 //! shell in [`monitor`] (locking and effects), [`links`] (streams to
 //! schedulers), [`executors`] (attached, built-in and supervised executors),
-//! [`service`] (the gRPC service) and [`server`] (start-up and shutdown).
+//! [`service`] (the gRPC service), [`local_attach`] and [`attach_socket`]
+//! (the extra attach listeners) and [`server`] (start-up and shutdown).
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod attach_socket;
 pub mod config;
 pub mod executors;
 pub mod links;
@@ -19,6 +21,7 @@ pub mod queue;
 pub mod server;
 pub mod service;
 pub mod slots;
+pub mod socket_dir;
 pub mod state;
 pub mod tenants;
 

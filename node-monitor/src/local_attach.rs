@@ -7,18 +7,14 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use passer::security::TokenLayer;
-use passer_proto::pb;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::Server;
 
-use crate::executors::attach::AttachService;
+use crate::executors::attach::executors_server;
 use crate::executors::supervisor::ExitLog;
 use crate::monitor::Monitor;
-
-/// Largest message on an attach stream.
-const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 /// Binds `address` (loopback) and serves `Executors` there until the
 /// returned task is aborted. Returns the bound address and the task.
@@ -32,11 +28,11 @@ pub async fn serve_local_attach(
         TcpListener::bind(address).await.with_context(|| format!("cannot bind --attach-listen {address}"))?;
     let bound = listener.local_addr().context("attach listener has no address")?;
     let (_, health_service) = tonic_health::server::health_reporter();
-    let router = Server::builder().tcp_nodelay(true).layer(token_layer).add_service(health_service).add_service(
-        pb::executors_server::ExecutorsServer::new(AttachService::new(monitor, exits))
-            .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES),
-    );
+    let router = Server::builder()
+        .tcp_nodelay(true)
+        .layer(token_layer)
+        .add_service(health_service)
+        .add_service(executors_server(monitor, exits));
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let task = tokio::spawn(async move {
         if let Err(error) = router.serve_with_incoming(incoming).await {

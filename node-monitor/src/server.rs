@@ -2,7 +2,7 @@
 //! starts supervised executor processes, serves gRPC (NodeMonitor,
 //! Executors, health, reflection) until `shutdown`, then drains in order:
 //! stop taking reservations, wait for running tasks (bounded), stop the
-//! executors, stop serving.
+//! executors, stop serving, remove the attach socket.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -15,8 +15,9 @@ use tokio::sync::watch;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::Server;
 
+use crate::attach_socket::{start_attach_socket, AttachSocket};
 use crate::config::NodeMonitorConfig;
-use crate::executors::attach::AttachService;
+use crate::executors::attach::executors_server;
 use crate::executors::builtin::start_builtin;
 use crate::executors::command::{command_handler, COMMAND_EXECUTOR};
 use crate::executors::supervisor::{supervise, ExitLog};
@@ -68,7 +69,7 @@ pub async fn run(
     let exits = ExitLog::default();
     let (stop_executors, stop_signal) = watch::channel(false);
     let mut local_attach = None;
-    let attach_addr = if security.server_tls.is_some() {
+    let tcp_attach_addr = if security.server_tls.is_some() {
         let (address, task) =
             serve_local_attach(config.attach_listen, Arc::clone(&monitor), exits.clone(), security.token_layer())
                 .await?;
@@ -77,6 +78,10 @@ pub async fn run(
     } else {
         format!("http://127.0.0.1:{}", bound.port())
     };
+    let attach_socket_opt =
+        start_attach_socket(config.attach_socket_plan(), Arc::clone(&monitor), exits.clone(), security.token_layer())
+            .await?;
+    let attach_addr = attach_socket_opt.as_ref().map_or(tcp_attach_addr, AttachSocket::address);
     let mut extra_env = vec![("PASSER_NODE_ID".to_owned(), node_id.clone())];
     if let Some(token) = &token {
         extra_env.push(("PASSER_TOKEN".to_owned(), token.clone()));
@@ -149,11 +154,7 @@ pub async fn run(
         .add_service(health_service)
         .add_service(reflection)
         .add_service(pb::node_monitor_server::NodeMonitorServer::new(NodeMonitorService::new(Arc::clone(&monitor))))
-        .add_service(
-            pb::executors_server::ExecutorsServer::new(AttachService::new(Arc::clone(&monitor), exits))
-                .max_decoding_message_size(64 * 1024 * 1024)
-                .max_encoding_message_size(64 * 1024 * 1024),
-        )
+        .add_service(executors_server(Arc::clone(&monitor), exits))
         .serve_with_incoming_shutdown(incoming, graceful)
         .await
         .context("node monitor server failed")?;
@@ -167,6 +168,7 @@ pub async fn run(
     for supervisor in supervisors {
         let _ = tokio::time::timeout(Duration::from_secs(6), supervisor).await;
     }
+    drop(attach_socket_opt);
     tracing::info!("node monitor stopped");
     Ok(())
 }

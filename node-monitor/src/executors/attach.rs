@@ -19,6 +19,16 @@ use crate::monitor::{ExecutorCommand, Monitor};
 const MAX_SLOTS: u32 = 4096;
 /// Most queue places per slot one executor may announce.
 const MAX_QUEUE_PER_SLOT: u32 = 1024;
+/// Largest message on an attach stream.
+const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+/// The `Executors` gRPC service with its message limits, as every attach
+/// listener (the main port, `--attach-listen`, `--attach-socket`) serves it.
+pub fn executors_server(monitor: Arc<Monitor>, exits: ExitLog) -> pb::executors_server::ExecutorsServer<AttachService> {
+    pb::executors_server::ExecutorsServer::new(AttachService::new(monitor, exits))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES)
+}
 
 /// Serves `passer.v1.Executors`.
 pub struct AttachService {
@@ -41,6 +51,7 @@ impl pb::executors_server::Executors for AttachService {
     type AttachStream = NodeMessages;
 
     async fn attach(&self, request: Request<Streaming<pb::ExecutorMessage>>) -> Result<Response<NodeMessages>, Status> {
+        let transport = transport_of(&request);
         let mut inbound = request.into_inner();
         let hello = match inbound.message().await? {
             Some(pb::ExecutorMessage { message: Some(FromExecutor::Hello(hello)) }) => hello,
@@ -49,8 +60,9 @@ impl pb::executors_server::Executors for AttachService {
         validate_hello(&hello)?;
         let (commands, receiver) = mpsc::unbounded_channel();
         let label = format!("pid:{}", hello.pid);
-        let instance =
-            self.monitor.attach_instance(&hello.executor, hello.slots, hello.queue_per_slot, label, commands);
+        let instance = tracing::info_span!("attach", transport).in_scope(|| {
+            self.monitor.attach_instance(&hello.executor, hello.slots, hello.queue_per_slot, label, commands)
+        });
         let monitor = Arc::clone(&self.monitor);
         let exits = self.exits.clone();
         tokio::spawn(async move {
@@ -71,6 +83,15 @@ impl pb::executors_server::Executors for AttachService {
             .ready_chunks(256)
             .flat_map(|batch| futures::stream::iter(merge_runs(batch).into_iter().map(Ok)));
         Ok(Response::new(Box::pin(outbound)))
+    }
+}
+
+/// How the executor reached us, for logs: `unix` (an attach socket) or `tcp`.
+fn transport_of<T>(request: &Request<T>) -> &'static str {
+    if request.extensions().get::<tonic::transport::server::UdsConnectInfo>().is_some() {
+        "unix"
+    } else {
+        "tcp"
     }
 }
 

@@ -11,7 +11,8 @@ use passer::executor::Executor;
 /// Flags of `passer executor`.
 #[derive(Debug, Args)]
 pub(crate) struct ExecutorArgs {
-    /// Node monitor to attach to.
+    /// Node monitor to attach to: `host:port`, `http://host:port`, or its
+    /// Unix socket as `unix:/path` (TLS flags do not apply to a socket).
     #[arg(long, env = "PASSER_ATTACH_ADDR", default_value = "http://127.0.0.1:20501")]
     pub(crate) attach: String,
     /// Built-in handlers to serve (comma-separated: echo, sleep).

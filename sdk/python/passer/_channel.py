@@ -3,7 +3,8 @@
 An address may be written ``host:port``, ``http://host:port`` (plaintext, as
 the node monitor passes ``PASSER_ATTACH_ADDR``), ``https://host:port`` (TLS
 with the system's roots, or with a :class:`TlsConfig`) or ``unix:/path`` /
-``unix:///path``. A :class:`TlsConfig` turns TLS on for ``host:port`` too.
+``unix:///path`` (a local socket, always plaintext). A :class:`TlsConfig`
+turns TLS on for ``host:port`` too.
 """
 
 from __future__ import annotations
@@ -116,6 +117,14 @@ def open_channel(
     if options:
         given = {name for name, _ in options}
         merged = [opt for opt in merged if opt[0] not in given] + list(options)
+    if parsed.target.lower().startswith("unix:"):
+        # A Unix socket never leaves the host: node monitors serve it in
+        # plaintext, so TLS settings do not apply (as in the Rust SDK).
+        # grpcio would send the socket path as :authority, which HTTP/2
+        # servers such as the node monitor refuse; send localhost.
+        if not any(name == "grpc.default_authority" for name, _ in merged):
+            merged.append(("grpc.default_authority", "localhost"))
+        return grpc.insecure_channel(parsed.target, merged)
     if tls is not None:
         if tls.domain:
             merged.append(("grpc.ssl_target_name_override", tls.domain))

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from passer._backoff import Backoff
-from passer._channel import auth_metadata, parse_address
+from passer._channel import TlsConfig, auth_metadata, open_channel, parse_address
 from passer._session import describe_exception, to_output
 
 
@@ -31,6 +31,12 @@ def test_parse_address(address: str, target: str, secure: bool) -> None:
 def test_parse_address_rejects(address: str) -> None:
     with pytest.raises(ValueError):
         parse_address(address)
+
+
+def test_unix_socket_channels_ignore_tls() -> None:
+    # TLS would read the (missing) CA file; a unix socket is plaintext.
+    channel = open_channel("unix:/run/passer/attach.sock", tls=TlsConfig(ca="/nonexistent/ca.pem"))
+    channel.close()
 
 
 def test_backoff_is_capped_full_jitter() -> None:

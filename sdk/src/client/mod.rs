@@ -285,12 +285,18 @@ pub(crate) fn endpoint(
             .map_err(|error| ClientError::Config(format!("TLS for {address:?}: {error}")))?,
         None => endpoint,
     };
-    Ok(endpoint
+    Ok(long_lived(endpoint, connect_timeout))
+}
+
+/// `endpoint` set up for a long-lived HTTP/2 connection: connect timeout,
+/// no Nagle delay, keep-alive pings even while idle.
+pub(crate) fn long_lived(endpoint: Endpoint, connect_timeout: Duration) -> Endpoint {
+    endpoint
         .connect_timeout(connect_timeout)
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(10))
         .keep_alive_timeout(Duration::from_secs(10))
-        .keep_alive_while_idle(true))
+        .keep_alive_while_idle(true)
 }
 
 /// The `authorization` metadata value for `token`.

@@ -2,6 +2,7 @@
 //! capped backoff until the node monitor answers (it may start after the
 //! executor), serves the stream, and reconnects the same way when it breaks.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use tonic::{Code, Streaming};
 use tracing::{debug, info, warn};
 
 use super::session::{self, Outgoing, SessionEnd};
+use super::unix;
 use crate::client::backoff::Backoff;
 use crate::error::{error_chain, ClientError};
 use crate::handler::SharedHandler;
@@ -33,6 +35,8 @@ const QUEUE_PER_SLOT: u32 = 64;
 pub(crate) struct Target {
     /// The node monitor's `Executors` endpoint.
     pub(crate) endpoint: Endpoint,
+    /// The socket to connect through, for a `unix:` address.
+    pub(crate) socket_path_opt: Option<PathBuf>,
     /// The attach address as configured, for logs.
     pub(crate) address: String,
     /// `authorization` metadata, if a token is set.
@@ -115,7 +119,11 @@ async fn attach(
     target: &Target,
     registration: &Registration,
 ) -> Result<(mpsc::UnboundedSender<Outgoing>, Streaming<pb::NodeMessage>), AttachFailure> {
-    let channel = target.endpoint.connect().await.map_err(|error| AttachFailure::Retry(error_chain(&error)))?;
+    let connected = match &target.socket_path_opt {
+        Some(path) => unix::connect(&target.endpoint, path).await,
+        None => target.endpoint.connect().await,
+    };
+    let channel = connected.map_err(|error| AttachFailure::Retry(error_chain(&error)))?;
     let mut client = ExecutorsClient::new(channel);
     let hello = pb::executor_message::Hello {
         executor: registration.executor.clone(),

@@ -21,10 +21,12 @@
 //! - `connection`: connecting, reconnecting and the `hello`.
 //! - `session`: one attached stream.
 //! - `running`: the tasks in flight, with deadlines, cancellation and panics.
+//! - `unix`: attaching through a Unix domain socket (`unix:/path`).
 
 mod connection;
 mod running;
 mod session;
+mod unix;
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -52,7 +54,7 @@ pub struct Executor;
 
 impl Executor {
     /// Starts building an executor that attaches to the node monitor at
-    /// `attach_addr`, such as `http://127.0.0.1:20501`.
+    /// `attach_addr`, such as `http://127.0.0.1:20501` or `unix:/run/passer/attach.sock`.
     pub fn builder(attach_addr: impl Into<String>) -> ExecutorBuilder {
         ExecutorBuilder::new(attach_addr)
     }
@@ -68,7 +70,8 @@ pub struct ExecutorBuilder {
 }
 
 impl ExecutorBuilder {
-    /// A builder attaching to `attach_addr` (`host:port` or `http://host:port`).
+    /// A builder attaching to `attach_addr` (`host:port`, `http://host:port`
+    /// or a Unix socket, `unix:/path`).
     pub fn new(attach_addr: impl Into<String>) -> Self {
         Self {
             attach_addr: attach_addr.into(),
@@ -166,11 +169,25 @@ impl ExecutorBuilder {
         }
     }
 
+    /// Where to attach. A `unix:` socket is local and plaintext, so TLS
+    /// settings do not apply to it; the token is still sent.
     fn target(&self) -> Result<Target, ClientError> {
-        let tls = self.tls.client_config().map_err(ClientError::Config)?;
-        let endpoint = endpoint(&self.attach_addr, CONNECT_TIMEOUT, tls.as_ref())?;
+        let socket_path_opt = unix::socket_path(&self.attach_addr)?;
+        let endpoint = match &socket_path_opt {
+            Some(_) => unix::socket_endpoint(CONNECT_TIMEOUT),
+            None => {
+                let tls = self.tls.client_config().map_err(ClientError::Config)?;
+                endpoint(&self.attach_addr, CONNECT_TIMEOUT, tls.as_ref())?
+            }
+        };
         let authorization_opt = self.token_opt.as_deref().map(authorization_value).transpose()?;
-        Ok(Target { endpoint, address: self.attach_addr.clone(), authorization_opt, name: self.name.clone() })
+        Ok(Target {
+            endpoint,
+            socket_path_opt,
+            address: self.attach_addr.clone(),
+            authorization_opt,
+            name: self.name.clone(),
+        })
     }
 }
 
