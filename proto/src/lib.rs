@@ -24,6 +24,9 @@ pub const TOKEN_METADATA: &str = "authorization";
 /// The environment variable through which a node monitor tells the executor
 /// processes it starts where to attach.
 pub const ATTACH_ADDR_ENV: &str = "PASSER_ATTACH_ADDR";
+/// The variable a node monitor sets, for the executors it supervises, to its
+/// own pid: they exit once that process is gone.
+pub const SUPERVISOR_PID_ENV: &str = "PASSER_SUPERVISOR_PID";
 
 impl pb::TaskStatus {
     /// The lowercase name used in logs and JSON output.

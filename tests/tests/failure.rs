@@ -115,6 +115,31 @@ async fn an_executor_killed_with_tasks_queued_in_it_loses_nothing() -> anyhow::R
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_monitor_leaves_no_executor_behind() -> anyhow::Result<()> {
+    let executor = format!("{} executor --builtin sleep --slots 1", bin_path("passer").display());
+    let cluster = Cluster::builder()
+        .node_monitors(1)
+        .node_args(["--builtin".to_owned(), String::new(), "--executor".to_owned(), executor])
+        .start()
+        .await?;
+    cluster.wait_nodes_up(0, 1).await?;
+    let executors = cluster.node_monitors[0].children();
+    assert_eq!(executors.len(), 1, "one supervised executor process");
+    let pid = executors[0];
+    cluster.node_monitors[0].signal(Signal::SIGKILL);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let gone = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map_or(true, |stat| stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')))
+    };
+    while !gone(pid) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(gone(pid), "executor {pid} outlived its SIGKILLed node monitor by 10 s");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_fails_over_when_its_scheduler_dies() -> anyhow::Result<()> {
     let mut cluster = Cluster::builder().schedulers(2).node_monitors(3).start().await?;
     cluster.wait_nodes_up(0, 3).await?;

@@ -82,6 +82,7 @@ pub async fn supervise(
             .arg("-c")
             .arg(shell_line(&command))
             .env(passer_proto::ATTACH_ADDR_ENV, &attach_addr)
+            .env(passer_proto::SUPERVISOR_PID_ENV, std::process::id().to_string())
             .envs(extra_env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .kill_on_drop(true)
             .spawn()

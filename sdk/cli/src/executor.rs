@@ -27,6 +27,9 @@ pub(crate) struct ExecutorArgs {
     /// TLS.
     #[command(flatten)]
     pub(crate) tls: crate::tls_args::TlsArgs,
+    /// Exit once this process (the supervising node monitor, which sets it) is gone.
+    #[arg(long, env = "PASSER_SUPERVISOR_PID", hide = true)]
+    pub(crate) supervisor_pid: Option<u32>,
 }
 
 /// Runs `passer executor` until SIGINT/SIGTERM.
@@ -35,6 +38,7 @@ pub(crate) async fn run(args: ExecutorArgs) -> anyhow::Result<ExitCode> {
     let mut builder = Executor::builder(args.attach.clone())
         .token(args.token.clone())
         .tls(args.tls.files())
+        .supervised_by(args.supervisor_pid)
         .name(format!("passer-executor-{}", std::process::id()));
     for name in &args.builtin {
         let handler = passer::builtin::builtin_handler(name).with_context(|| {

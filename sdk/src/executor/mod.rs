@@ -26,6 +26,7 @@
 mod connection;
 mod running;
 mod session;
+mod supervisor_watch;
 mod unix;
 
 use std::collections::HashSet;
@@ -64,6 +65,7 @@ impl Executor {
 pub struct ExecutorBuilder {
     attach_addr: String,
     token_opt: Option<String>,
+    supervisor_pid_opt: Option<u32>,
     tls: TlsFiles,
     name: String,
     registrations: Vec<Registration>,
@@ -76,6 +78,7 @@ impl ExecutorBuilder {
         Self {
             attach_addr: attach_addr.into(),
             token_opt: None,
+            supervisor_pid_opt: None,
             tls: TlsFiles::default(),
             name: default_name(),
             registrations: Vec::new(),
@@ -83,8 +86,9 @@ impl ExecutorBuilder {
     }
 
     /// A builder configured from the process environment: the attach
-    /// address from `PASSER_ATTACH_ADDR` (set by a supervising node monitor)
-    /// and the token from `PASSER_TOKEN` if set.
+    /// address from `PASSER_ATTACH_ADDR` (set by a supervising node monitor),
+    /// the token from `PASSER_TOKEN` if set, and the supervisor's pid from
+    /// `PASSER_SUPERVISOR_PID`: the executor exits once that process is gone.
     pub fn from_env() -> Result<ExecutorBuilder, ClientError> {
         Self::from_lookup(|key| std::env::var(key).ok())
     }
@@ -95,7 +99,9 @@ impl ExecutorBuilder {
             .filter(|value| !value.trim().is_empty())
             .ok_or_else(|| ClientError::Config(format!("{} is not set", passer_proto::ATTACH_ADDR_ENV)))?;
         let token_opt = lookup(TOKEN_ENV).filter(|value| !value.is_empty());
-        Ok(Self::new(attach_addr).token(token_opt))
+        let mut builder = Self::new(attach_addr).token(token_opt);
+        builder.supervisor_pid_opt = supervisor_watch::supervisor_pid(lookup(supervisor_watch::SUPERVISOR_PID_ENV));
+        Ok(builder)
     }
 
     /// Registers `handler` for `executor_type`, running up to `slots` tasks at once.
@@ -106,6 +112,14 @@ impl ExecutorBuilder {
     /// Registers an already shared handler for `executor_type`.
     pub fn shared_handler(mut self, executor_type: impl Into<String>, slots: u32, handler: SharedHandler) -> Self {
         self.registrations.push(Registration { executor: executor_type.into(), slots, handler });
+        self
+    }
+
+    /// Exits (like a shutdown) once process `pid`, the supervising node
+    /// monitor, is gone; `None` never does. `from_env` sets it from
+    /// `PASSER_SUPERVISOR_PID`.
+    pub fn supervised_by(mut self, pid: Option<u32>) -> Self {
+        self.supervisor_pid_opt = pid.filter(|&pid| pid > 1);
         self
     }
 
@@ -145,11 +159,23 @@ impl ExecutorBuilder {
             attachments.spawn(connection::keep_attached(Arc::clone(&target), registration, stop_receiver.clone()));
         }
         tokio::pin!(shutdown);
+        let supervisor_pid_opt = self.supervisor_pid_opt;
+        let supervisor_gone = async move {
+            match supervisor_pid_opt {
+                Some(pid) => supervisor_watch::supervisor_gone(pid).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(supervisor_gone);
         let mut first_error_opt = None;
         loop {
             tokio::select! {
                 () = &mut shutdown, if !*stop_sender.borrow() => {
                     tracing::info!("executor shutting down");
+                    stop_sender.send_replace(true);
+                }
+                () = &mut supervisor_gone, if !*stop_sender.borrow() => {
+                    tracing::warn!(pid = supervisor_pid_opt, "the supervising node monitor is gone; exiting");
                     stop_sender.send_replace(true);
                 }
                 joined = attachments.join_next() => match joined {
