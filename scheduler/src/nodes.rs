@@ -31,6 +31,10 @@ pub struct Node {
     /// Tasks this scheduler started on the node since its last poll, less
     /// those it reported back: what the poll's idle slots no longer show.
     pub started_since_poll: i64,
+    /// Set when an answer showed the node busier than its last poll (it
+    /// declined an offer or has reservations queued): no offers until the
+    /// next poll.
+    pub busy_until_poll: bool,
 }
 
 impl Node {
@@ -43,6 +47,9 @@ impl Node {
     /// Slots of `executor` that look idle: idle at the last poll, less the
     /// tasks started here since (any executor type) and not yet reported.
     fn idle_estimate(&self, executor: &str) -> u32 {
+        if self.busy_until_poll {
+            return 0;
+        }
         let Some(load) = self.load.as_ref().filter(|load| load.queue_length == 0) else { return 0 };
         let idle = |e: &pb::ExecutorLoad| i64::from(e.slots_total.saturating_sub(e.slots_busy));
         let of_type = load.executors.iter().filter(|e| e.executor == executor).map(idle).sum::<i64>();
@@ -93,6 +100,7 @@ impl NodeRegistry {
                     up: false,
                     failures: 0,
                     started_since_poll: 0,
+                    busy_until_poll: false,
                 }),
                 Err(error) => tracing::warn!(%error, "ignoring node monitor"),
             }
@@ -128,6 +136,7 @@ impl NodeRegistry {
                     node.up = !load.draining;
                     node.failures = 0;
                     node.started_since_poll = 0;
+                    node.busy_until_poll = false;
                     node.load = Some(load);
                 }
                 Err(error) => {
@@ -147,6 +156,13 @@ impl NodeRegistry {
     /// a node that is down or unknown.
     pub fn idle_slots(&self, node_id: &str, executor: &str) -> u32 {
         self.nodes.read().iter().find(|n| n.node_id == node_id && n.up).map_or(0, |n| n.idle_estimate(executor))
+    }
+
+    /// Stops offers to `node_id` until its next poll.
+    pub fn mark_busy(&self, node_id: &str) {
+        if let Some(node) = self.nodes.write().iter_mut().find(|n| n.node_id == node_id) {
+            node.busy_until_poll = true;
+        }
     }
 
     /// Notes `started` tasks started on `node_id` and `reported` attempts it

@@ -97,6 +97,10 @@ pub fn place(scheduler: Arc<Scheduler>, job_id: String, demand: ProbeDemand) {
                         }
                         let returned = answer.offered.len() as u64 - u64::from(taken);
                         scheduler.nodes.note_tasks(&answer.node_id, 0, returned);
+                        if returned > 0 || reply.queue_length > 0 {
+                            // Busier than its last poll showed: no offers until the next.
+                            scheduler.nodes.mark_busy(&answer.node_id);
+                        }
                     }
                     None => {
                         for launch in &answer.offered {
@@ -122,7 +126,9 @@ pub fn place(scheduler: Arc<Scheduler>, job_id: String, demand: ProbeDemand) {
                 scheduler.carry_out(followups);
                 return;
             };
-            if refused || entry.state.probe_demands().iter().any(|d| d.executor == demand.executor) {
+            // Back off only when nodes refused; a deficit left by declined
+            // offers (or retries) is probed again at once.
+            if refused {
                 entry.next_probe_at = now + entry.probe_backoff;
                 entry.probe_backoff = (entry.probe_backoff * 2).min(MAX_PROBE_BACKOFF);
             } else {
