@@ -54,7 +54,9 @@ pub struct NodeMonitorConfig {
     pub queue_capacity: u32,
     /// Tasks per executor slot taken ahead of a free slot, so a slot that
     /// finishes starts its next task without waiting for a scheduler round
-    /// trip (0 = pure late binding). 1–2 suit short tasks; see README.
+    /// trip (0 = pure late binding). Executors that queue (the Rust SDK's)
+    /// are sent them at once. 1–2 suit uneven tasks, 16 floods of tiny
+    /// ones; see README.
     #[arg(long, env = "PASSER_PREFETCH_PER_SLOT", default_value_t = 0)]
     pub prefetch_per_slot: u32,
     /// `key=value` labels of this node (repeatable).
