@@ -10,6 +10,9 @@ use crate::monitor::Monitor;
 
 /// Longest job id or executor name accepted.
 const MAX_NAME: usize = 128;
+/// Most tasks offered in one EnqueueReservations call (a node has at most
+/// 4096 slots per executor instance; offers beyond its idle slots are declined).
+const MAX_OFFERED: usize = 4096;
 
 /// Serves `passer.v1.NodeMonitor`.
 pub struct NodeMonitorService {
@@ -43,11 +46,11 @@ impl pb::node_monitor_server::NodeMonitor for NodeMonitorService {
         if request.scheduler_address.is_empty() {
             return Err(Status::invalid_argument("scheduler_address must be set"));
         }
-        if request.count == 0 {
-            return Err(Status::invalid_argument("count must be at least 1"));
+        if request.count == 0 && request.offered.is_empty() {
+            return Err(Status::invalid_argument("count must be at least 1 when no task is offered"));
         }
-        if request.offered.len() > request.count as usize {
-            return Err(Status::invalid_argument("offered must not hold more tasks than count"));
+        if request.offered.len() > MAX_OFFERED {
+            return Err(Status::invalid_argument(format!("offered must hold at most {MAX_OFFERED} tasks")));
         }
         if let Some(stray) = request.offered.iter().find(|launch| launch.job_id != request.job_id) {
             return Err(Status::invalid_argument(format!(
@@ -61,7 +64,7 @@ impl pb::node_monitor_server::NodeMonitor for NodeMonitorService {
         let metrics = &self.monitor.metrics;
         metrics.reservations_queued.inc_by(u64::from(response.accepted));
         metrics.offers_taken.inc_by(u64::from(taken));
-        metrics.reservations_refused.inc_by(u64::from(count.saturating_sub(response.accepted + taken)));
+        metrics.reservations_refused.inc_by(u64::from(count.saturating_sub(response.accepted)));
         tracing::debug!(accepted = response.accepted, queue = response.queue_length, "reservations");
         Ok(Response::new(response))
     }

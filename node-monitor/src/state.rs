@@ -145,8 +145,8 @@ impl NodeState {
         self.draining = true;
     }
 
-    /// Starts the tasks offered with reservations while slots are idle, then
-    /// queues the reservations left, as many as fit.
+    /// Starts the tasks offered while slots are idle (declining the rest),
+    /// then queues the reservations, as many as fit.
     pub fn enqueue(
         &mut self,
         mut request: pb::EnqueueReservationsRequest,
@@ -163,12 +163,9 @@ impl NodeState {
         let mut effects = Vec::new();
         let mut declined_task_ids = Vec::new();
         for launch in std::mem::take(&mut request.offered) {
-            let startable = refusal.is_none()
-                && launch.executor == request.executor
-                && request.count > 0
-                && self.slots.idle(&launch.executor) > 0;
+            let startable =
+                refusal.is_none() && launch.executor == request.executor && self.slots.idle(&launch.executor) > 0;
             if startable {
-                request.count -= 1;
                 self.start_task(launch, &request.scheduler_address, now, now, &mut effects);
             } else {
                 declined_task_ids.push(launch.task_id);

@@ -326,7 +326,7 @@ fn offered_tasks_start_on_idle_slots_and_the_rest_are_declined() {
     let (response, effects) = state.enqueue(request, T0);
     assert_eq!(runs(&effects), ["a", "b"], "two idle slots, two offers taken");
     assert_eq!(response.declined_task_ids, ["c"]);
-    assert_eq!(response.accepted, 2, "the two reservations not used by a started task are queued");
+    assert_eq!(response.accepted, 4, "offers come on top of the reservations, which are all queued");
     assert!(asks(&effects).is_empty(), "no slot is free to redeem them");
 
     let next = state.on_results(1, vec![result("a")], Duration::from_millis(3));

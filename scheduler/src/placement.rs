@@ -11,7 +11,7 @@ use passer_proto::pb;
 
 use crate::core::{collect_probes, Followups, Scheduler};
 use crate::policy::job::{Finish, ProbeDemand};
-use crate::policy::sampler::sample_nodes;
+use crate::policy::sampler::{sample_nodes, Probe};
 use crate::stats::add;
 
 /// How long one EnqueueReservations call may take.
@@ -27,13 +27,10 @@ pub fn place(scheduler: Arc<Scheduler>, job_id: String, demand: ProbeDemand) {
             None => return,
         };
         let eligible = scheduler.nodes.eligible_for(&demand.executor, &demand.constraint);
-        let probes = {
-            let mut rng = scheduler.rng.lock();
-            sample_nodes(eligible.len(), demand.count as usize, scheduler.config.probe_ratio, &mut *rng)
-        };
-        let offers = offer_to_idle_nodes(&scheduler, &job_id, &demand, &eligible, &probes);
-        let calls = probes.into_iter().zip(offers).map(|(probe, offered)| {
-            let (node_id, mut client) = eligible[probe.node_index].clone();
+        let plan = plan_calls(&scheduler, &job_id, &demand, &eligible);
+        let calls = plan.into_iter().map(|(node_index, reservations, offered)| {
+            let (node_id, mut client) = eligible[node_index].clone();
+            let probe = Probe { node_index, reservations };
             let request = pb::EnqueueReservationsRequest {
                 job_id: job_id.clone(),
                 scheduler_address: scheduler.address.clone(),
@@ -86,7 +83,7 @@ pub fn place(scheduler: Arc<Scheduler>, job_id: String, demand: ProbeDemand) {
                 add(&scheduler.stats.reservations_sent, u64::from(accepted));
                 add(&scheduler.stats.offers_taken, u64::from(taken));
                 add(&scheduler.stats.tasks_launched, u64::from(taken));
-                let unused = answer.reservations.saturating_sub(accepted + taken);
+                let unused = answer.reservations.saturating_sub(accepted);
                 add(&scheduler.stats.reservations_refused, u64::from(unused));
                 refused |= unused > 0;
                 match &answer.reply {
@@ -168,37 +165,55 @@ impl Answer {
     }
 }
 
-/// Picks the tasks to offer with each probe: up to the probe's reservations
-/// and the node's idle slots as last seen, one node per task.
-fn offer_to_idle_nodes(
+/// What to send where: `(eligible index, reservations, offered tasks)` per
+/// node. Tasks go first to nodes that look idle (among up to `d × count`
+/// sampled candidates), one node per task and no reservations for them;
+/// the rest get `d` reservations each by batch sampling, as in Sparrow.
+fn plan_calls(
     scheduler: &Scheduler,
     job_id: &str,
     demand: &ProbeDemand,
     eligible: &[(String, passer::security::tls::NodeClient)],
-    probes: &[crate::policy::sampler::Probe],
-) -> Vec<Vec<pb::TaskLaunch>> {
-    if !scheduler.config.offer_to_idle {
-        return vec![Vec::new(); probes.len()];
-    }
-    let now = scheduler.now();
-    let mut jobs = scheduler.jobs.lock();
-    let Some(entry) = jobs.get_mut(job_id) else { return vec![Vec::new(); probes.len()] };
-    let offers: Vec<Vec<pb::TaskLaunch>> = probes
-        .iter()
-        .map(|probe| {
-            let node_id = &eligible[probe.node_index].0;
-            let idle = scheduler.nodes.idle_slots(node_id, &demand.executor);
-            if idle == 0 {
-                return Vec::new();
+) -> Vec<(usize, u32, Vec<pb::TaskLaunch>)> {
+    let probe_ratio = scheduler.config.probe_ratio;
+    let mut plan: Vec<(usize, u32, Vec<pb::TaskLaunch>)> = Vec::new();
+    let mut to_probe = demand.count as usize;
+    if scheduler.config.offer_to_idle && !eligible.is_empty() {
+        let wanted = ((demand.count as f64 * probe_ratio).ceil() as usize).clamp(1, eligible.len());
+        let candidates = rand::seq::index::sample(&mut *scheduler.rng.lock(), eligible.len(), wanted);
+        let now = scheduler.now();
+        let mut jobs = scheduler.jobs.lock();
+        if let Some(entry) = jobs.get_mut(job_id) {
+            for node_index in candidates {
+                if to_probe == 0 {
+                    break;
+                }
+                let node_id = &eligible[node_index].0;
+                let idle = scheduler.nodes.idle_slots(node_id, &demand.executor).min(to_probe as u32);
+                if idle == 0 {
+                    continue;
+                }
+                let offered = entry.state.offer(demand, node_id, idle, now);
+                if offered.is_empty() {
+                    continue;
+                }
+                scheduler.nodes.note_tasks(node_id, offered.len() as u64, 0);
+                add(&scheduler.stats.tasks_offered, offered.len() as u64);
+                to_probe -= offered.len();
+                plan.push((node_index, 0, offered));
             }
-            let offered = entry.state.offer(demand, node_id, idle.min(probe.reservations), now);
-            scheduler.nodes.note_tasks(node_id, offered.len() as u64, 0);
-            offered
-        })
-        .collect();
-    let count: usize = offers.iter().map(Vec::len).sum();
-    add(&scheduler.stats.tasks_offered, count as u64);
-    offers
+        }
+    }
+    if to_probe > 0 {
+        let probes = sample_nodes(eligible.len(), to_probe, probe_ratio, &mut *scheduler.rng.lock());
+        for probe in probes {
+            match plan.iter_mut().find(|(index, _, _)| *index == probe.node_index) {
+                Some(call) => call.1 += probe.reservations,
+                None => plan.push((probe.node_index, probe.reservations, Vec::new())),
+            }
+        }
+    }
+    plan
 }
 
 /// Cancels `job_id`'s reservations on `node_id` (one executor type, or all
