@@ -191,3 +191,37 @@ async fn bad_inputs_get_clear_errors() -> anyhow::Result<()> {
     submit(channel, job(vec![task("after")])).await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_offers_to_a_node_monitor_name_what_is_wrong() -> anyhow::Result<()> {
+    let cluster = Cluster::builder().node_monitors(1).start().await?;
+    let uri = format!("http://{}", cluster.node_addrs[0]);
+    let mut node = pb::node_monitor_client::NodeMonitorClient::connect(uri).await?;
+    let request = |count: u32, offered: Vec<pb::TaskLaunch>| pb::EnqueueReservationsRequest {
+        job_id: "j".into(),
+        scheduler_address: "127.0.0.1:1".into(),
+        executor: "echo".into(),
+        count,
+        offered,
+        ..Default::default()
+    };
+    let launch = |job_id: &str| pb::TaskLaunch {
+        job_id: job_id.into(),
+        task_id: "t".into(),
+        attempt: 1,
+        executor: "echo".into(),
+        timeout_ms: 1000,
+        ..Default::default()
+    };
+    let nothing = node.enqueue_reservations(request(0, Vec::new())).await.expect_err("nothing asked");
+    assert_eq!(nothing.code(), Code::InvalidArgument);
+    assert!(nothing.message().contains("count must be at least 1"), "{}", nothing.message());
+    let stray = node.enqueue_reservations(request(1, vec![launch("other")])).await.expect_err("another job's task");
+    assert_eq!(stray.code(), Code::InvalidArgument);
+    assert!(stray.message().contains("belongs to job \"other\""), "{}", stray.message());
+    // A well-formed offer to an idle node is started, with no reservation needed.
+    let taken = node.enqueue_reservations(request(0, vec![launch("j")])).await?.into_inner();
+    assert!(taken.declined_task_ids.is_empty(), "an idle node takes the offer: {taken:?}");
+    assert_eq!(taken.accepted, 0);
+    Ok(())
+}
