@@ -11,7 +11,7 @@ use passer_proto::pb;
 
 use crate::core::{collect_probes, Followups, Scheduler};
 use crate::policy::job::{Finish, ProbeDemand};
-use crate::policy::sampler::{sample_nodes, Probe};
+use crate::policy::sampler::sample_nodes;
 use crate::stats::add;
 
 /// How long one EnqueueReservations call may take.
@@ -30,14 +30,13 @@ pub fn place(scheduler: Arc<Scheduler>, job_id: String, demand: ProbeDemand) {
         let plan = plan_calls(&scheduler, &job_id, &demand, &eligible);
         let calls = plan.into_iter().map(|(node_index, reservations, offered)| {
             let (node_id, mut client) = eligible[node_index].clone();
-            let probe = Probe { node_index, reservations };
             let request = pb::EnqueueReservationsRequest {
                 job_id: job_id.clone(),
                 scheduler_address: scheduler.address.clone(),
                 tenant: tenant.clone(),
                 priority,
                 executor: demand.executor.clone(),
-                count: probe.reservations,
+                count: reservations,
                 offered: offered.clone(),
             };
             async move {
@@ -45,7 +44,7 @@ pub fn place(scheduler: Arc<Scheduler>, job_id: String, demand: ProbeDemand) {
                 let reply = match answer {
                     Ok(Ok(response)) => {
                         let response = response.into_inner();
-                        if response.accepted < probe.reservations && !response.refusal.is_empty() {
+                        if response.accepted < reservations && !response.refusal.is_empty() {
                             tracing::debug!(%node_id, refusal = %response.refusal, "reservations refused");
                         }
                         Some(response)
@@ -56,7 +55,7 @@ pub fn place(scheduler: Arc<Scheduler>, job_id: String, demand: ProbeDemand) {
                     }
                     Err(_) => None,
                 };
-                Answer { node_id, reservations: probe.reservations, offered, reply }
+                Answer { node_id, reservations, offered, reply }
             }
         });
         let answers = futures::future::join_all(calls).await;

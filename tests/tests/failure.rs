@@ -17,6 +17,18 @@ fn assert_one_result_each(results: &[TaskOutput], expected: usize) {
     assert_eq!(ids.len(), expected, "no task got two results");
 }
 
+/// `nodes` node monitors, each supervising one `passer executor` process
+/// with `slots` sleep slots (and no built-in executors), plus `extra` flags.
+async fn supervising_cluster(nodes: usize, slots: u32, extra: &[&str]) -> anyhow::Result<Cluster> {
+    let executor = format!("{} executor --builtin sleep --slots {slots}", bin_path("passer").display());
+    Cluster::builder()
+        .node_monitors(nodes)
+        .node_args(["--builtin".to_owned(), String::new(), "--executor".to_owned(), executor])
+        .node_args(extra.iter().copied())
+        .start()
+        .await
+}
+
 fn sleep_job(job_id: &str, count: usize, millis: u64) -> JobSpec {
     JobSpec::uniform(job_id, "sleep", count, millis.to_string().as_bytes())
 }
@@ -45,12 +57,7 @@ async fn killing_a_node_monitor_mid_job_loses_nothing() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_executor_process_is_retried_or_named() -> anyhow::Result<()> {
-    let executor = format!("{} executor --builtin sleep --slots 2", bin_path("passer").display());
-    let cluster = Cluster::builder()
-        .node_monitors(1)
-        .node_args(["--builtin".to_owned(), String::new(), "--executor".to_owned(), executor])
-        .start()
-        .await?;
+    let cluster = supervising_cluster(1, 2, &[]).await?;
     cluster.wait_nodes_up(0, 1).await?;
     let node = &cluster.node_monitors[0];
     let client = cluster.client();
@@ -86,13 +93,7 @@ async fn a_crashed_executor_process_is_retried_or_named() -> anyhow::Result<()> 
 async fn an_executor_killed_with_tasks_queued_in_it_loses_nothing() -> anyhow::Result<()> {
     // `passer executor` queues tasks beyond its slot; with --prefetch-per-slot
     // the node monitor sends it up to 8 ahead, so a kill takes queued tasks too.
-    let executor = format!("{} executor --builtin sleep --slots 1", bin_path("passer").display());
-    let cluster = Cluster::builder()
-        .node_monitors(2)
-        .node_args(["--builtin".to_owned(), String::new(), "--executor".to_owned(), executor])
-        .node_args(["--prefetch-per-slot", "8"])
-        .start()
-        .await?;
+    let cluster = supervising_cluster(2, 1, &["--prefetch-per-slot", "8"]).await?;
     cluster.wait_nodes_up(0, 2).await?;
     let client = cluster.client();
     let mut results = client.submit(sleep_job("kill-queued", 600, 2)).await?;
@@ -116,12 +117,7 @@ async fn an_executor_killed_with_tasks_queued_in_it_loses_nothing() -> anyhow::R
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_node_monitor_leaves_no_executor_behind() -> anyhow::Result<()> {
-    let executor = format!("{} executor --builtin sleep --slots 1", bin_path("passer").display());
-    let cluster = Cluster::builder()
-        .node_monitors(1)
-        .node_args(["--builtin".to_owned(), String::new(), "--executor".to_owned(), executor])
-        .start()
-        .await?;
+    let cluster = supervising_cluster(1, 1, &[]).await?;
     cluster.wait_nodes_up(0, 1).await?;
     let executors = cluster.node_monitors[0].children();
     assert_eq!(executors.len(), 1, "one supervised executor process");
