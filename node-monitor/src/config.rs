@@ -59,6 +59,16 @@ pub struct NodeMonitorConfig {
     /// ones; see README.
     #[arg(long, env = "PASSER_PREFETCH_PER_SLOT", default_value_t = 0)]
     pub prefetch_per_slot: u32,
+    /// Milliseconds a GetTask may go unanswered: then its slots are
+    /// released, and the scheduler's reservations are skipped for a while
+    /// (doubling per silence, up to 16 s) so a frozen or unreachable
+    /// scheduler never holds slots others could use.
+    #[arg(long, env = "PASSER_GET_TASK_TIMEOUT_MS", default_value_t = 1_000)]
+    pub get_task_timeout_ms: u64,
+    /// Milliseconds an executor that sends heartbeats may stay silent before
+    /// its slots are withdrawn and its tasks placed again.
+    #[arg(long, env = "PASSER_EXECUTOR_SILENCE_MS", default_value_t = 15_000)]
+    pub executor_silence_ms: u64,
     /// `key=value` labels of this node (repeatable).
     #[arg(long = "label", env = "PASSER_LABELS", value_delimiter = ',')]
     pub labels: Vec<String>,
@@ -122,6 +132,8 @@ impl NodeMonitorConfig {
             executors: Vec::new(),
             queue_capacity: 20_000,
             prefetch_per_slot: 0,
+            get_task_timeout_ms: 1_000,
+            executor_silence_ms: 15_000,
             labels: Vec::new(),
             drain_timeout_secs: 30,
             tenant_weights: Vec::new(),
@@ -146,6 +158,9 @@ impl NodeMonitorConfig {
         }
         if self.prefetch_per_slot > 64 {
             return Err("--prefetch-per-slot must be at most 64".into());
+        }
+        if self.get_task_timeout_ms == 0 || self.executor_silence_ms == 0 {
+            return Err("--get-task-timeout-ms and --executor-silence-ms must be at least 1".into());
         }
         if self.queue_capacity == 0 {
             return Err("--queue-capacity must be at least 1".into());

@@ -1,7 +1,9 @@
 //! passer's node monitor: holds reservations for tasks (late binding),
 //! fronts the local executor processes, and runs tasks in their slots.
 //!
-//! Layout: the pure policy in [`queue`], [`slots`] and [`state`]; the I/O
+//! Layout: the pure policy in [`queue`], [`slots`], [`state`],
+//! [`suspects`] (schedulers that stopped answering) and [`liveness`]
+//! (executors that stopped answering); the I/O
 //! shell in [`monitor`] (locking and effects), [`links`] (streams to
 //! schedulers), [`executors`] (attached, built-in and supervised executors),
 //! [`service`] (the gRPC service), [`local_attach`] and [`attach_socket`]
@@ -13,6 +15,7 @@ pub mod attach_socket;
 pub mod config;
 pub mod executors;
 pub mod links;
+pub mod liveness;
 pub mod local_attach;
 pub mod metrics;
 pub mod monitor;
@@ -23,6 +26,7 @@ pub mod service;
 pub mod slots;
 pub mod socket_dir;
 pub mod state;
+pub mod suspects;
 pub mod tenants;
 
 pub use config::NodeMonitorConfig;

@@ -139,6 +139,19 @@ impl Monitor {
                         let _ = tx.send(ExecutorCommand::Cancel(cancel));
                     }
                 }
+                Effect::SchedulerSuspect { scheduler, timed_out, wait } => {
+                    tracing::warn!(
+                        %scheduler,
+                        timed_out,
+                        wait_ms = wait.as_millis() as u64,
+                        "scheduler did not answer GetTask in time: slots released, its reservations wait"
+                    );
+                }
+                Effect::Withdraw { instance, reason } => {
+                    tracing::warn!(instance, %reason, "executor withdrawn: its tasks go back to their schedulers");
+                    // Dropping the channel ends the attach stream.
+                    inner.instances.remove(&instance);
+                }
             }
         }
     }
@@ -189,6 +202,12 @@ impl Monitor {
             effects.extend(inner.state.on_grant(response, now));
         }
         self.apply(&mut inner, effects);
+    }
+
+    /// A message other than results from an executor instance.
+    pub fn on_heard(self: &Arc<Self>, instance: InstanceId, heartbeat: bool) {
+        let now = self.now();
+        self.inner.lock().state.on_heard(instance, heartbeat, now);
     }
 
     /// Results from an executor instance.

@@ -180,11 +180,23 @@ impl ReservationQueue {
     /// order): up to `free_slots(executor)` of one job. `None` if nothing
     /// can run now.
     pub fn next_redeem(&mut self, free_slots: impl Fn(&str) -> u32) -> Option<Redeem> {
-        let (priority, tenant, position) = self.choose(&free_slots)?;
+        self.next_redeem_capped(free_slots, |_| u32::MAX)
+    }
+
+    /// As [`Self::next_redeem`], taking at most `cap(entry)` reservations of
+    /// an entry at once and skipping (but keeping) the entries whose cap is
+    /// 0, such as those of a scheduler that does not answer.
+    pub fn next_redeem_capped(
+        &mut self,
+        free_slots: impl Fn(&str) -> u32,
+        cap: impl Fn(&Reservation) -> u32,
+    ) -> Option<Redeem> {
+        let usable = |entry: &Reservation| cap(entry) > 0;
+        let (priority, tenant, position) = self.choose(&free_slots, &usable)?;
         let level = self.levels.get_mut(&priority)?;
         let entries = level.get_mut(&tenant)?;
         let entry = &mut entries[position].1;
-        let count = entry.count.min(free_slots(&entry.executor));
+        let count = entry.count.min(free_slots(&entry.executor)).min(cap(entry));
         let redeem = Redeem {
             job_id: entry.job_id.clone(),
             scheduler: entry.scheduler.clone(),
@@ -228,12 +240,16 @@ impl ReservationQueue {
     }
 
     /// The entry to serve next: (priority, tenant, position in its FIFO).
-    fn choose(&self, free_slots: &impl Fn(&str) -> u32) -> Option<(i32, String, usize)> {
+    fn choose(
+        &self,
+        free_slots: &impl Fn(&str) -> u32,
+        usable: &impl Fn(&Reservation) -> bool,
+    ) -> Option<(i32, String, usize)> {
         for (&priority, level) in self.levels.iter().rev() {
             // Order key: positive weights first, then virtual finish, then arrival.
             let mut best: Option<((bool, f64, u64), &str, usize)> = None;
             for (tenant, entries) in level {
-                let Some(position) = entries.iter().position(|(_, e)| free_slots(&e.executor) > 0) else {
+                let Some(position) = entries.iter().position(|(_, e)| free_slots(&e.executor) > 0 && usable(e)) else {
                     continue;
                 };
                 let sequence = entries[position].0;

@@ -49,6 +49,8 @@ pub async fn run(
             queue_capacity: config.queue_capacity,
             cancel_grace: Duration::from_secs(5),
             prefetch_per_slot: config.prefetch_per_slot,
+            get_task_timeout: Duration::from_millis(config.get_task_timeout_ms),
+            executor_silence: Duration::from_millis(config.executor_silence_ms),
         },
     );
     state.set_tenant_policy(config.tenant_policy().map_err(anyhow::Error::msg)?);

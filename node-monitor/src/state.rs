@@ -5,14 +5,16 @@
 //! Every method returns the [`Effect`]s the I/O shell must carry out (send a
 //! request on a scheduler link, a task to an executor). Time is passed in.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use passer_proto::pb::{self, TaskStatus};
 
+use crate::liveness::Liveness;
 use crate::prefetch::{HeldTask, Prefetch};
 use crate::queue::{Reservation, ReservationQueue};
 use crate::slots::{InstanceId, SlotTable};
+use crate::suspects::Suspects;
 use crate::tenants::TenantPolicy;
 
 /// Something the I/O shell must do.
@@ -46,6 +48,25 @@ pub enum Effect {
         /// The message to send.
         cancel: pb::node_message::CancelTask,
     },
+    /// A scheduler left GetTask requests unanswered past their deadline:
+    /// their slots are free again and its reservations wait (log it).
+    SchedulerSuspect {
+        /// The scheduler's address.
+        scheduler: String,
+        /// Requests that timed out.
+        timed_out: u32,
+        /// How long its reservations are skipped.
+        wait: Duration,
+    },
+    /// An executor instance stopped answering: its slots are withdrawn and
+    /// its tasks handed back; the shell drops its channel (closing its
+    /// stream) and logs it.
+    Withdraw {
+        /// The instance.
+        instance: InstanceId,
+        /// Why.
+        reason: String,
+    },
 }
 
 type TaskKey = (String, String);
@@ -70,6 +91,8 @@ struct PendingRequest {
     /// How many of `count` were free slots (the rest are prefetch places).
     slot_claims: u32,
     tenant: String,
+    /// When the request was sent: it is given up `get_task_timeout` later.
+    asked_at: Duration,
 }
 
 /// Tunables of the node's policy.
@@ -82,7 +105,32 @@ pub struct StateConfig {
     /// Tasks per slot taken ahead of a free slot (see [`crate::prefetch`]);
     /// 0 is pure late binding.
     pub prefetch_per_slot: u32,
+    /// How long a GetTask may go unanswered before its slots are released
+    /// and its scheduler is suspect (see [`crate::suspects`]).
+    pub get_task_timeout: Duration,
+    /// How long an executor that sends heartbeats may be silent before it
+    /// is withdrawn (see [`crate::liveness`]).
+    pub executor_silence: Duration,
 }
+
+impl StateConfig {
+    /// The defaults of the flags, with the given queue bound.
+    pub fn with_capacity(queue_capacity: u32) -> Self {
+        Self {
+            queue_capacity,
+            cancel_grace: Duration::from_secs(5),
+            prefetch_per_slot: 0,
+            get_task_timeout: Duration::from_secs(1),
+            executor_silence: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Most given-up request ids remembered for late answers.
+const MAX_GIVEN_UP: usize = 4096;
+
+/// The longest a scheduler stays suspect after repeated silences.
+const MAX_SUSPECT_WAIT: Duration = Duration::from_secs(16);
 
 /// Everything the node monitor decides with.
 #[derive(Debug)]
@@ -95,6 +143,11 @@ pub struct NodeState {
     running: HashMap<TaskKey, Running>,
     requests: HashMap<u64, PendingRequest>,
     prefetch: Prefetch,
+    suspects: Suspects,
+    /// Requests given up on (timed out), by id, with their scheduler: a
+    /// late answer's tasks still need a home. Oldest dropped past a bound.
+    given_up: BTreeMap<u64, String>,
+    liveness: Liveness,
     /// The latest time a caller passed in: held tasks that start outside a
     /// timed call (an executor attached) start at it.
     last_now: Duration,
@@ -116,6 +169,9 @@ impl NodeState {
             running: HashMap::new(),
             requests: HashMap::new(),
             prefetch: Prefetch::new(config.prefetch_per_slot),
+            suspects: Suspects::new(config.get_task_timeout, MAX_SUSPECT_WAIT.max(config.get_task_timeout)),
+            given_up: BTreeMap::new(),
+            liveness: Liveness::new(config.executor_silence),
             last_now: Duration::ZERO,
             next_request_id: 1,
             draining: false,
@@ -240,8 +296,9 @@ impl NodeState {
     pub fn on_grant(&mut self, response: pb::GetTaskResponse, now: Duration) -> Vec<Effect> {
         self.last_now = self.last_now.max(now);
         let Some(pending) = self.requests.remove(&response.request_id) else {
-            return Vec::new();
+            return self.on_late_grant(response, now);
         };
+        self.suspects.clear(&pending.scheduler);
         self.slots.unclaim(&pending.executor, pending.slot_claims);
         self.prefetch.unclaim(&pending.executor, pending.count - pending.slot_claims);
         let used = (response.tasks.len() as u32).min(pending.count);
@@ -259,6 +316,38 @@ impl NodeState {
         effects
     }
 
+    /// An answer to a request given up (timed out): the scheduler counts
+    /// its tasks as launched here, so each starts if a slot is idle and is
+    /// handed back unspent otherwise.
+    fn on_late_grant(&mut self, response: pb::GetTaskResponse, now: Duration) -> Vec<Effect> {
+        let Some(scheduler) = self.late_scheduler(&response) else { return Vec::new() };
+        self.suspects.clear(&scheduler);
+        let mut effects = Vec::new();
+        for launch in response.tasks {
+            if self.slots.idle(&launch.executor) > 0 {
+                self.start_task(launch, &scheduler, now, now, &mut effects);
+            } else {
+                let outcome = self.unstarted_outcome(&launch, "the node gave up waiting for this task");
+                effects.push(Effect::Report { scheduler: scheduler.clone(), outcome });
+            }
+        }
+        effects.extend(self.dispatch());
+        effects
+    }
+
+    /// The scheduler a late answer came from (kept with the timed-out ids).
+    fn late_scheduler(&mut self, response: &pb::GetTaskResponse) -> Option<String> {
+        self.given_up.remove(&response.request_id)
+    }
+
+    /// A failed, retryable outcome for a task that never started here: the
+    /// scheduler hands it out again without counting the attempt.
+    fn unstarted_outcome(&self, launch: &pb::TaskLaunch, reason: &str) -> pb::TaskOutcome {
+        let mut outcome = self.lost_outcome(&launch.job_id, &launch.task_id, launch.attempt, reason.to_owned());
+        outcome.not_started = true;
+        outcome
+    }
+
     /// Starts a task granted at `granted_at` (its deadline counts from
     /// then, so a task held for a slot does not outlive the scheduler's
     /// own deadline for it).
@@ -271,21 +360,17 @@ impl NodeState {
         effects: &mut Vec<Effect>,
     ) {
         let Some(instance) = self.slots.start(&launch.executor) else {
-            // The executor went away while the request was in flight.
-            effects.push(Effect::Report {
-                scheduler: scheduler.to_owned(),
-                outcome: self.lost_outcome(
-                    &launch.job_id,
-                    &launch.task_id,
-                    launch.attempt,
-                    "no executor slot left on the node".into(),
-                ),
-            });
+            // The executor went away while the request was in flight: the
+            // task never started, so it spends no attempt.
+            let outcome = self.unstarted_outcome(&launch, "no executor slot left on the node");
+            effects.push(Effect::Report { scheduler: scheduler.to_owned(), outcome });
             return;
         };
         let key = (launch.job_id.clone(), launch.task_id.clone());
         let deadline = granted_at + Duration::from_millis(launch.timeout_ms);
-        let remaining_ms = u64::try_from(deadline.saturating_sub(now).as_millis()).unwrap_or(u64::MAX);
+        // Rounded up, so an executor's own timer never fires before this
+        // node's deadline: its late result is then the deadline's verdict.
+        let remaining_ms = ceil_millis(deadline.saturating_sub(now));
         let run = Running {
             instance,
             attempt: launch.attempt,
@@ -325,6 +410,8 @@ impl NodeState {
         // breaks, so held tasks it launched are dropped, not run.
         self.prefetch.take_where(|t| t.scheduler == scheduler);
         self.queue.drop_scheduler(scheduler);
+        self.given_up.retain(|_, given_up| given_up != scheduler);
+        self.suspects.clear(scheduler);
         self.dispatch()
     }
 
@@ -343,6 +430,7 @@ impl NodeState {
         let queue = slots.saturating_mul(queue_per_slot.min(self.config.prefetch_per_slot));
         self.slots.attach(instance, executor, slots, queue);
         self.instance_labels.insert(instance, label);
+        self.liveness.attach(instance, self.last_now);
         self.dispatch()
     }
 
@@ -350,6 +438,7 @@ impl NodeState {
     pub fn on_instance_gone(&mut self, instance: InstanceId, reason: &str) -> Vec<Effect> {
         self.slots.detach(instance);
         self.instance_labels.remove(&instance);
+        self.liveness.detach(instance);
         let keys: Vec<TaskKey> =
             self.running.iter().filter(|(_, r)| r.instance == instance).map(|(k, _)| k.clone()).collect();
         let mut effects = Vec::new();
@@ -375,6 +464,7 @@ impl NodeState {
     /// Results from an executor instance.
     pub fn on_results(&mut self, instance: InstanceId, results: Vec<pb::TaskResult>, now: Duration) -> Vec<Effect> {
         self.last_now = self.last_now.max(now);
+        self.liveness.heard(instance, now, false);
         let mut effects = Vec::with_capacity(results.len() + 1);
         for result in results {
             let key = (result.job_id, result.task_id);
@@ -388,17 +478,25 @@ impl NodeState {
                 continue;
             }
             self.finished_total += 1;
-            let status = if result.ok { TaskStatus::Succeeded } else { TaskStatus::Failed };
+            // The deadline's verdict is this node's: a result at or after it
+            // (the executor's own timeout included, which never fires
+            // earlier) is the retryable deadline failure.
+            let overdue = now >= run.deadline;
+            let ok = result.ok && !overdue;
+            let status = if ok { TaskStatus::Succeeded } else { TaskStatus::Failed };
+            let (output, error) =
+                if overdue { (Vec::new(), DEADLINE_EXCEEDED.to_owned()) } else { (result.output, result.error) };
             let outcome = pb::TaskOutcome {
                 job_id: key.0,
                 task_id: key.1,
                 attempt: result.attempt,
                 status: status as i32,
-                output: result.output,
-                error: result.error,
-                retryable: false,
+                output,
+                error,
+                retryable: overdue,
                 run_micros: micros(now.saturating_sub(run.started_at)),
                 executor_id: self.instance_labels.get(&instance).cloned().unwrap_or_default(),
+                not_started: false,
             };
             effects.push(Effect::Report { scheduler: run.scheduler, outcome });
         }
@@ -418,7 +516,14 @@ impl NodeState {
             .map(|(k, _)| k.clone())
             .collect();
         for key in overdue {
-            self.cancel_running(&key, "deadline exceeded", true, now, &mut effects);
+            self.cancel_running(&key, DEADLINE_EXCEEDED, true, now, &mut effects);
+        }
+        self.expire_requests(now, &mut effects);
+        for instance in self.liveness.silent(now) {
+            let silence = self.liveness.silence_limit();
+            let reason = format!("executor sent nothing for {} ms (heartbeats stopped)", silence.as_millis());
+            effects.extend(self.on_instance_gone(instance, &reason));
+            effects.push(Effect::Withdraw { instance, reason });
         }
         let grace = self.config.cancel_grace;
         let stuck: Vec<TaskKey> = self
@@ -433,6 +538,36 @@ impl NodeState {
         }
         effects.extend(self.dispatch());
         effects
+    }
+
+    /// An executor instance said something that is not a result.
+    pub fn on_heard(&mut self, instance: InstanceId, heartbeat: bool, now: Duration) {
+        self.last_now = self.last_now.max(now);
+        self.liveness.heard(instance, now, heartbeat);
+    }
+
+    /// Gives up GetTask requests unanswered past the deadline: their slots
+    /// and prefetch places are free again, and their schedulers suspect.
+    fn expire_requests(&mut self, now: Duration, effects: &mut Vec<Effect>) {
+        let timeout = self.config.get_task_timeout;
+        let expired: Vec<u64> =
+            self.requests.iter().filter(|(_, p)| p.asked_at + timeout <= now).map(|(id, _)| *id).collect();
+        let mut by_scheduler: BTreeMap<String, u32> = BTreeMap::new();
+        for id in expired {
+            let pending = self.requests.remove(&id).expect("id taken from the map");
+            self.slots.unclaim(&pending.executor, pending.slot_claims);
+            self.prefetch.unclaim(&pending.executor, pending.count - pending.slot_claims);
+            self.queue.refund(&pending.tenant, pending.count);
+            if self.given_up.len() >= MAX_GIVEN_UP {
+                self.given_up.pop_first();
+            }
+            self.given_up.insert(id, pending.scheduler.clone());
+            *by_scheduler.entry(pending.scheduler).or_default() += 1;
+        }
+        for (scheduler, timed_out) in by_scheduler {
+            let wait = self.suspects.mark(&scheduler, now);
+            effects.push(Effect::SchedulerSuspect { scheduler, timed_out, wait });
+        }
     }
 
     fn cancel_running(
@@ -485,7 +620,19 @@ impl NodeState {
         loop {
             let (slots, prefetch) = (&self.slots, &self.prefetch);
             let open = |executor: &str| slots.free(executor) + prefetch.room(executor, slots.unqueued_slots(executor));
-            let Some(redeem) = self.queue.next_redeem(open) else { break };
+            let suspects = &self.suspects;
+            let now = self.last_now;
+            let allowance = |entry: &crate::queue::Reservation| {
+                if suspects.is_empty() {
+                    u32::MAX
+                } else {
+                    suspects.allowance(&entry.scheduler, now)
+                }
+            };
+            let Some(redeem) = self.queue.next_redeem_capped(open, allowance) else { break };
+            if !self.suspects.is_empty() {
+                self.suspects.probing(&redeem.scheduler, now + self.config.get_task_timeout);
+            }
             let slot_claims = redeem.count.min(self.slots.free(&redeem.executor));
             self.slots.claim(&redeem.executor, slot_claims);
             self.prefetch.claim(&redeem.executor, redeem.count - slot_claims);
@@ -499,6 +646,7 @@ impl NodeState {
                     count: redeem.count,
                     slot_claims,
                     tenant: redeem.tenant.clone(),
+                    asked_at: self.last_now,
                 },
             );
             effects.push(Effect::AskScheduler {
@@ -544,6 +692,14 @@ impl NodeState {
     }
 }
 
+/// The error of an attempt that ran out of time.
+pub const DEADLINE_EXCEEDED: &str = "deadline exceeded";
+
+fn ceil_millis(duration: Duration) -> u64 {
+    let nanos = duration.as_nanos().div_ceil(1_000_000);
+    u64::try_from(nanos).unwrap_or(u64::MAX)
+}
+
 fn micros(duration: Duration) -> u64 {
     u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
@@ -551,3 +707,7 @@ fn micros(duration: Duration) -> u64 {
 #[cfg(test)]
 #[path = "state_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "state_fault_tests.rs"]
+mod fault_tests;

@@ -8,7 +8,7 @@ fn node() -> NodeState {
     let mut state = NodeState::new(
         "n1".into(),
         Vec::new(),
-        StateConfig { queue_capacity: 10, cancel_grace: Duration::from_secs(1), prefetch_per_slot: 0 },
+        StateConfig { cancel_grace: Duration::from_secs(1), prefetch_per_slot: 0, ..StateConfig::with_capacity(10) },
     );
     state.on_attach(1, "echo", 2, 0, "pid:1".into());
     state
@@ -177,7 +177,11 @@ fn prefetching_node(per_slot: u32) -> NodeState {
     let mut state = NodeState::new(
         "n1".into(),
         Vec::new(),
-        StateConfig { queue_capacity: 10, cancel_grace: Duration::from_secs(1), prefetch_per_slot: per_slot },
+        StateConfig {
+            cancel_grace: Duration::from_secs(1),
+            prefetch_per_slot: per_slot,
+            ..StateConfig::with_capacity(10)
+        },
     );
     state.on_attach(1, "echo", 1, 0, "pid:1".into());
     state
@@ -293,7 +297,7 @@ fn a_queueing_executor_is_sent_prefetched_tasks_at_once() {
     let mut state = NodeState::new(
         "n1".into(),
         Vec::new(),
-        StateConfig { queue_capacity: 10, cancel_grace: Duration::from_secs(1), prefetch_per_slot: 2 },
+        StateConfig { cancel_grace: Duration::from_secs(1), prefetch_per_slot: 2, ..StateConfig::with_capacity(10) },
     );
     // One slot; the executor queues up to 64 per slot, the node allows 2.
     state.on_attach(1, "echo", 1, 64, "pid:1".into());

@@ -1,5 +1,5 @@
 //! The executor conformance suite: the same scenarios (success, failure with
-//! a message, deadline, cancel, many concurrent slots, crash and recovery)
+//! a message, deadline and its retries, cancel, many concurrent slots, crash and recovery)
 //! run against any executor implementation, supervised by a real node
 //! monitor (`--executor "CMD"`) behind a real scheduler, with jobs submitted
 //! through the Rust SDK.
@@ -92,6 +92,7 @@ pub async fn run_suite(command: &str) -> anyhow::Result<()> {
     failure_with_message(&client).await.context("scenario: failure with a message").map_err(with_log)?;
     concurrent_slots(&client).await.context("scenario: many concurrent slots").map_err(with_log)?;
     deadline(&cluster, &client).await.context("scenario: deadline").map_err(with_log)?;
+    deadline_retried(&client).await.context("scenario: deadline retried").map_err(with_log)?;
     cancel(&cluster, &client).await.context("scenario: cancel").map_err(with_log)?;
     crash_and_recover(&cluster, &client).await.context("scenario: crash").map_err(with_log)?;
     Ok(())
@@ -152,6 +153,26 @@ async fn deadline(cluster: &Cluster, client: &Client) -> anyhow::Result<()> {
     }
     wait_slots_idle(cluster, SLOT_RELEASE_LIMIT).await?;
     concurrent_after(client, "after-deadline").await
+}
+
+/// A deadline failure is retryable: a task that always outlives its
+/// deadline runs `max_attempts` times, each attempt failing `deadline
+/// exceeded` (issue 16: the executor's own timer made it final at attempt 1).
+async fn deadline_retried(client: &Client) -> anyhow::Result<()> {
+    let mut job = JobSpec::new("conformance-deadline-retried");
+    for index in 0..2 {
+        let task = TaskSpec::new(format!("t{index}"), EXECUTOR_TYPE, b"sleep:300".to_vec());
+        job = job.task(task.timeout(Duration::from_millis(50)).max_attempts(3));
+    }
+    let results = tokio::time::timeout(WAIT_LIMIT, client.run(job)).await.context("results of overdue tasks")??;
+    ensure!(results.len() == 2, "{} results", results.len());
+    for result in &results {
+        ensure!(result.status == TaskStatus::Failed, "{} ended {:?}", result.task_id, result.status);
+        ensure!(result.attempt == 3, "{} ended at attempt {}: {}", result.task_id, result.attempt, result.error);
+        let deadline_failures = result.error.matches("deadline exceeded").count();
+        ensure!(deadline_failures == 3, "{} error {:?}", result.task_id, result.error);
+    }
+    Ok(())
 }
 
 /// Cancelling a job stops its running tasks: every task ends CANCELLED and

@@ -122,6 +122,7 @@ impl ProductionCluster {
             queue_capacity: config.queue_capacity,
             cancel_grace: Duration::from_secs(1),
             prefetch_per_slot: 0,
+            ..StateConfig::with_capacity(config.queue_capacity)
         };
         let node_ids: Vec<String> = (0..config.nodes).map(|node| format!("n{node}")).collect();
         let nodes = node_ids
@@ -311,7 +312,7 @@ impl ProductionCluster {
                     let report = self.reports.insert(outcome);
                     actions.push(NodeAction::Report { node, job, report });
                 }
-                Effect::Cancel { .. } => {}
+                Effect::Cancel { .. } | Effect::SchedulerSuspect { .. } | Effect::Withdraw { .. } => {}
             }
         }
     }

@@ -71,7 +71,10 @@ impl pb::executors_server::Executors for AttachService {
                     Ok(Some(pb::ExecutorMessage { message: Some(FromExecutor::Results(batch)) })) => {
                         monitor.on_results(instance, batch.results);
                     }
-                    Ok(Some(_)) => {}
+                    Ok(Some(pb::ExecutorMessage { message: Some(FromExecutor::Heartbeat(_)) })) => {
+                        monitor.on_heard(instance, true);
+                    }
+                    Ok(Some(_)) => monitor.on_heard(instance, false),
                     Ok(None) => break "executor stream closed".to_owned(),
                     Err(status) => break format!("executor stream broke: {}", status.message()),
                 };

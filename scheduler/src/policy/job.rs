@@ -53,7 +53,13 @@ struct TaskEntry {
     attempt: u32,
     state: TaskState,
     attempt_errors: Vec<String>,
+    /// Times a node handed the task back unstarted (no attempt spent).
+    unstarted: u32,
 }
+
+/// Hand-backs of a never-started task that spend no attempt; past this
+/// they count, so a task bounced between sick nodes still ends.
+const MAX_UNSTARTED_HANDBACKS: u32 = 16;
 
 /// The tasks of one executor type and constraint, and the reservations
 /// placed for them.
@@ -154,7 +160,14 @@ impl JobState {
             groups[group].pending.push_back(task_index);
             let previous = index.insert(spec.task_id.clone(), task_index);
             debug_assert!(previous.is_none(), "duplicate task id passed validation");
-            tasks.push(TaskEntry { spec, group, attempt: 0, state: TaskState::Pending, attempt_errors: Vec::new() });
+            tasks.push(TaskEntry {
+                spec,
+                group,
+                attempt: 0,
+                state: TaskState::Pending,
+                attempt_errors: Vec::new(),
+                unstarted: 0,
+            });
         }
         Self {
             job_id: request.job_id,
@@ -382,6 +395,9 @@ impl JobState {
         }
         self.last_progress = now;
         let succeeded = outcome.status == TaskStatus::Succeeded as i32;
+        if !succeeded && outcome.retryable && outcome.not_started {
+            return self.hand_back(task_index, node, &outcome.error, now);
+        }
         if !succeeded && outcome.retryable {
             return self.retry_or_fail(task_index, node, &outcome.error, now);
         }
@@ -474,6 +490,21 @@ impl JobState {
             }
         }
         (finished, nodes)
+    }
+
+    /// A node handed the task back without starting it: it goes back to
+    /// pending with its attempt unspent (up to a bound).
+    fn hand_back(&mut self, task_index: usize, node: &str, reason: &str, now: Duration) -> Finish {
+        let task = &mut self.tasks[task_index];
+        if task.unstarted >= MAX_UNSTARTED_HANDBACKS || self.cancelled {
+            return self.retry_or_fail(task_index, node, reason, now);
+        }
+        task.unstarted += 1;
+        task.attempt -= 1;
+        task.state = TaskState::Pending;
+        let group = &mut self.groups[task.group];
+        group.pending.push_back(task_index);
+        Finish::Retried { executor: group.executor.clone() }
     }
 
     fn retry_or_fail(&mut self, task_index: usize, node: &str, reason: &str, now: Duration) -> Finish {

@@ -137,6 +137,25 @@ fn retryable_failure_requeues_until_attempts_run_out() {
 }
 
 #[test]
+fn a_task_handed_back_unstarted_spends_no_attempt_issue_16() {
+    let request = pb::SubmitJobRequest {
+        job_id: "j".into(),
+        tasks: vec![pb::TaskSpec { max_attempts: 1, ..task("t", "echo") }],
+        ..Default::default()
+    };
+    let mut job = JobState::new(request, TaskDefaults::default(), Duration::ZERO);
+    for _ in 0..MAX_UNSTARTED_HANDBACKS {
+        let launch = job.assign("a", "echo", 1, T).launches.remove(0);
+        assert_eq!(launch.attempt, 1, "a hand-back is not an attempt");
+        let unstarted = pb::TaskOutcome { not_started: true, ..crashed(&launch) };
+        assert_eq!(job.finish("a", unstarted, T), Finish::Retried { executor: "echo".into() });
+    }
+    let launch = job.assign("b", "echo", 1, T).launches.remove(0);
+    let unstarted = pb::TaskOutcome { not_started: true, ..crashed(&launch) };
+    assert!(matches!(job.finish("b", unstarted, T), Finish::Terminal(_)), "bounded: the task still ends");
+}
+
+#[test]
 fn task_failure_of_its_own_is_not_retried() {
     let mut job = echo_job(1);
     let launch = job.assign("a", "echo", 1, T).launches.remove(0);

@@ -27,6 +27,10 @@ pub(crate) struct ExecutorArgs {
     /// TLS.
     #[command(flatten)]
     pub(crate) tls: crate::tls_args::TlsArgs,
+    /// Milliseconds between heartbeats on the attach stream (a node monitor
+    /// withdraws an executor silent past its --executor-silence-ms).
+    #[arg(long, env = "PASSER_HEARTBEAT_MS", default_value_t = 5_000)]
+    pub(crate) heartbeat_ms: u64,
     /// Exit once this process (the supervising node monitor, which sets it) is gone.
     #[arg(long, env = "PASSER_SUPERVISOR_PID", hide = true)]
     pub(crate) supervisor_pid: Option<u32>,
@@ -39,6 +43,7 @@ pub(crate) async fn run(args: ExecutorArgs) -> anyhow::Result<ExitCode> {
         .token(args.token.clone())
         .tls(args.tls.files())
         .supervised_by(args.supervisor_pid)
+        .heartbeat_interval(std::time::Duration::from_millis(args.heartbeat_ms))
         .name(format!("passer-executor-{}", std::process::id()));
     for name in &args.builtin {
         let handler = passer::builtin::builtin_handler(name).with_context(|| {

@@ -43,6 +43,8 @@ pub(crate) struct Target {
     pub(crate) authorization_opt: Option<MetadataValue<Ascii>>,
     /// The name sent in `hello`.
     pub(crate) name: String,
+    /// How often a heartbeat goes out on each attach stream.
+    pub(crate) heartbeat_interval: std::time::Duration,
 }
 
 /// One executor type to attach.
@@ -84,7 +86,16 @@ pub(crate) async fn keep_attached(
                 backoff.reset();
                 failures = 0;
                 let handler = SharedHandler::clone(&registration.handler);
-                match session::serve(handler, registration.slots, outgoing, inbound, &mut stop).await {
+                match session::serve(
+                    handler,
+                    registration.slots,
+                    target.heartbeat_interval,
+                    outgoing,
+                    inbound,
+                    &mut stop,
+                )
+                .await
+                {
                     SessionEnd::Shutdown => {
                         info!(executor = %registration.executor, "node monitor asked to shut down");
                         return Ok(());

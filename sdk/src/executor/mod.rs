@@ -37,6 +37,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+pub use self::running::RunningTasks;
+
 use self::connection::{Registration, Target};
 use crate::client::{authorization_value, endpoint};
 use crate::error::ClientError;
@@ -69,6 +71,7 @@ pub struct ExecutorBuilder {
     tls: TlsFiles,
     name: String,
     registrations: Vec<Registration>,
+    heartbeat_interval: Duration,
 }
 
 impl ExecutorBuilder {
@@ -82,6 +85,7 @@ impl ExecutorBuilder {
             tls: TlsFiles::default(),
             name: default_name(),
             registrations: Vec::new(),
+            heartbeat_interval: session::HEARTBEAT_INTERVAL,
         }
     }
 
@@ -135,6 +139,14 @@ impl ExecutorBuilder {
     /// plaintext and needs none.
     pub fn tls(mut self, tls: TlsFiles) -> Self {
         self.tls = tls;
+        self
+    }
+
+    /// Sets how often a heartbeat goes out on each attach stream (default
+    /// 5 s; at least 10 ms). A node monitor withdraws an executor that sent
+    /// heartbeats and then stays silent past its `--executor-silence-ms`.
+    pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
+        self.heartbeat_interval = interval.max(Duration::from_millis(10));
         self
     }
 
@@ -213,6 +225,7 @@ impl ExecutorBuilder {
             address: self.attach_addr.clone(),
             authorization_opt,
             name: self.name.clone(),
+            heartbeat_interval: self.heartbeat_interval,
         })
     }
 }

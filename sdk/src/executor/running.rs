@@ -26,8 +26,9 @@ struct Started {
     attempt: u32,
 }
 
-/// The running and waiting tasks of one attachment.
-pub(crate) struct RunningTasks {
+/// The running and waiting tasks of one attachment (or one built-in
+/// executor of a node monitor).
+pub struct RunningTasks {
     handler: SharedHandler,
     slots: usize,
     set: JoinSet<pb::TaskResult>,
@@ -38,7 +39,7 @@ pub(crate) struct RunningTasks {
 
 impl RunningTasks {
     /// No tasks yet; each will run `handler`, at most `slots` at once.
-    pub(crate) fn new(handler: SharedHandler, slots: u32) -> Self {
+    pub fn new(handler: SharedHandler, slots: u32) -> Self {
         Self {
             handler,
             slots: (slots as usize).max(1),
@@ -50,14 +51,19 @@ impl RunningTasks {
     }
 
     /// How many tasks are running or waiting for a slot.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.by_id.len() + self.waiting.len()
+    }
+
+    /// True when no task is running or waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Starts `run`, or queues it while every slot is busy. A second start
     /// of a task still here supersedes the first, which is dropped without
     /// a result.
-    pub(crate) fn start(&mut self, run: pb::RunTask) {
+    pub fn start(&mut self, run: pb::RunTask) {
         self.waiting.retain(|queued| queued.job_id != run.job_id || queued.task_id != run.task_id);
         if self.by_id.len() >= self.slots {
             self.waiting.push_back(run);
@@ -88,7 +94,7 @@ impl RunningTasks {
 
     /// Stops the task `cancel` names and returns its `cancelled` result, or
     /// `None` if it is neither running nor waiting (it already reported).
-    pub(crate) fn cancel(&mut self, cancel: &pb::node_message::CancelTask) -> Option<pb::TaskResult> {
+    pub fn cancel(&mut self, cancel: &pb::node_message::CancelTask) -> Option<pb::TaskResult> {
         let reason = if cancel.reason.is_empty() { "cancelled by the node monitor" } else { &cancel.reason };
         let key = (cancel.job_id.clone(), cancel.task_id.clone());
         if let Some(position) = self.waiting.iter().position(|q| q.job_id == key.0 && q.task_id == key.1) {
@@ -104,7 +110,7 @@ impl RunningTasks {
 
     /// Waits for the next task to end and returns its result; `None` when
     /// nothing is running. Cancel-safe.
-    pub(crate) async fn next_finished(&mut self) -> Option<pb::TaskResult> {
+    pub async fn next_finished(&mut self) -> Option<pb::TaskResult> {
         loop {
             let joined = self.set.join_next_with_id().await?;
             let result_opt = self.on_joined(joined);
@@ -117,7 +123,7 @@ impl RunningTasks {
 
     /// Stops every task, running or waiting, and returns a failed result
     /// for each, saying `reason`.
-    pub(crate) fn abort_all(&mut self, reason: &str) -> Vec<pb::TaskResult> {
+    pub fn abort_all(&mut self, reason: &str) -> Vec<pb::TaskResult> {
         self.set.abort_all();
         self.by_key.clear();
         let waiting =

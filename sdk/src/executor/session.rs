@@ -78,12 +78,13 @@ fn batch_message(burst: Vec<Outgoing>) -> pb::ExecutorMessage {
 pub(crate) async fn serve(
     handler: SharedHandler,
     slots: u32,
+    heartbeat_interval: Duration,
     outgoing: mpsc::UnboundedSender<Outgoing>,
     mut inbound: Streaming<pb::NodeMessage>,
     stop: &mut watch::Receiver<bool>,
 ) -> SessionEnd {
     let mut tasks = RunningTasks::new(handler, slots);
-    let mut heartbeat = tokio::time::interval_at(Instant::now() + HEARTBEAT_INTERVAL, HEARTBEAT_INTERVAL);
+    let mut heartbeat = tokio::time::interval_at(Instant::now() + heartbeat_interval, heartbeat_interval);
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let end = loop {
         tokio::select! {
