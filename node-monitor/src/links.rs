@@ -59,6 +59,30 @@ pub fn spawn_link(monitor: Arc<Monitor>, scheduler: String, generation: u64, con
     LinkHandle { sender, generation }
 }
 
+/// Turns a burst of items into stream messages, cut when the outcomes'
+/// outputs reach the batch budget so each stays under the message limit.
+fn merge_items(batch: Vec<LinkMessage>) -> Vec<pb::NodeToScheduler> {
+    let budget = passer_proto::batch_budget(passer_proto::MAX_MESSAGE_BYTES_DEFAULT);
+    let mut messages = Vec::new();
+    let mut message = pb::NodeToScheduler::default();
+    let mut bytes = 0;
+    for item in batch {
+        match item {
+            LinkMessage::Request(request) => message.requests.push(request),
+            LinkMessage::Outcome(outcome) => {
+                if bytes + outcome.output.len() > budget && !message.outcomes.is_empty() {
+                    messages.push(std::mem::take(&mut message));
+                    bytes = 0;
+                }
+                bytes += outcome.output.len();
+                message.outcomes.push(outcome);
+            }
+        }
+    }
+    messages.push(message);
+    messages
+}
+
 async fn run_link(
     monitor: &Arc<Monitor>,
     scheduler: &str,
@@ -68,19 +92,12 @@ async fn run_link(
     let endpoint = config.peers.endpoint(scheduler, config.connect_timeout)?;
     let channel = endpoint.connect().await.map_err(|e| format!("cannot connect: {e}"))?;
     let mut client = TaskSourceClient::new(channel)
-        .max_decoding_message_size(64 * 1024 * 1024)
-        .max_encoding_message_size(64 * 1024 * 1024);
+        .max_decoding_message_size(passer_proto::MAX_MESSAGE_BYTES_DEFAULT)
+        .max_encoding_message_size(passer_proto::MAX_MESSAGE_BYTES_DEFAULT);
     let hello = pb::NodeToScheduler { node_id: config.node_id.clone(), ..Default::default() };
-    let batches = UnboundedReceiverStream::new(receiver).ready_chunks(BATCH).map(|batch| {
-        let mut message = pb::NodeToScheduler::default();
-        for item in batch {
-            match item {
-                LinkMessage::Request(request) => message.requests.push(request),
-                LinkMessage::Outcome(outcome) => message.outcomes.push(outcome),
-            }
-        }
-        message
-    });
+    let batches = UnboundedReceiverStream::new(receiver)
+        .ready_chunks(BATCH)
+        .flat_map(|batch| futures::stream::iter(merge_items(batch)));
     let outbound = futures::stream::iter([hello]).chain(batches);
     let mut request = tonic::Request::new(outbound);
     if let Some(value) = config.peers.token().value() {

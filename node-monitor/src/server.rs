@@ -155,7 +155,11 @@ pub async fn run(
         .layer(security.token_layer())
         .add_service(health_service)
         .add_service(reflection)
-        .add_service(pb::node_monitor_server::NodeMonitorServer::new(NodeMonitorService::new(Arc::clone(&monitor))))
+        .add_service(
+            pb::node_monitor_server::NodeMonitorServer::new(NodeMonitorService::new(Arc::clone(&monitor)))
+                .max_decoding_message_size(passer_proto::MAX_MESSAGE_BYTES_DEFAULT)
+                .max_encoding_message_size(passer_proto::MAX_MESSAGE_BYTES_DEFAULT),
+        )
         .add_service(executors_server(Arc::clone(&monitor), exits))
         .serve_with_incoming_shutdown(incoming, graceful)
         .await

@@ -14,6 +14,31 @@ pub mod pb {
 /// The encoded `FileDescriptorSet` of every passer proto, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("passer_descriptor");
 
+/// The default of the scheduler's `--max-job-bytes`: payload bytes over all
+/// tasks of one job.
+pub const MAX_JOB_BYTES_DEFAULT: usize = 64 * 1024 * 1024;
+
+/// Room in a message beyond its tasks' payloads: ids, specs, framing.
+pub const MESSAGE_OVERHEAD_BYTES: usize = 32 * 1024 * 1024;
+
+/// The one gRPC message-size limit of a cluster whose jobs carry at most
+/// `max_job_bytes` of payload: every message carrying one job's tasks (a
+/// submission, an offer, a GetTask answer) fits. Every passer server and
+/// client applies it, encoding and decoding.
+pub const fn max_message_bytes(max_job_bytes: usize) -> usize {
+    max_job_bytes.saturating_add(MESSAGE_OVERHEAD_BYTES)
+}
+
+/// [`max_message_bytes`] of the default job limit: 96 MiB.
+pub const MAX_MESSAGE_BYTES_DEFAULT: usize = max_message_bytes(MAX_JOB_BYTES_DEFAULT);
+
+/// Senders that merge items of several tasks or jobs into one message (task
+/// batches to executors, stream batches between node monitors and
+/// schedulers) cut it at this share of the limit.
+pub const fn batch_budget(max_message_bytes: usize) -> usize {
+    max_message_bytes / 4
+}
+
 /// Metadata key on a `RESOURCE_EXHAUSTED` status telling the client how many
 /// milliseconds to wait before it tries again.
 pub const RETRY_AFTER_METADATA: &str = "retry-after-ms";

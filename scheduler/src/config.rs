@@ -72,13 +72,15 @@ pub struct SchedulerConfig {
     #[arg(long, env = "PASSER_HTTP_LISTEN")]
     pub http_listen: Option<SocketAddr>,
     /// Most payload bytes over all tasks of one job.
-    #[arg(long, env = "PASSER_MAX_JOB_BYTES", default_value_t = 64 * 1024 * 1024)]
+    #[arg(long, env = "PASSER_MAX_JOB_BYTES", default_value_t = passer_proto::MAX_JOB_BYTES_DEFAULT)]
     pub max_job_bytes: usize,
     /// Longest job, task and node id and tenant, in bytes.
     #[arg(long, env = "PASSER_MAX_ID_BYTES", default_value_t = 128)]
     pub max_id_bytes: usize,
-    /// Largest gRPC message accepted or sent, in bytes.
-    #[arg(long, env = "PASSER_MAX_MESSAGE_BYTES", default_value_t = 96 * 1024 * 1024)]
+    /// Largest gRPC message accepted or sent, in bytes; the default is the
+    /// default --max-job-bytes plus 32 MiB for ids, specs and framing, the
+    /// limit every node monitor, executor and SDK applies too.
+    #[arg(long, env = "PASSER_MAX_MESSAGE_BYTES", default_value_t = passer_proto::MAX_MESSAGE_BYTES_DEFAULT)]
     pub max_message_bytes: usize,
     /// TLS and token.
     #[command(flatten)]
@@ -107,9 +109,9 @@ impl SchedulerConfig {
 
             metrics_listen: None,
             http_listen: None,
-            max_job_bytes: 64 * 1024 * 1024,
+            max_job_bytes: passer_proto::MAX_JOB_BYTES_DEFAULT,
             max_id_bytes: 128,
-            max_message_bytes: 96 * 1024 * 1024,
+            max_message_bytes: passer_proto::MAX_MESSAGE_BYTES_DEFAULT,
             security: Default::default(),
         }
     }

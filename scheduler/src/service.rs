@@ -135,7 +135,10 @@ impl pb::task_source_server::TaskSource for TaskSourceService {
                 }
                 if !message.requests.is_empty() {
                     let responses = scheduler.assign(&node_id, message.requests);
-                    if answers.send(pb::SchedulerToNode { responses, cancel_jobs: Vec::new() }).is_err() {
+                    let sent = split_by_payload(responses).into_iter().all(|responses| {
+                        answers.send(pb::SchedulerToNode { responses, cancel_jobs: Vec::new() }).is_ok()
+                    });
+                    if !sent {
                         break;
                     }
                 }
@@ -144,4 +147,27 @@ impl pb::task_source_server::TaskSource for TaskSourceService {
         });
         Ok(Response::new(Box::pin(UnboundedReceiverStream::new(receiver).map(Ok))))
     }
+}
+
+/// Cuts answers into stream messages of at most the batch budget of task
+/// payload each (one answer may exceed it alone: it is one job's, and the
+/// message limit admits any one job's tasks).
+fn split_by_payload(responses: Vec<pb::GetTaskResponse>) -> Vec<Vec<pb::GetTaskResponse>> {
+    let budget = passer_proto::batch_budget(passer_proto::MAX_MESSAGE_BYTES_DEFAULT);
+    let mut chunks = Vec::new();
+    let mut current: Vec<pb::GetTaskResponse> = Vec::new();
+    let mut bytes = 0;
+    for response in responses {
+        let size: usize = response.tasks.iter().map(|task| task.payload.len()).sum();
+        if bytes + size > budget && !current.is_empty() {
+            chunks.push(std::mem::take(&mut current));
+            bytes = 0;
+        }
+        bytes += size;
+        current.push(response);
+    }
+    if !current.is_empty() {
+        chunks.push(current);
+    }
+    chunks
 }

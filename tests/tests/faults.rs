@@ -150,7 +150,7 @@ fn submit_json(cluster: &Cluster, args: &[&str]) -> anyhow::Result<Vec<serde_jso
 fn assert_retried_to_the_end(results: &[serde_json::Value], expected: usize) {
     assert_eq!(results.len(), expected, "{results:?}");
     for result in results {
-        assert_eq!(result["status"], "FAILED", "{result}");
+        assert_eq!(result["status"], "failed", "{result}");
         assert_eq!(result["attempt"], 3, "every attempt was used: {result}");
         let error = result["error"].as_str().unwrap_or_default();
         assert_eq!(error.matches("deadline exceeded").count(), 3, "{error}");
@@ -191,7 +191,7 @@ async fn a_task_handed_to_a_node_whose_executor_just_died_spends_no_attempt_issu
     let cluster = Cluster::builder()
         .node_monitors(1)
         .node_args(["--builtin", "", "--executor", &executor, "--get-task-timeout-ms", "20000"])
-        .scheduler_args(["--offer-to-idle", "false"])
+        .scheduler_args(["--offer-to-idle", "false", "--probe-ratio", "1"])
         .start()
         .await?;
     cluster.wait_nodes_up(0, 1).await?;
@@ -265,5 +265,41 @@ async fn an_executor_that_stops_answering_has_its_tasks_replaced_issue_16() -> a
     assert!(log.contains("executor withdrawn"), "the node monitor logs the withdrawal");
     let status = TaskStatus::Succeeded;
     assert!(collected.iter().all(|r| r.status == status));
+    Ok(())
+}
+
+/// One MiB, the default `--max-payload-bytes`.
+const MIB: usize = 1024 * 1024;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_mib_payloads_pass_every_path_issue_16() -> anyhow::Result<()> {
+    use passer_tests::conformance::python_executor_command;
+    let rust_executor = format!("{} executor --builtin echo --slots 4", bin_path("passer").display());
+    let python_executor = python_executor_command("py", 4);
+    // Node 0: built-in echo (offers to an idle node, GetTask grants).
+    // Node 1: a Rust SDK executor that queues (prefetched RunTasks batches).
+    // Node 2: a Python SDK executor.
+    let cluster = Cluster::builder()
+        .node_monitors(3)
+        .node_args_for(0, ["--builtin", "echo", "--slots", "4"])
+        .node_args_for(1, ["--builtin", "", "--executor", &rust_executor, "--prefetch-per-slot", "2"])
+        .node_args_for(2, ["--builtin", "", "--executor", &python_executor])
+        .start()
+        .await?;
+    cluster.wait_nodes_up(0, 3).await?;
+    let client = cluster.client();
+    let echo_payload = vec![b'x'; MIB];
+    let echo_job = JobSpec::uniform("big-echo", "echo", 48, &echo_payload);
+    let python_payload = [b"echo:".as_slice(), &vec![b'y'; MIB - 5]].concat();
+    let python_job = JobSpec::uniform("big-python", "py", 16, &python_payload);
+    let (echo, python) = tokio::join!(client.run(echo_job), client.run(python_job));
+    for (results, expected, length) in [(echo?, 48, MIB), (python?, 16, MIB - 5)] {
+        assert_eq!(results.len(), expected);
+        for result in &results {
+            assert!(result.succeeded(), "{} failed: {}", result.task_id, result.error);
+            assert_eq!(result.attempt, 1, "{} needed attempt {}", result.task_id, result.attempt);
+            assert_eq!(result.output.len(), length);
+        }
+    }
     Ok(())
 }

@@ -19,8 +19,10 @@ use crate::monitor::{ExecutorCommand, Monitor};
 const MAX_SLOTS: u32 = 4096;
 /// Most queue places per slot one executor may announce.
 const MAX_QUEUE_PER_SLOT: u32 = 1024;
-/// Largest message on an attach stream.
-const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+/// Largest message on an attach stream: the cluster's one limit.
+const MAX_MESSAGE_BYTES: usize = passer_proto::MAX_MESSAGE_BYTES_DEFAULT;
+/// Payload bytes after which a `RunTasks` batch is cut.
+const RUN_BATCH_BYTES: usize = passer_proto::batch_budget(MAX_MESSAGE_BYTES);
 
 /// The `Executors` gRPC service with its message limits, as every attach
 /// listener (the main port, `--attach-listen`, `--attach-socket`) serves it.
@@ -112,7 +114,8 @@ fn validate_hello(hello: &pb::executor_message::Hello) -> Result<(), Status> {
 }
 
 /// Turns a burst of commands into few messages: consecutive runs become one
-/// `RunTasks`.
+/// `RunTasks`, cut at [`RUN_BATCH_BYTES`] of payload so every message stays
+/// under the executor's message-size limit.
 fn merge_runs(batch: Vec<ExecutorCommand>) -> Vec<pb::NodeMessage> {
     let mut messages = Vec::new();
     let mut runs: Vec<pb::RunTask> = Vec::new();
@@ -122,9 +125,17 @@ fn merge_runs(batch: Vec<ExecutorCommand>) -> Vec<pb::NodeMessage> {
             messages.push(pb::NodeMessage { message: Some(ToExecutor::Run(pb::node_message::RunTasks { tasks })) });
         }
     };
+    let mut run_bytes = 0;
     for command in batch {
         match command {
-            ExecutorCommand::Run(task) => runs.push(task),
+            ExecutorCommand::Run(task) => {
+                if run_bytes + task.payload.len() > RUN_BATCH_BYTES {
+                    flush(&mut runs, &mut messages);
+                    run_bytes = 0;
+                }
+                run_bytes += task.payload.len();
+                runs.push(task);
+            }
             ExecutorCommand::Cancel(cancel) => {
                 flush(&mut runs, &mut messages);
                 messages.push(pb::NodeMessage { message: Some(ToExecutor::Cancel(cancel)) });

@@ -17,11 +17,15 @@ import grpc
 
 Metadata = Tuple[Tuple[str, str], ...]
 
+#: The cluster's message-size limit (``passer_proto::MAX_MESSAGE_BYTES_DEFAULT``
+#: in Rust): 64 MiB of job payload plus 32 MiB for ids, specs and framing.
+MAX_MESSAGE_BYTES = 96 * 1024 * 1024
+
 #: Channel options used unless the caller passes its own: large messages,
 #: and keepalive pings so a vanished peer is noticed on a quiet stream.
 DEFAULT_CHANNEL_OPTIONS: Tuple[Tuple[str, int], ...] = (
-    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.http2.max_pings_without_data", 0),

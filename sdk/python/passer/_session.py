@@ -98,6 +98,9 @@ class Session:
     def requests(self) -> Iterator[pb.ExecutorMessage]:
         """The request stream: ``hello``, then results, progress and heartbeats."""
         yield pb.ExecutorMessage(hello=self._config.hello)
+        # A heartbeat at once tells the node monitor this executor sends
+        # them: from then on, silence past its limit means a hung executor.
+        yield pb.ExecutorMessage(heartbeat=pb.ExecutorMessage.Heartbeat())
         last_sent = time.monotonic()
         while True:
             timeout = self._next_wakeup(last_sent) - time.monotonic()

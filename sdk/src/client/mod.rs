@@ -29,7 +29,7 @@ pub use results::JobResults;
 pub use spec::{JobSpec, TaskOutput, TaskSpec};
 
 /// Largest message the client accepts from a scheduler (result batches carry outputs).
-const MAX_DECODING_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+const MAX_DECODING_MESSAGE_BYTES: usize = passer_proto::MAX_MESSAGE_BYTES_DEFAULT;
 
 /// How to reach the schedulers and how patiently to retry.
 #[derive(Clone, PartialEq, Eq)]

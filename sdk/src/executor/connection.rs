@@ -135,7 +135,9 @@ async fn attach(
         None => target.endpoint.connect().await,
     };
     let channel = connected.map_err(|error| AttachFailure::Retry(error_chain(&error)))?;
-    let mut client = ExecutorsClient::new(channel);
+    let mut client = ExecutorsClient::new(channel)
+        .max_decoding_message_size(passer_proto::MAX_MESSAGE_BYTES_DEFAULT)
+        .max_encoding_message_size(passer_proto::MAX_MESSAGE_BYTES_DEFAULT);
     let hello = pb::executor_message::Hello {
         executor: registration.executor.clone(),
         slots: registration.slots,

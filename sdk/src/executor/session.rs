@@ -84,7 +84,9 @@ pub(crate) async fn serve(
     stop: &mut watch::Receiver<bool>,
 ) -> SessionEnd {
     let mut tasks = RunningTasks::new(handler, slots);
-    let mut heartbeat = tokio::time::interval_at(Instant::now() + heartbeat_interval, heartbeat_interval);
+    // The first tick is at once: it tells the node monitor this executor
+    // sends heartbeats, so silence past its limit means a hung executor.
+    let mut heartbeat = tokio::time::interval_at(Instant::now(), heartbeat_interval);
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let end = loop {
         tokio::select! {

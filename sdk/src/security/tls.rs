@@ -122,6 +122,8 @@ impl PeerConnector {
     /// A lazily connecting node monitor client for `address`.
     pub fn node_client(&self, address: &str, connect_timeout: Duration) -> Result<NodeClient, String> {
         let channel = self.endpoint(address, connect_timeout)?.connect_lazy();
-        Ok(NodeMonitorClient::with_interceptor(channel, self.token.clone()))
+        Ok(NodeMonitorClient::with_interceptor(channel, self.token.clone())
+            .max_decoding_message_size(passer_proto::MAX_MESSAGE_BYTES_DEFAULT)
+            .max_encoding_message_size(passer_proto::MAX_MESSAGE_BYTES_DEFAULT))
     }
 }
