@@ -11,6 +11,7 @@
 from ._channel import TlsConfig
 from .client import Client
 from .errors import (
+    AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
     JobTimeout,
@@ -28,6 +29,7 @@ from .running_task import RunningTask
 __version__ = "0.1.0"
 
 __all__ = [
+    "AlreadyExists",
     "Client",
     "Executor",
     "FailedPrecondition",
