@@ -28,6 +28,9 @@ DEFAULT_CHANNEL_OPTIONS: Tuple[Tuple[str, int], ...] = (
     ("grpc.keepalive_timeout_ms", 2_000),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.max_pings_without_data", 0),
+    # Recent gRPC core waits this long for any ping's ack (keepalive ones
+    # included) whatever keepalive_timeout_ms says; the default is 60 s.
+    ("grpc.http2.ping_timeout_ms", 2_000),
     # Reconnect quickly: the SDK does its own backoff above the channel.
     ("grpc.initial_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 2_000),
