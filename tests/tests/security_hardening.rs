@@ -136,3 +136,20 @@ async fn certificate_errors_fail_submit_at_once_with_the_reason() -> anyhow::Res
     assert!(stderr.contains("tls error") && stderr.contains("Certificate"), "names the reason: {stderr}");
     Ok(())
 }
+
+#[test]
+fn a_server_that_cannot_read_its_token_refuses_to_start() -> anyhow::Result<()> {
+    let missing = std::env::temp_dir().join(format!("passer-no-such-token-{}", std::process::id()));
+    let missing = missing.display().to_string();
+    for binary in ["passer-scheduler", "passer-node-monitor"] {
+        let listen = format!("127.0.0.1:{}", passer_tests::free_port());
+        let output = Command::new(bin_path(binary))
+            .args(["--listen", &listen, "--token-file", &missing])
+            .stdin(Stdio::null())
+            .output()?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(64), "{binary} must not start: {stderr}");
+        assert!(stderr.contains("--token-file") && stderr.contains(&missing), "{binary} names the file: {stderr}");
+    }
+    Ok(())
+}
