@@ -114,6 +114,7 @@ pub async fn run(
                 TcpListener::bind(address).await.with_context(|| format!("cannot bind --metrics-listen {address}"))?;
             tracing::info!(%address, "serving metrics at /metrics");
             let router = passer::metrics::metrics_router(Arc::new(crate::metrics::registry(Arc::clone(&monitor))));
+            let router = passer::security::http_auth::require_token(router, token.as_deref());
             Some(tokio::spawn(async move {
                 if let Err(error) = passer::metrics::serve_http(listener, router, std::future::pending()).await {
                     tracing::error!(%error, "metrics server failed");

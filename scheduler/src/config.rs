@@ -138,7 +138,6 @@ impl SchedulerConfig {
         if self.max_id_bytes == 0 || self.max_message_bytes < 1024 {
             return Err("--max-id-bytes must be at least 1 and --max-message-bytes at least 1024".into());
         }
-        self.security.load()?;
         Ok(())
     }
 

@@ -15,12 +15,16 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tonic::Status;
 
+use passer::security::PeerConnector;
+
 use crate::config::SchedulerConfig;
 use crate::error::SchedulerError;
 use crate::metrics::SchedulerMetrics;
 use crate::nodes::NodeRegistry;
 use crate::policy::constraint::Constraint;
+use crate::policy::digest::{job_digest, JobDigest};
 use crate::policy::job::{Finish, JobState, ProbeDemand};
+use crate::policy::placements::{PlacementTicket, Placements};
 use crate::policy::validate::validate_submit;
 use crate::recent::{JobRecord, RecentJobs};
 use crate::stats::{add, sub, Stats};
@@ -34,8 +38,11 @@ pub struct JobEntry {
     pub state: JobState,
     /// The client's stream.
     pub events: EventSender,
-    /// Placement calls in flight (no re-probing while > 0).
-    pub placing: u32,
+    /// Placement calls in flight, of this entry's generation (no
+    /// re-probing while any is).
+    pub placements: Placements,
+    /// What the job runs: a resubmission re-attaches only if it matches.
+    pub digest: JobDigest,
     /// Earliest time to re-probe a deficit.
     pub next_probe_at: Duration,
     /// Backoff for re-probing when nodes refuse.
@@ -53,8 +60,8 @@ pub struct Session {
 /// Work the lock holder found for the I/O side.
 #[derive(Default)]
 pub struct Followups {
-    /// Reservations to place: (job, demand).
-    pub probes: Vec<(String, ProbeDemand)>,
+    /// Reservations to place: (job, demand, the placement's ticket).
+    pub probes: Vec<(String, ProbeDemand, PlacementTicket)>,
     /// Reservations to cancel: (job, executor, node).
     pub cancels: Vec<(String, String, String)>,
 }
@@ -85,16 +92,13 @@ pub struct Scheduler {
 
 impl Scheduler {
     /// A scheduler reachable at `address`.
-    pub fn new(config: SchedulerConfig, address: String) -> Arc<Self> {
+    /// `peers` is how it reaches node monitors: the TLS and token `run`
+    /// loaded once at start-up (never reloaded, so never silently dropped).
+    pub fn new(config: SchedulerConfig, address: String, peers: PeerConnector) -> Arc<Self> {
         let rng = match config.seed {
             Some(seed) => SmallRng::seed_from_u64(seed),
             None => SmallRng::from_os_rng(),
         };
-        // `run` has loaded the security settings once already, so this cannot fail.
-        let peers = config.security.load().map(|security| security.peers).unwrap_or_else(|error| {
-            tracing::error!(%error, "cannot load TLS or token; connecting to node monitors without them");
-            Default::default()
-        });
         let nodes = NodeRegistry::new(peers);
         nodes.set_addresses(&config.node_monitors);
         Arc::new(Self {
@@ -124,15 +128,18 @@ impl Scheduler {
         request: pb::SubmitJobRequest,
     ) -> Result<mpsc::Receiver<Result<pb::JobEvent, Status>>, SchedulerError> {
         validate_submit(&request, &self.config.limits()).map_err(|e| SchedulerError::InvalidArgument(e.to_string()))?;
-        if let Some(receiver) = self.reattach(&request) {
+        let digest = job_digest(&request);
+        if let Some(receiver) = self.reattach(&request, digest)? {
+            return Ok(receiver);
+        }
+        if let Some(receiver) = self.finish_if_all_skipped(&request) {
             return Ok(receiver);
         }
         for executor in unique_executors(&request) {
             if !self.nodes.offers(executor) {
-                return Err(SchedulerError::FailedPrecondition(format!(
-                    "no node monitor offers executor '{executor}'{}",
-                    missing_executor_hint(executor)
-                )));
+                let message =
+                    format!("no node monitor offers executor '{executor}'{}", missing_executor_hint(executor));
+                return Err(self.absent(executor, &Constraint::default(), message));
             }
         }
         self.check_constraints(&request)?;
@@ -167,10 +174,12 @@ impl Scheduler {
             add(&self.stats.jobs_accepted, 1);
             add(&self.stats.jobs_running, 1);
             add(&self.stats.tasks_in_flight, task_count);
+            let generation = self.next_generation.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut entry = JobEntry {
                 state,
                 events,
-                placing: 0,
+                placements: Placements::new(generation),
+                digest,
                 next_probe_at: now,
                 probe_backoff: Duration::from_millis(20),
                 accepted_at: now,
@@ -202,20 +211,44 @@ impl Scheduler {
                 } else {
                     format!("tasks[{index}].constraints")
                 };
-                return Err(SchedulerError::FailedPrecondition(format!(
-                    "{field}: no node monitor offering executor '{}' satisfies [{constraint}]",
-                    task.executor
-                )));
+                let message =
+                    format!("{field}: no node monitor offering executor '{}' satisfies [{constraint}]", task.executor);
+                return Err(self.absent(&task.executor, &constraint, message));
             }
         }
         Ok(())
     }
 
+    /// The refusal when no node can run `executor` under `constraint`:
+    /// `UNAVAILABLE` (retried, failed over) while the absence may be
+    /// transient, `FAILED_PRECONDITION` when every known node is up and none
+    /// ever offered it.
+    fn absent(&self, executor: &str, constraint: &Constraint, message: String) -> SchedulerError {
+        match self.nodes.transient_absence(executor, constraint) {
+            Some(why) => SchedulerError::Unavailable(format!("{message} right now: {why}; retry")),
+            None => SchedulerError::FailedPrecondition(message),
+        }
+    }
+
     /// A resubmission of a running job: the new stream replaces the old and
-    /// gets the results it has not seen.
-    fn reattach(&self, request: &pb::SubmitJobRequest) -> Option<mpsc::Receiver<Result<pb::JobEvent, Status>>> {
+    /// gets the results it has not seen. `None` when no job of this id runs
+    /// here; `ALREADY_EXISTS` when one does but with other content (another
+    /// job reusing the id must not get this one's results).
+    fn reattach(
+        &self,
+        request: &pb::SubmitJobRequest,
+        digest: JobDigest,
+    ) -> Result<Option<mpsc::Receiver<Result<pb::JobEvent, Status>>>, SchedulerError> {
         let mut jobs = self.jobs.lock();
-        let entry = jobs.get_mut(&request.job_id)?;
+        let Some(entry) = jobs.get_mut(&request.job_id) else { return Ok(None) };
+        if entry.digest != digest {
+            add(&self.stats.jobs_rejected, 1);
+            return Err(SchedulerError::AlreadyExists(format!(
+                "job id '{}' is already running here with other tasks or settings; \
+                 resubmit the same job to attach to it, or pick another id",
+                request.job_id
+            )));
+        }
         let skip: std::collections::HashSet<&str> = request.skip_task_ids.iter().map(String::as_str).collect();
         let (events, receiver) = mpsc::channel(entry.state.task_count() + 2);
         let accepted = pb::JobAccepted {
@@ -231,6 +264,29 @@ impl Scheduler {
         }
         entry.events = events;
         tracing::info!(job_id = %request.job_id, "client re-attached to running job");
+        Ok(Some(receiver))
+    }
+
+    /// A submission whose `skip_task_ids` names every task (its client has
+    /// every result already) finishes at once: `Accepted` with no tasks, then
+    /// `JobFinished` with zero counts. Nothing is admitted or kept.
+    fn finish_if_all_skipped(
+        &self,
+        request: &pb::SubmitJobRequest,
+    ) -> Option<mpsc::Receiver<Result<pb::JobEvent, Status>>> {
+        if request.skip_task_ids.is_empty() {
+            return None;
+        }
+        let skip: std::collections::HashSet<&str> = request.skip_task_ids.iter().map(String::as_str).collect();
+        if !request.tasks.iter().all(|task| skip.contains(task.task_id.as_str())) {
+            return None;
+        }
+        let (events, receiver) = mpsc::channel(2);
+        let accepted =
+            pb::JobAccepted { job_id: request.job_id.clone(), task_count: 0, scheduler: self.address.clone() };
+        let _ = events.try_send(Ok(event(pb::job_event::Event::Accepted(accepted))));
+        let _ = events.try_send(Ok(event(pb::job_event::Event::JobFinished(pb::JobFinished::default()))));
+        tracing::debug!(job_id = %request.job_id, "every task skipped; job finished at once");
         Some(receiver)
     }
 
@@ -390,8 +446,10 @@ impl Scheduler {
             }
             sessions.remove(node_id);
         }
+        // The session alone says little: a scheduler waking from a freeze
+        // finds every session broken while the nodes are fine. Whether the
+        // node is up is the poll's call (two failed polls mark it down).
         tracing::warn!(node_id, "node session lost; re-queueing its tasks");
-        self.nodes.mark_down(node_id);
         self.node_lost(node_id);
     }
 
@@ -429,7 +487,7 @@ impl Scheduler {
                     self.apply_finishes(&mut jobs, &job_id, overdue, &mut followups);
                 }
                 let Some(entry) = jobs.get_mut(&job_id) else { continue };
-                if entry.placing > 0 || now < entry.next_probe_at {
+                if entry.placements.in_flight() > 0 || now < entry.next_probe_at {
                     continue;
                 }
                 let stale = entry.state.expire_lease(lease, now);
@@ -444,8 +502,8 @@ impl Scheduler {
 
     /// Starts the I/O the followups call for.
     pub fn carry_out(self: &Arc<Self>, followups: Followups) {
-        for (job_id, demand) in followups.probes {
-            crate::placement::place(Arc::clone(self), job_id, demand);
+        for (job_id, demand, ticket) in followups.probes {
+            crate::placement::place(Arc::clone(self), job_id, demand, ticket);
         }
         for (job_id, executor, node) in followups.cancels {
             crate::placement::cancel_reservations(Arc::clone(self), job_id, executor, node);
@@ -455,12 +513,12 @@ impl Scheduler {
 
 /// Queues the job's unmet reservation demands for placement.
 pub fn collect_probes(job_id: &str, entry: &mut JobEntry, followups: &mut Followups) {
-    if entry.placing > 0 {
+    if entry.placements.in_flight() > 0 {
         return;
     }
     for demand in entry.state.probe_demands() {
-        entry.placing += 1;
-        followups.probes.push((job_id.to_owned(), demand));
+        let ticket = entry.placements.start();
+        followups.probes.push((job_id.to_owned(), demand, ticket));
     }
 }
 

@@ -13,6 +13,13 @@ pub enum SchedulerError {
     /// The request is well-formed but cannot run here (no node offers its executor).
     #[error("{0}")]
     FailedPrecondition(String),
+    /// Another job runs under this id; the message names it. Not retried.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// Nothing can run the job right now, but that may pass (nodes
+    /// unreachable, an executor restarting): retry, here or elsewhere.
+    #[error("{0}")]
+    Unavailable(String),
     /// Admission control: the scheduler is full; try again after `retry_after`.
     #[error("{message}")]
     ResourceExhausted {
@@ -31,6 +38,8 @@ impl From<SchedulerError> for Status {
         let code = match &error {
             SchedulerError::InvalidArgument(_) => Code::InvalidArgument,
             SchedulerError::FailedPrecondition(_) => Code::FailedPrecondition,
+            SchedulerError::AlreadyExists(_) => Code::AlreadyExists,
+            SchedulerError::Unavailable(_) => Code::Unavailable,
             SchedulerError::ResourceExhausted { .. } => Code::ResourceExhausted,
             SchedulerError::Internal(_) => Code::Internal,
         };

@@ -24,4 +24,4 @@ pub mod service;
 pub mod stats;
 
 pub use config::SchedulerConfig;
-pub use server::run;
+pub use server::{run, run_with_security};

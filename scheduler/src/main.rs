@@ -35,6 +35,15 @@ fn main() -> std::process::ExitCode {
         eprintln!("passer-scheduler: {message}");
         return std::process::ExitCode::from(64);
     }
+    // Loaded once, here: a scheduler that cannot read its TLS or token
+    // files refuses to start rather than run without them.
+    let security = match cli.config.security.load() {
+        Ok(security) => security,
+        Err(message) => {
+            eprintln!("passer-scheduler: {message}");
+            return std::process::ExitCode::from(64);
+        }
+    };
     let runtime = match passer::runtime::build(cli.worker_threads) {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -44,7 +53,7 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(cli.config.listen).await?;
-        passer_scheduler::run(listener, cli.config, passer::signal::shutdown_signal()).await
+        passer_scheduler::run_with_security(listener, cli.config, security, passer::signal::shutdown_signal()).await
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

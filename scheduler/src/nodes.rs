@@ -3,7 +3,7 @@
 //! (`GetLoad`, the heartbeat) keeps it fresh; the scheduling path only reads
 //! it. The address set can be replaced at any time (static list or discovery).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use parking_lot::RwLock;
@@ -35,7 +35,13 @@ pub struct Node {
     /// declined an offer or has reservations queued): no offers until the
     /// next poll.
     pub busy_until_poll: bool,
+    /// Executor types it has offered since it became known (at most
+    /// [`MAX_REMEMBERED_EXECUTORS`]): one missing now may be restarting.
+    pub offered_before: HashSet<String>,
 }
+
+/// Most executor types remembered per node as offered before.
+const MAX_REMEMBERED_EXECUTORS: usize = 64;
 
 impl Node {
     fn offers(&self, executor: &str) -> bool {
@@ -101,6 +107,7 @@ impl NodeRegistry {
                     failures: 0,
                     started_since_poll: 0,
                     busy_until_poll: false,
+                    offered_before: HashSet::new(),
                 }),
                 Err(error) => tracing::warn!(%error, "ignoring node monitor"),
             }
@@ -137,6 +144,11 @@ impl NodeRegistry {
                     node.failures = 0;
                     node.started_since_poll = 0;
                     node.busy_until_poll = false;
+                    for offered in load.executors.iter().filter(|e| e.slots_total > 0) {
+                        if node.offered_before.len() < MAX_REMEMBERED_EXECUTORS {
+                            node.offered_before.insert(offered.executor.clone());
+                        }
+                    }
                     node.load = Some(load);
                 }
                 Err(error) => {
@@ -173,11 +185,26 @@ impl NodeRegistry {
         }
     }
 
-    /// Marks a node down until it next answers a poll (its session broke).
-    pub fn mark_down(&self, node_id: &str) {
-        if let Some(node) = self.nodes.write().iter_mut().find(|n| n.node_id == node_id) {
-            node.up = false;
+    /// Why no node can run `executor` under `constraint` *now*, when that
+    /// may pass (`None` when the view is healthy and the absence is real):
+    /// a node that offered the executor before and does not now (its
+    /// executor restarting, the node down or draining), or any known node
+    /// unreachable (it may be the one that offers it), or no node known yet.
+    pub fn transient_absence(&self, executor: &str, constraint: &Constraint) -> Option<String> {
+        let nodes = self.nodes.read();
+        if nodes.is_empty() {
+            return Some("no node monitor is known yet".to_owned());
         }
+        let admitted = |n: &&Node| constraint.admits(&n.node_id, n.labels());
+        let lately = nodes.iter().filter(admitted).filter(|n| n.offered_before.contains(executor)).count();
+        if lately > 0 {
+            return Some(format!("{lately} node monitor(s) offered it lately and may be back soon"));
+        }
+        let unreachable = nodes.iter().filter(|n| !n.up).count();
+        if unreachable > 0 {
+            return Some(format!("{unreachable} of {} node monitors are unreachable or draining", nodes.len()));
+        }
+        None
     }
 
     /// True if some node that is up offers `executor`.

@@ -11,6 +11,7 @@ use passer_proto::pb;
 
 use crate::core::{collect_probes, Followups, Scheduler};
 use crate::policy::job::{Finish, ProbeDemand};
+use crate::policy::placements::PlacementTicket;
 use crate::policy::sampler::sample_nodes;
 use crate::stats::add;
 
@@ -19,15 +20,18 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest wait between re-probes of a job nodes keep refusing.
 const MAX_PROBE_BACKOFF: Duration = Duration::from_secs(1);
 
-/// Places `demand` reservations for `job_id` by batch sampling.
-pub fn place(scheduler: Arc<Scheduler>, job_id: String, demand: ProbeDemand) {
+/// Places `demand` reservations for `job_id` by batch sampling. `ticket`
+/// ties the call to the job entry that asked for it: if that entry is gone
+/// when the answers come (even if a new entry of the same id took its
+/// place), they are not applied to another entry's state.
+pub fn place(scheduler: Arc<Scheduler>, job_id: String, demand: ProbeDemand, ticket: PlacementTicket) {
     tokio::spawn(async move {
         let (tenant, priority) = match scheduler.jobs.lock().get(&job_id) {
-            Some(entry) => (entry.state.tenant().to_owned(), entry.state.priority()),
-            None => return,
+            Some(entry) if entry.placements.owns(ticket) => (entry.state.tenant().to_owned(), entry.state.priority()),
+            Some(_) | None => return,
         };
         let eligible = scheduler.nodes.eligible_for(&demand.executor, &demand.constraint);
-        let plan = plan_calls(&scheduler, &job_id, &demand, &eligible);
+        let plan = plan_calls(&scheduler, &job_id, &demand, ticket, &eligible);
         let calls = plan.into_iter().map(|(node_index, reservations, offered)| {
             let (node_id, mut client) = eligible[node_index].clone();
             let request = pb::EnqueueReservationsRequest {
@@ -63,6 +67,13 @@ pub fn place(scheduler: Arc<Scheduler>, job_id: String, demand: ProbeDemand) {
         let mut followups = Followups::default();
         {
             let mut jobs = scheduler.jobs.lock();
+            if jobs.get(&job_id).is_some_and(|entry| !entry.placements.owns(ticket)) {
+                // The job ended and was submitted again meanwhile: the new
+                // entry places its own reservations (and may redeem these,
+                // which name only the job id); these answers are not its.
+                tracing::debug!(%job_id, "placement answers of an earlier entry of the job ignored");
+                return;
+            }
             let Some(entry) = jobs.get_mut(&job_id) else {
                 // The job ended meanwhile; what was accepted is now surplus.
                 for answer in answers {
@@ -74,7 +85,7 @@ pub fn place(scheduler: Arc<Scheduler>, job_id: String, demand: ProbeDemand) {
                 scheduler.carry_out(followups);
                 return;
             };
-            entry.placing -= 1;
+            entry.placements.finish(ticket);
             let mut refused = false;
             let mut lost_offers = Vec::new();
             for answer in answers {
@@ -130,7 +141,7 @@ pub fn place(scheduler: Arc<Scheduler>, job_id: String, demand: ProbeDemand) {
             } else {
                 entry.probe_backoff = Duration::from_millis(20);
             }
-            if entry.placing == 0 && now >= entry.next_probe_at {
+            if entry.placements.in_flight() == 0 && now >= entry.next_probe_at {
                 collect_probes(&job_id, entry, &mut followups);
             }
         }
@@ -172,6 +183,7 @@ fn plan_calls(
     scheduler: &Scheduler,
     job_id: &str,
     demand: &ProbeDemand,
+    ticket: PlacementTicket,
     eligible: &[(String, passer::security::tls::NodeClient)],
 ) -> Vec<(usize, u32, Vec<pb::TaskLaunch>)> {
     let probe_ratio = scheduler.config.probe_ratio;
@@ -182,7 +194,7 @@ fn plan_calls(
         let candidates = rand::seq::index::sample(&mut *scheduler.rng.lock(), eligible.len(), wanted);
         let now = scheduler.now();
         let mut jobs = scheduler.jobs.lock();
-        if let Some(entry) = jobs.get_mut(job_id) {
+        if let Some(entry) = jobs.get_mut(job_id).filter(|entry| entry.placements.owns(ticket)) {
             for node_index in candidates {
                 if to_probe == 0 {
                     break;

@@ -21,22 +21,34 @@ const TICK: Duration = Duration::from_millis(100);
 /// Longest wait for the first discovery answer before serving.
 const FIRST_LOOKUP_WAIT: Duration = Duration::from_secs(3);
 
-/// Serves a scheduler on `listener` until `shutdown` resolves. Returns the
-/// scheduler through `on_ready` (for embedding) once it serves.
+/// Serves a scheduler on `listener` until `shutdown` resolves, loading its
+/// TLS and token files once first (it does not start without them).
 pub async fn run(
     listener: TcpListener,
     config: SchedulerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    config.validate().map_err(anyhow::Error::msg)?;
     let security = config.security.load().map_err(anyhow::Error::msg)?;
+    run_with_security(listener, config, security, shutdown).await
+}
+
+/// Serves a scheduler with `security` as loaded once at start-up: the
+/// listener's TLS, the token checks on gRPC and HTTP and the channels to
+/// node monitors all use it; nothing reloads the files later.
+pub async fn run_with_security(
+    listener: TcpListener,
+    config: SchedulerConfig,
+    security: passer::security::args::Security,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    config.validate().map_err(anyhow::Error::msg)?;
     let max_message_bytes = config.max_message_bytes;
     let bound = listener.local_addr().context("listener has no address")?;
     let advertise = passer::net::advertised_address(config.advertise.as_deref(), bound);
     let registration =
         config.consul.registration("passer-scheduler", &advertise, Default::default()).map_err(anyhow::Error::msg)?;
     let discovery = config.discovery.discover(config.node_monitors.clone(), FIRST_LOOKUP_WAIT).await?;
-    let scheduler = Scheduler::new(config, advertise.clone());
+    let scheduler = Scheduler::new(config, advertise.clone(), security.peers.clone());
     scheduler.nodes.set_addresses(&discovery.current());
     let poll_interval = Duration::from_millis(scheduler.config.node_poll_ms);
     // One poll before serving, so the first job finds the nodes.
@@ -47,7 +59,7 @@ pub async fn run(
         tokio::spawn(crate::discovery::feed_registry(Arc::clone(&scheduler), discovery.subscribe(), poll_timeout));
     let registrar_opt = scheduler.config.consul.start(registration).map_err(anyhow::Error::msg)?;
 
-    let http_tasks = serve_observability(&scheduler).await?;
+    let http_tasks = serve_observability(&scheduler, security.token.as_deref()).await?;
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter.set_serving::<pb::scheduler_server::SchedulerServer<SchedulerService>>().await;
@@ -109,15 +121,20 @@ pub async fn run(
 }
 
 /// Starts the `--metrics-listen` and `--http-listen` servers that are
-/// configured; returns their tasks, to abort on shutdown.
-async fn serve_observability(scheduler: &Arc<Scheduler>) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+/// configured, each behind `token` when there is one; returns their tasks,
+/// to abort on shutdown.
+async fn serve_observability(
+    scheduler: &Arc<Scheduler>,
+    token: Option<&str>,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
+    use passer::security::http_auth::require_token;
     let registry = Arc::new(crate::metrics::registry(Arc::clone(scheduler)));
     let mut tasks = Vec::new();
     if let Some(address) = scheduler.config.metrics_listen {
         let listener =
             TcpListener::bind(address).await.with_context(|| format!("cannot bind --metrics-listen {address}"))?;
         tracing::info!(%address, "serving metrics at /metrics");
-        let router = passer::metrics::metrics_router(Arc::clone(&registry));
+        let router = require_token(passer::metrics::metrics_router(Arc::clone(&registry)), token);
         tasks.push(tokio::spawn(serve_http_logged(listener, router)));
     }
     if let Some(address) = scheduler.config.http_listen {
@@ -126,7 +143,7 @@ async fn serve_observability(scheduler: &Arc<Scheduler>) -> anyhow::Result<Vec<t
         tracing::info!(%address, "serving the status page");
         let history = Arc::new(crate::history::History::default());
         tasks.push(tokio::spawn(crate::http::sample_history(Arc::clone(scheduler), Arc::clone(&history))));
-        let router = crate::http::status_router(Arc::clone(scheduler), history, registry);
+        let router = require_token(crate::http::status_router(Arc::clone(scheduler), history, registry), token);
         tasks.push(tokio::spawn(serve_http_logged(listener, router)));
     }
     Ok(tasks)

@@ -15,6 +15,15 @@ pub enum ClientError {
     /// offers a needed executor type); it is not retried.
     #[error("failed precondition: {0}")]
     FailedPrecondition(String),
+    /// Another job already runs under this job id (`ALREADY_EXISTS`); the
+    /// message names the id. Pick another id; it is not retried.
+    #[error("already exists: {0}")]
+    AlreadyExists(String),
+    /// The TLS handshake failed on a certificate (the server's does not
+    /// chain to the CA given, or the server demands a client certificate
+    /// that was not given or not accepted); retrying cannot help.
+    #[error("tls error: {0}")]
+    Tls(String),
     /// No scheduler (or node monitor) could be reached within the configured
     /// retry time.
     #[error("unavailable: {0}")]
@@ -44,7 +53,14 @@ impl ClientError {
     /// Whether the error says the request itself is wrong, so trying another
     /// scheduler or trying later cannot help.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, ClientError::InvalidArgument(_) | ClientError::FailedPrecondition(_) | ClientError::Config(_))
+        matches!(
+            self,
+            ClientError::InvalidArgument(_)
+                | ClientError::FailedPrecondition(_)
+                | ClientError::AlreadyExists(_)
+                | ClientError::Tls(_)
+                | ClientError::Config(_)
+        )
     }
 }
 
@@ -53,6 +69,7 @@ impl From<tonic::Status> for ClientError {
         match status.code() {
             Code::InvalidArgument => ClientError::InvalidArgument(status.message().to_owned()),
             Code::FailedPrecondition => ClientError::FailedPrecondition(status.message().to_owned()),
+            Code::AlreadyExists => ClientError::AlreadyExists(status.message().to_owned()),
             Code::Unavailable => ClientError::Unavailable(status.message().to_owned()),
             _ => ClientError::Status(status),
         }
@@ -63,6 +80,26 @@ impl From<tonic::transport::Error> for ClientError {
     fn from(error: tonic::transport::Error) -> Self {
         ClientError::Transport(error_chain(&error))
     }
+}
+
+/// The certificate problem behind a failed call, if a TLS handshake failed
+/// on one: the status's message and its sources name it (rustls's
+/// "invalid peer certificate", or a fatal alert the server sent about ours).
+pub(crate) fn certificate_error(status: &tonic::Status) -> Option<String> {
+    let mut text = status.message().to_owned();
+    if let Some(source) = std::error::Error::source(status) {
+        text.push_str(": ");
+        text.push_str(&error_chain(source));
+    }
+    const MARKERS: [&str; 6] = [
+        "invalid peer certificate",
+        "CertificateRequired",
+        "BadCertificate",
+        "UnknownCA",
+        "UnsupportedCertificate",
+        "CertificateUnknown",
+    ];
+    MARKERS.iter().any(|marker| text.contains(marker)).then_some(text)
 }
 
 /// Formats an error with its sources, `outer: inner: innermost`.
@@ -89,6 +126,9 @@ mod tests {
         let invalid = ClientError::from(tonic::Status::invalid_argument("tasks must not be empty"));
         assert!(matches!(&invalid, ClientError::InvalidArgument(message) if message == "tasks must not be empty"));
         assert!(invalid.is_permanent());
+        let taken = ClientError::from(tonic::Status::already_exists("job id 'same' is already running"));
+        assert!(matches!(&taken, ClientError::AlreadyExists(message) if message.contains("'same'")));
+        assert!(taken.is_permanent());
         let unavailable = ClientError::from(tonic::Status::unavailable("down"));
         assert!(matches!(unavailable, ClientError::Unavailable(_)));
         let other = ClientError::from(tonic::Status::internal("boom"));

@@ -106,6 +106,7 @@ impl ClusterBuilder {
             scheduler_metrics_addrs: Vec::new(),
             scheduler_http_addrs: Vec::new(),
             client_tls: self.client_tls.clone(),
+            scheduler_args_of: Vec::new(),
         };
         for index in 0..self.node_monitors {
             let port = free_port();
@@ -141,6 +142,7 @@ impl ClusterBuilder {
                 cluster.scheduler_http_addrs.push(http);
             }
             let process = Process::start(&format!("scheduler{index}"), "passer-scheduler", &args, &env)?;
+            cluster.scheduler_args_of.push(args);
             cluster.schedulers.push(process);
             cluster.scheduler_addrs.push(address);
         }
@@ -211,6 +213,7 @@ pub struct Cluster {
     node_extra_args: Vec<Vec<String>>,
     env: Vec<(String, String)>,
     client_tls: TlsFiles,
+    scheduler_args_of: Vec<Vec<String>>,
 }
 
 impl Cluster {
@@ -253,6 +256,16 @@ impl Cluster {
         let args = self.args_of_node(index);
         self.node_monitors[index] = start_node_monitor(index, &address, &args, &env)?;
         wait_serving_with(&address, &self.node_monitors[index], &self.client_tls).await
+    }
+
+    /// Restarts scheduler `index` on its old address with its old flags
+    /// (after a kill) and waits until it serves.
+    pub async fn restart_scheduler(&mut self, index: usize) -> anyhow::Result<()> {
+        let env: Vec<(&str, String)> = self.env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        self.schedulers[index].kill();
+        let args = self.scheduler_args_of[index].clone();
+        self.schedulers[index] = Process::start(&format!("scheduler{index}"), "passer-scheduler", &args, &env)?;
+        wait_serving_with(&self.scheduler_addrs[index], &self.schedulers[index], &self.client_tls).await
     }
 
     /// Waits until scheduler `index` sees `count` node monitors up with executors.

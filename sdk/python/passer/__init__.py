@@ -17,6 +17,7 @@ from ._channel import TlsConfig
 from .aio import AsyncClient, AsyncJobStream
 from .client import Client
 from .errors import (
+    AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
     JobTimeout,
@@ -36,6 +37,7 @@ from .running_task import RunningTask
 __version__ = "0.1.0"
 
 __all__ = [
+    "AlreadyExists",
     "AsyncClient",
     "AsyncJobStream",
     "Client",

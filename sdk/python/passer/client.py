@@ -6,7 +6,7 @@ Example::
 
     with Client(["127.0.0.1:20503"]) as client:
         tasks = [Task(f"t{i}", "python", f"hello {i}") for i in range(10)]
-        for result in client.submit("job-1", tasks):
+        for result in client.submit(None, tasks):  # None: a fresh unique job id
             print(result.task_id, result.status.name, result.output)
 
 Retries on overload, failover between schedulers and exactly-once delivery

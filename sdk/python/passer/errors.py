@@ -31,6 +31,10 @@ class FailedPrecondition(PasserError):
     """The job cannot run as given (FAILED_PRECONDITION), e.g. no node offers its executor."""
 
 
+class AlreadyExists(FailedPrecondition):
+    """Another job already runs under this job id (ALREADY_EXISTS); pick another id."""
+
+
 class Unauthenticated(PasserError):
     """The token was missing or wrong (UNAUTHENTICATED or PERMISSION_DENIED)."""
 
@@ -66,7 +70,7 @@ _FATAL_CODES = {
     grpc.StatusCode.PERMISSION_DENIED: Unauthenticated,
     grpc.StatusCode.UNIMPLEMENTED: FailedPrecondition,
     grpc.StatusCode.NOT_FOUND: FailedPrecondition,
-    grpc.StatusCode.ALREADY_EXISTS: FailedPrecondition,
+    grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,
     grpc.StatusCode.OUT_OF_RANGE: InvalidArgument,
 }
 

@@ -8,9 +8,12 @@ small state machine over ``Scheduler.SubmitJob`` calls:
   scheduler; counted in :attr:`JobStream.rejections` and :attr:`JobStream.waited`.
 - ``INVALID_ARGUMENT``, ``FAILED_PRECONDITION`` and other errors no retry can
   fix: raise the matching :class:`passer.PasserError`.
-- a stream that breaks or ends before every task has a result: resubmit the
-  same job id to the next scheduler with ``skip_task_ids`` set to the tasks
+- a stream that breaks or ends before every task has a result: after a
+  jittered backoff (growing while no new result arrives), resubmit the same
+  job id to the next scheduler with ``skip_task_ids`` set to the tasks
   already delivered; counted in :attr:`JobStream.failovers`.
+- ``ALREADY_EXISTS`` (another job runs under this id): raise
+  :class:`passer.AlreadyExists`, never retried.
 
 Every task id is delivered exactly once; a repeated result is dropped.
 """
@@ -277,9 +280,10 @@ class JobStream(Iterator[TaskResult]):
             self.job_id, reason, self.scheduler, self.remaining(),
         )
         self._rotate()
-        # Try every scheduler once promptly; back off only when all failed.
-        if self._unavailable_in_a_row >= len(self._client.schedulers):
-            self._sleep(self._unavailable.next_delay())
+        # Capped exponential backoff with full jitter on every failover
+        # (reset by each new result): a stream that keeps breaking, or a
+        # scheduler that keeps ending it, is never resubmitted in a tight loop.
+        self._sleep(self._unavailable.next_delay())
 
     def _rotate(self) -> None:
         self._index = (self._index + 1) % len(self._client.schedulers)

@@ -288,14 +288,22 @@ pub(crate) fn endpoint(
     Ok(long_lived(endpoint, connect_timeout))
 }
 
+/// Interval of HTTP/2 keep-alive pings to schedulers.
+pub(crate) const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a ping may go unanswered before the connection (and every
+/// result stream on it) counts as dead and the jobs fail over: a frozen
+/// scheduler is left within about 3 s.
+pub(crate) const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// `endpoint` set up for a long-lived HTTP/2 connection: connect timeout,
-/// no Nagle delay, keep-alive pings even while idle.
+/// no Nagle delay, keep-alive pings even while idle, so a stalled result
+/// stream (a scheduler frozen or gone silent) is noticed in seconds.
 pub(crate) fn long_lived(endpoint: Endpoint, connect_timeout: Duration) -> Endpoint {
     endpoint
         .connect_timeout(connect_timeout)
         .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(10))
-        .keep_alive_timeout(Duration::from_secs(10))
+        .http2_keep_alive_interval(KEEP_ALIVE_INTERVAL)
+        .keep_alive_timeout(KEEP_ALIVE_TIMEOUT)
         .keep_alive_while_idle(true)
 }
 

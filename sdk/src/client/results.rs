@@ -13,6 +13,7 @@ use passer_proto::pb::job_event::Event;
 use tonic::Streaming;
 use tracing::{debug, warn};
 
+use super::backoff::Backoff;
 use super::spec::{JobSpec, TaskOutput};
 use super::submit::{self, RetryStats};
 use super::Client;
@@ -32,6 +33,9 @@ pub struct JobResults {
     scheduler_index: usize,
     retry: RetryStats,
     failovers: u32,
+    /// Delays between failovers (reset by each new result), so a stream
+    /// that keeps breaking is not resubmitted in a tight loop.
+    failover_backoff: Backoff,
     /// Set once a terminal error was handed out.
     failed: bool,
 }
@@ -45,6 +49,7 @@ impl JobResults {
         let opened = submit::open(&client, &request, start, &mut retry).await?;
         debug!(job_id = %request.job_id, scheduler = %client.schedulers()[opened.index], tasks = opened.accepted.task_count, "job accepted");
         let task_ids = request.tasks.iter().map(|task| task.task_id.clone()).collect();
+        let failover_backoff = Backoff::new(client.config().initial_backoff, client.config().max_backoff);
         Ok(JobResults {
             client,
             request,
@@ -55,6 +60,7 @@ impl JobResults {
             scheduler_index: opened.index,
             retry,
             failovers: 0,
+            failover_backoff,
             failed: false,
         })
     }
@@ -148,6 +154,7 @@ impl JobResults {
                         continue;
                     }
                     self.buffer.push_back(TaskOutput::from(finished));
+                    self.failover_backoff.reset();
                 }
                 Ok(())
             }
@@ -167,8 +174,11 @@ impl JobResults {
         }
     }
 
-    /// Resubmits the tasks without a result to the next scheduler.
+    /// Resubmits the tasks without a result to the next scheduler, after a
+    /// jittered delay that grows while failovers bring no new result.
     async fn fail_over(&mut self) -> Result<(), ClientError> {
+        let delay = self.failover_backoff.next_delay();
+        tokio::time::sleep(delay).await;
         let mut request = self.request.clone();
         let mut skip: Vec<String> = self.delivered.iter().cloned().collect();
         skip.sort_unstable();

@@ -133,8 +133,12 @@ async fn attempt(
     }
 }
 
-/// Sorts a failed call by what to do next.
+/// Sorts a failed call by what to do next. A TLS certificate failure
+/// arrives as `UNAVAILABLE` from the transport but no retry can fix it.
 fn classify(status: Status) -> Refusal {
+    if let Some(problem) = crate::error::certificate_error(&status) {
+        return Refusal::Fatal(ClientError::Tls(problem));
+    }
     match status.code() {
         Code::ResourceExhausted => Refusal::Overloaded(status),
         Code::Unavailable | Code::Cancelled | Code::Aborted | Code::Unknown | Code::DeadlineExceeded => {
@@ -159,5 +163,8 @@ mod tests {
             Refusal::Fatal(ClientError::FailedPrecondition(_))
         ));
         assert!(matches!(classify(Status::permission_denied("token")), Refusal::Fatal(ClientError::Status(_))));
+        assert!(matches!(classify(Status::already_exists("job id")), Refusal::Fatal(ClientError::AlreadyExists(_))));
+        let certificate = Status::unavailable("tcp connect error: invalid peer certificate: UnknownIssuer");
+        assert!(matches!(classify(certificate), Refusal::Fatal(ClientError::Tls(_))));
     }
 }

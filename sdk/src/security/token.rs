@@ -1,8 +1,9 @@
 //! The shared cluster token: [`TokenLayer`] checks `authorization: Bearer
 //! <token>` on every call a server receives (gRPC health checks excepted, so
 //! container and Consul probes work), [`BearerToken`] adds it to every call
-//! a client makes. A refusal is `UNAUTHENTICATED`, logged once per peer IP
-//! and never with the token.
+//! a client makes. The scheme name is matched case-insensitively (`bearer`
+//! works, as HTTP says it must). A refusal is `UNAUTHENTICATED`, logged once
+//! per peer IP and never with the token.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -66,6 +67,16 @@ pub fn constant_time_eq(left: &[u8], right: &[u8]) -> bool {
     difference == 0
 }
 
+/// Whether the `authorization` value `presented` carries `token` under the
+/// `Bearer` scheme (any case, one or more spaces before the token). The
+/// token itself is compared in constant time.
+pub fn bearer_matches(presented: &[u8], token: &[u8]) -> bool {
+    let Some(space) = presented.iter().position(|&b| b == b' ') else { return false };
+    let (scheme, rest) = presented.split_at(space);
+    let credentials = rest.iter().position(|&b| b != b' ').map_or(&[][..], |start| &rest[start..]);
+    scheme.eq_ignore_ascii_case(b"bearer") && constant_time_eq(credentials, token)
+}
+
 /// Adds `authorization: Bearer <token>` to every call (nothing without a token).
 #[derive(Clone, Default)]
 pub struct BearerToken {
@@ -118,10 +129,7 @@ impl TokenLayer {
     /// A layer expecting `token` (`None`: no check).
     pub fn new(token: Option<&str>) -> Self {
         let check = token.map(|token| {
-            Arc::new(TokenCheck {
-                expected: format!("Bearer {token}").into_bytes(),
-                logged_peers: Mutex::new(HashSet::new()),
-            })
+            Arc::new(TokenCheck { expected: token.as_bytes().to_vec(), logged_peers: Mutex::new(HashSet::new()) })
         });
         Self { check }
     }
@@ -162,7 +170,7 @@ where
         let presented = request.headers().get(TOKEN_METADATA).map(|value| value.as_bytes());
         let problem = match presented {
             None => "missing token: send `authorization: Bearer <token>` (PASSER_TOKEN or --token-file)",
-            Some(value) if constant_time_eq(value, &check.expected) => return Either::Left(self.inner.call(request)),
+            Some(value) if bearer_matches(value, &check.expected) => return Either::Left(self.inner.call(request)),
             Some(_) => "wrong token",
         };
         check.log_once(peer_ip(&request), request.uri().path(), problem);
@@ -199,6 +207,18 @@ mod tests {
         assert!(!constant_time_eq(b"Bearer abc", b"Bearer ab"));
         assert!(!constant_time_eq(b"", b"x"));
         assert!(constant_time_eq(b"", b""));
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        assert!(bearer_matches(b"Bearer abc", b"abc"));
+        assert!(bearer_matches(b"bearer abc", b"abc"));
+        assert!(bearer_matches(b"BEARER  abc", b"abc"));
+        assert!(!bearer_matches(b"Bearer abd", b"abc"));
+        assert!(!bearer_matches(b"Basic abc", b"abc"));
+        assert!(!bearer_matches(b"Bearerabc", b"abc"));
+        assert!(!bearer_matches(b"abc", b"abc"));
+        assert!(!bearer_matches(b"Bearer ", b"abc"));
     }
 
     #[test]
