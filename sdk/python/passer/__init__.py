@@ -4,6 +4,8 @@
   executor type on the local node monitor.
 - :class:`Client` (:mod:`passer.client`): submit jobs to schedulers and
   stream their results, with transparent retry and failover.
+- :class:`Graph` (:mod:`passer.graph`): task graphs, stages that wait for
+  stages, run with :meth:`Client.run_graph`.
 - :mod:`passer.v1`: the protobuf and gRPC stubs, generated at build time
   from the repository's ``proto/passer/v1/*.proto``.
 """
@@ -21,6 +23,8 @@ from .errors import (
     Unavailable,
 )
 from .executor import Executor
+from .graph import Graph, GraphError, Inputs, Node, decode_envelope, encode_envelope
+from .graph_run import GraphEvent, GraphOutcome, GraphRun, StageFinished, TaskFinished
 from .job import JobStream
 from .model import JobSummary, Task, TaskResult, TaskStatus
 from .running_task import RunningTask
@@ -31,18 +35,29 @@ __all__ = [
     "Client",
     "Executor",
     "FailedPrecondition",
+    "Graph",
+    "GraphError",
+    "GraphEvent",
+    "GraphOutcome",
+    "GraphRun",
+    "Inputs",
     "InvalidArgument",
     "JobStream",
     "JobSummary",
     "JobTimeout",
+    "Node",
     "Overloaded",
     "PasserError",
     "RunningTask",
+    "StageFinished",
     "Task",
     "TaskFailed",
+    "TaskFinished",
     "TaskResult",
     "TaskStatus",
     "TlsConfig",
     "Unauthenticated",
     "Unavailable",
+    "decode_envelope",
+    "encode_envelope",
 ]
