@@ -83,3 +83,26 @@ def test_client_example_prints_results() -> None:
     assert sorted(line["task_id"] for line in lines) == ["t0", "t1", "t2"]
     assert {line["status"] for line in lines} == {"SUCCEEDED"}
     assert fake.requests[0].job_id == "ex"
+
+
+def test_wordcount_example_counts_generated_files_on_a_real_cluster() -> None:
+    from cluster import Cluster, python_executor_command
+
+    executor = python_executor_command("wordcount.py", "executor", "--slots", "2")
+    with Cluster(schedulers=1, node_monitors=2, node_args=["--executor", executor]) as cluster:
+        cluster.wait_executor("wc-map")
+        cluster.wait_executor("wc-reduce")
+        completed = subprocess.run(
+            [sys.executable, str(EXAMPLES / "wordcount.py"), "run", "--files", "12", "--words", "800",
+             "--reducers", "3", "--check", "--json", "--timeout", "20"],
+            env=example_env(PASSER_SCHEDULERS=",".join(cluster.scheduler_addrs)),
+            capture_output=True,
+            text=True,
+            timeout=25,
+        )
+    assert completed.returncode == 0, completed.stderr
+    assert "check: matches a local count" in completed.stderr
+    assert "stage map: 12 succeeded" in completed.stderr and "stage reduce: 3 succeeded" in completed.stderr
+    summary = json.loads(completed.stdout)
+    assert (summary["files"], summary["words"]) == (12, 12 * 800)
+    assert summary["top"][0][0] == "the"
