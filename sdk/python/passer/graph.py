@@ -58,8 +58,10 @@ Generator = Callable[["Inputs"], Iterable[Task]]
 class GraphError(PasserError):
     """A graph refused before anything ran; :attr:`node` names the node at fault."""
 
-    def __init__(self, node: str, message: str) -> None:
-        super().__init__(f"node {node!r}: {message}")
+    def __init__(self, graph: str, node: str, message: str) -> None:
+        super().__init__(f"graph {graph}: {message}")
+        #: The graph's id.
+        self.graph = graph
         #: The node the error is about.
         self.node = node
 
@@ -84,25 +86,32 @@ class Node:
         self.generate = generate
         #: The edges, in the order they were declared.
         self.edges: List[Edge] = []
-        #: Whether :meth:`GraphOutcome.results` keeps this node's outputs
-        #: (always for nodes nothing depends on).
-        self.keep_results = False
+        #: Whether :meth:`GraphOutcome.results` keeps this node's outputs;
+        #: ``None``: only if nothing depends on it.
+        self.keep_results: Optional[bool] = None
 
     def after(self, *nodes: str) -> "Node":
-        """Waits for every task of each named node; returns self to chain."""
-        self.edges.extend(Edge(node) for node in nodes)
+        """Waits for every task of each named node; returns self to chain.
+        An edge declared twice counts once."""
+        for node in nodes:
+            self._add(Edge(node))
         return self
 
     def after_task(self, node: str, task: str) -> "Node":
         """Waits for one task of another node; returns self to chain."""
-        self.edges.append(Edge(node, task))
+        self._add(Edge(node, task))
         return self
 
-    def keep(self) -> "Node":
-        """Keeps this node's outputs for :meth:`GraphOutcome.results` even if
-        other nodes depend on it."""
-        self.keep_results = True
+    def keep(self, keep: bool = True) -> "Node":
+        """Whether :meth:`GraphOutcome.results` keeps this node's outputs
+        (default: only for sinks, the nodes nothing is after). Outputs nobody
+        keeps are dropped as soon as no dependent needs them."""
+        self.keep_results = keep
         return self
+
+    def _add(self, edge: Edge) -> None:
+        if edge not in self.edges:
+            self.edges.append(edge)
 
     def __repr__(self) -> str:
         kind = "generated" if self.generate is not None else f"{len(self.tasks)} tasks"
@@ -158,46 +167,55 @@ class Graph:
         by_name: Dict[str, Node] = {}
         for node in self._nodes:
             if not node.name:
-                raise GraphError(node.name, "a node needs a name")
+                raise GraphError(self.id, node.name, "a node has an empty name")
             if node.name in by_name:
-                raise GraphError(node.name, "duplicate node name")
+                raise GraphError(self.id, node.name, f"node name {_quote(node.name)} is used twice")
             by_name[node.name] = node
         for node in self._nodes:
-            _check_tasks(node)
+            _check_tasks(self.id, node)
         for node in self._nodes:
             for edge in node.edges:
-                _check_edge(node, edge, by_name)
+                _check_edge(self.id, node, edge, by_name)
         cycle = _find_cycle(self._nodes)
         if cycle:
-            raise GraphError(cycle[0], f"cycle: {' -> '.join(cycle)} (each waits for the next)")
+            path = " -> ".join(reversed(cycle))  # each node after the one it waits for
+            raise GraphError(self.id, cycle[0], f"cycle through node {_quote(cycle[0])}: {path}")
 
 
-def _check_tasks(node: Node) -> None:
+def _quote(name: str) -> str:
+    """A name in double quotes, as the Rust SDK's messages show it."""
+    return json.dumps(name, ensure_ascii=False)
+
+
+def _check_tasks(graph: str, node: Node) -> None:
+    name = _quote(node.name)
     if node.generate is not None and node.tasks:
-        raise GraphError(node.name, "a stage has either tasks or a generator, not both")
+        raise GraphError(graph, node.name, f"node {name}: a stage has either tasks or a generator, not both")
     if node.generate is None and not node.tasks:
-        raise GraphError(node.name, "a stage needs tasks or a generator")
+        raise GraphError(graph, node.name, f"node {name} has no tasks and no generator")
     seen = set()
     for task in node.tasks:
+        if not task.task_id:
+            raise GraphError(graph, node.name, f"node {name}: a task has an empty id")
         if task.task_id in seen:
-            raise GraphError(node.name, f"task id {task.task_id!r} appears twice")
+            raise GraphError(graph, node.name, f"node {name}: task id {_quote(task.task_id)} is used twice")
         seen.add(task.task_id)
 
 
-def _check_edge(node: Node, edge: Edge, by_name: Dict[str, Node]) -> None:
+def _check_edge(graph: str, node: Node, edge: Edge, by_name: Dict[str, Node]) -> None:
     upstream = by_name.get(edge.node)
     if upstream is None:
-        raise GraphError(node.name, f"after unknown node {edge.node!r}")
-    if edge.task is None:
+        raise GraphError(graph, node.name, f"node {_quote(node.name)} is after unknown node {_quote(edge.node)}")
+    # A generated stage's task ids are known only when it runs: checked then.
+    if edge.task is None or upstream.generate is not None:
         return
-    if upstream.generate is not None:
-        raise GraphError(
-            node.name,
-            f"after task {edge.node}/{edge.task}: node {edge.node!r} makes its tasks at run time, "
-            "so wait for the whole node instead",
-        )
     if all(task.task_id != edge.task for task in upstream.tasks):
-        raise GraphError(node.name, f"after task {edge.node}/{edge.task}: node {edge.node!r} has no task {edge.task!r}")
+        raise GraphError(
+            graph,
+            node.name,
+            f"node {_quote(node.name)} is after task {_quote(edge.task)} of node {_quote(edge.node)}, "
+            "which has no such task",
+        )
 
 
 def _find_cycle(nodes: Sequence[Node]) -> List[str]:

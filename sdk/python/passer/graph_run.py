@@ -147,7 +147,9 @@ class GraphRun(Iterator[GraphEvent]):
         self._consumers: Dict[str, int] = collections.Counter(
             edge.node for node in graph.nodes for edge in node.edges
         )
-        self._kept_for_caller = {n.name for n in graph.nodes if n.keep_results or not self._consumers[n.name]}
+        self._kept_for_caller = {
+            n.name for n in graph.nodes if n.keep_results or (n.keep_results is None and not self._consumers[n.name])
+        }
         self._outputs: Dict[str, Dict[str, bytes]] = collections.defaultdict(dict)
         self._outcome = GraphOutcome()
         self._events: Deque[GraphEvent] = collections.deque()
@@ -356,21 +358,21 @@ class GraphRun(Iterator[GraphEvent]):
                     if not isinstance(task, Task):
                         raise TypeError(f"a generator returns Task objects, got {type(task).__name__}")
             except Exception as error:
-                state.open = {""}
-                message = f"generator raised {type(error).__name__}: {error}"
-                self._finish_task(name, _made_result("", TaskStatus.FAILED, message))
-                self._end_node(state)
+                self._fail_generator(state, f"{type(error).__name__}: {error}")
                 return
         elif state.node.edges:
             tasks = [_with_payload(task, encode_envelope(payload_bytes(task), inputs)) for task in state.node.tasks]
         else:
             tasks = list(state.node.tasks)
         state.open = {task.task_id for task in tasks}
-        if len(state.open) != len(tasks):
-            state.open = {""}
-            self._finish_task(name, _made_result("", TaskStatus.FAILED, "generator made two tasks with one id"))
-            self._end_node(state)
+        if len(state.open) != len(tasks) or "" in state.open:
+            self._fail_generator(state, "it made two tasks with one id, or a task with an empty id")
             return
+        if state.node.generate is not None:
+            for (upstream, task_id), waiters in self._task_waiters.items():
+                if upstream == name and task_id not in state.open:
+                    for waiter in waiters:
+                        self._cancel_node(self._states[waiter], f"upstream {name} has no task {task_id}")
         if not tasks:
             self._end_node(state)
             return
@@ -378,6 +380,20 @@ class GraphRun(Iterator[GraphEvent]):
             target=self._run_stage, args=(name, tasks), name=f"passer-graph-{name}", daemon=True
         )
         thread.start()
+
+    def _fail_generator(self, state: _NodeState, error: str) -> None:
+        """Ends a generated stage whose generator failed: one FAILED entry
+        (task ""), and its dependents cancelled naming it."""
+        name = state.node.name
+        state.open = {""}
+        state.unsuccessful = True
+        state.counts[1] += 1
+        self._outcome.failed.append((name, "", f"generator failed: {error}"))
+        self._events.append(TaskFinished(name, _made_result("", TaskStatus.FAILED, f"generator failed: {error}")))
+        state.open.clear()
+        for waiter in self._node_waiters.get(name, ()):
+            self._cancel_node(self._states[waiter], f"upstream {name} generator failed: {error}")
+        self._end_node(state)
 
     def _gather_inputs(self, node: Node) -> List[Tuple[str, str, bytes]]:
         inputs: List[Tuple[str, str, bytes]] = []
