@@ -24,7 +24,7 @@ from .errors import (
 )
 from .executor import Executor
 from .graph import Graph, GraphError, Inputs, Node, decode_envelope, encode_envelope
-from .graph_run import GraphEvent, GraphOutcome, GraphRun, StageFinished, TaskFinished
+from .graph_run import GraphEvent, GraphOutcome, GraphRun, StageFinished, StageSubmitted, TaskFinished
 from .job import JobStream
 from .model import JobSummary, Task, TaskResult, TaskStatus
 from .running_task import RunningTask
@@ -50,6 +50,7 @@ __all__ = [
     "PasserError",
     "RunningTask",
     "StageFinished",
+    "StageSubmitted",
     "Task",
     "TaskFailed",
     "TaskFinished",

@@ -13,11 +13,18 @@ A task that ends FAILED (or CANCELLED) ends every node waiting for it
 CANCELLED, each task with the reason ``upstream <node>/<task> failed:
 <error>``; other branches go on. :meth:`GraphRun.cancel` cancels the
 jobs in flight and submits nothing more (reason ``graph cancelled``).
+
+A stage whose job cannot run at all (the client gave up: no scheduler, a
+spec the scheduler refused) stops the graph: everything else is cancelled
+(``graph stopped: a stage's job failed``) and, once the events are out,
+iteration and :meth:`GraphRun.outcome` raise a :class:`~passer.GraphError`
+naming the stage, chained to the client's error.
 """
 
 from __future__ import annotations
 
 import collections
+import json
 import logging
 import queue
 import threading
@@ -25,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Deque, Dict, Iterator, List, Optional, Set, Tuple, Union
 
 from .errors import PasserError
-from .graph import Graph, Inputs, Node, encode_envelope, payload_bytes
+from .graph import Graph, GraphError, Inputs, Node, encode_envelope, payload_bytes
 from .job import JobStream
 from .model import Task, TaskResult, TaskStatus
 
@@ -39,6 +46,18 @@ INBOX_CAPACITY = 4096
 
 #: The reason tasks that never started get when the graph is cancelled.
 GRAPH_CANCELLED = "graph cancelled"
+#: The reason every other task gets when a stage's job could not run.
+GRAPH_STOPPED = "graph stopped: a stage's job failed"
+
+
+@dataclass(frozen=True)
+class StageSubmitted:
+    """Node :attr:`node`'s job (:attr:`job_id`, ``<graph id>.<node>``) is being
+    submitted with :attr:`tasks` tasks."""
+
+    node: str
+    job_id: str
+    tasks: int
 
 
 @dataclass(frozen=True)
@@ -61,7 +80,7 @@ class StageFinished:
 
 
 #: What iterating a :class:`GraphRun` yields.
-GraphEvent = Union[TaskFinished, StageFinished]
+GraphEvent = Union[StageSubmitted, TaskFinished, StageFinished]
 
 
 @dataclass
@@ -157,6 +176,8 @@ class GraphRun(Iterator[GraphEvent]):
         self._lock = threading.Lock()
         self._streams: Dict[str, JobStream] = {}
         self._cancelled = False
+        self._cancel_reason = GRAPH_CANCELLED
+        self._stage_error: Optional[GraphError] = None
         self._remaining = len(self._states)
         for state in self._states.values():
             if state.waiting == 0:
@@ -170,12 +191,19 @@ class GraphRun(Iterator[GraphEvent]):
     def __next__(self) -> GraphEvent:
         while not self._events:
             if self._remaining == 0:
+                error, self._stage_error = self._stage_error, None
+                if error is not None:
+                    raise error
                 raise StopIteration
             self._handle(*self._inbox.get())
         return self._events.popleft()
 
     def outcome(self) -> GraphOutcome:
-        """Waits for every remaining event (discarding them) and returns the outcome."""
+        """Waits for every remaining event (discarding them) and returns the outcome.
+
+        Raises:
+            GraphError: A stage's job could not run (see the module doc).
+        """
         for _ in self:
             pass
         return self._outcome
@@ -198,7 +226,12 @@ class GraphRun(Iterator[GraphEvent]):
     def cancel(self) -> None:
         """Cancels the whole graph: the jobs in flight, and nothing more is
         submitted. Safe from any thread; the events then report every task."""
+        self._cancel(GRAPH_CANCELLED)
+
+    def _cancel(self, reason: str) -> None:
         with self._lock:
+            if not self._cancelled:
+                self._cancel_reason = reason
             self._cancelled = True
             streams = list(self._streams.values())
         for stream in streams:
@@ -246,20 +279,31 @@ class GraphRun(Iterator[GraphEvent]):
     # === the coordinator, on the caller's thread ===
 
     def _handle(self, kind: str, name: str, payload: object) -> None:
-        if self._cancelled:
-            for state in self._states.values():
-                if not state.started and not state.done:
-                    self._cancel_node(state, GRAPH_CANCELLED)
+        self._cancel_unstarted()
         if kind == "result":
             assert isinstance(payload, TaskResult)
             self._on_result(name, payload)
         elif kind == "stage_done":
             self._on_stage_done(name)
         elif kind == "stage_error":
+            assert isinstance(payload, Exception)
+            if self._stage_error is None:
+                error = GraphError(self.graph_id, name, f"stage {_quote(name)}: {payload}")
+                error.__cause__ = payload
+                self._stage_error = error
+            self._cancel(GRAPH_STOPPED)
+            self._cancel_unstarted()
             state = self._states[name]
             for task_id in sorted(state.open):
-                self._finish_task(name, _made_result(task_id, TaskStatus.FAILED, f"{name}: {payload}"))
+                self._finish_task(name, _made_result(task_id, TaskStatus.CANCELLED, GRAPH_STOPPED))
             self._on_stage_done(name)
+
+    def _cancel_unstarted(self) -> None:
+        if not self._cancelled:
+            return
+        for state in self._states.values():
+            if not state.started and not state.done:
+                self._cancel_node(state, self._cancel_reason)
 
     def _on_result(self, name: str, result: TaskResult) -> None:
         if result.task_id not in self._states[name].open:
@@ -303,7 +347,7 @@ class GraphRun(Iterator[GraphEvent]):
         state.waiting -= 1
         if state.waiting == 0 and not state.started and not state.done:
             if self._cancelled:
-                self._cancel_node(state, GRAPH_CANCELLED)
+                self._cancel_node(state, self._cancel_reason)
             else:
                 self._start(state)
 
@@ -376,6 +420,7 @@ class GraphRun(Iterator[GraphEvent]):
         if not tasks:
             self._end_node(state)
             return
+        self._events.append(StageSubmitted(name, self.job_id(name), len(tasks)))
         thread = threading.Thread(
             target=self._run_stage, args=(name, tasks), name=f"passer-graph-{name}", daemon=True
         )
@@ -404,6 +449,10 @@ class GraphRun(Iterator[GraphEvent]):
             else:
                 inputs.append((edge.node, edge.task, outputs[edge.task]))
         return inputs
+
+
+def _quote(name: str) -> str:
+    return json.dumps(name, ensure_ascii=False)
 
 
 def _with_payload(task: Task, payload: bytes) -> Task:

@@ -15,10 +15,12 @@ from cluster import Cluster
 from fakes import free_port
 from passer import (
     Client,
+    FailedPrecondition,
     Graph,
     GraphError,
     Inputs,
     StageFinished,
+    StageSubmitted,
     Task,
     TaskFinished,
     TaskStatus,
@@ -136,6 +138,26 @@ def test_a_generator_that_raises_fails_its_stage_and_a_missing_generated_task_ca
         ("wants-x9", "w1", "upstream made has no task x9"),
     ]
     assert sorted(outcome.succeeded) == [("made", "x1"), ("src", "s1"), ("wants-x1", "w2")]
+
+
+def test_a_stage_the_scheduler_refuses_stops_the_graph_and_names_the_stage(cluster: Cluster) -> None:
+    graph = Graph("refused")
+    graph.task("slow", Task("s1", "sleep", "20000"))
+    graph.task("bad", Task("b1", "no-such-executor", "x"))
+    graph.task("after-bad", echo("ab1"), after=["bad"])
+    events: List[object] = []
+    with cluster.client() as client:
+        run = client.run_graph(graph)
+        with pytest.raises(GraphError) as stopped:
+            for event in run:
+                events.append(event)
+    assert stopped.value.node == "bad" and str(stopped.value).startswith('graph refused: stage "bad": ')
+    assert isinstance(stopped.value.__cause__, FailedPrecondition)
+    ended = {(e.node, e.result.task_id): e.result for e in events if isinstance(e, TaskFinished)}
+    assert ended[("bad", "b1")].error == ended[("after-bad", "ab1")].error == "graph stopped: a stage's job failed"
+    assert ended[("slow", "s1")].status is TaskStatus.CANCELLED, "the running stage was cancelled"
+    submitted = [e.node for e in events if isinstance(e, StageSubmitted)]
+    assert sorted(submitted) == ["bad", "slow"]
 
 
 def test_cancel_ends_the_running_stage_and_submits_nothing_more(cluster: Cluster) -> None:
