@@ -9,6 +9,7 @@
 //! - [`discovery`]: where the servers are (static list, Consul DNS SRV,
 //!   plain DNS), refreshed in the background.
 //! - [`consul`]: registering a server with the local Consul agent.
+//! - [`graph`]: task graphs — stages that wait for stages, each run as a job.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
@@ -18,6 +19,7 @@ pub mod consul;
 pub mod discovery;
 pub mod error;
 pub mod executor;
+pub mod graph;
 pub mod handler;
 pub mod metrics;
 pub mod net;
@@ -28,5 +30,6 @@ pub mod telemetry;
 
 pub use client::{Client, ClientConfig, JobResults, JobSpec, TaskOutput, TaskSpec};
 pub use error::ClientError;
+pub use graph::{Graph, GraphError, GraphEvent, GraphOutcome, Inputs};
 pub use handler::{Handler, Task, TaskError};
 pub use passer_proto::pb;
