@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates or refreshes the repository's Python venv at <repo>/.venv with
-# grpcio, grpcio-tools, grpcio-health-checking, pytest and the passer SDK
+# grpcio, grpcio-tools, grpcio-health-checking, grpcio-reflection, pytest and the passer SDK
 # (sdk/python, stubs generated from proto/ at install time), then prints the
 # venv's python path as the only line on stdout. Idempotent: a second run
 # reinstalls the SDK only when sdk/python or proto/ changed.
@@ -19,7 +19,7 @@ if ! "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; then
 fi
 
 pip=("$venv/bin/python" -m pip --disable-pip-version-check --quiet)
-"${pip[@]}" install 'setuptools>=64' wheel grpcio grpcio-tools grpcio-health-checking pytest >&2
+"${pip[@]}" install 'setuptools>=64' wheel grpcio grpcio-tools grpcio-health-checking grpcio-reflection pytest >&2
 
 # Fingerprint of everything the installed SDK is built from.
 sdk_hash="$(

@@ -3,7 +3,7 @@
 # (installed as /usr/local/bin/passer-healthcheck).
 #
 # Asks the gRPC health service (grpc.health.v1.Health) of the server in this
-# container through `passer health --addr HOST:PORT`, which exits 0 only when
+# container through `passer health --scheduler HOST:PORT`, which exits 0 only when
 # the answer is SERVING. The address is, in order:
 #   1. $PASSER_HEALTH_ADDR, if set (e.g. 127.0.0.1:20501);
 #   2. 127.0.0.1:<port of $PASSER_LISTEN> if PASSER_LISTEN is set to a
@@ -30,4 +30,4 @@ if [ -z "$addr" ]; then
         *) addr=127.0.0.1:20503 ;;
     esac
 fi
-exec passer health --addr "$addr"
+exec passer health --scheduler "$addr"

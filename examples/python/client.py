@@ -82,7 +82,7 @@ def main() -> int:
                 show(result, executor_of.get(result.task_id, ""), args.json)
     except PasserError as error:
         print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
-        return 2
+        return 1  # as `passer`: 1 = the client could not run the job
     summary = stream.summary
     print(
         f"job {job_id}: {summary.succeeded} succeeded, {summary.failed} failed, "
@@ -90,7 +90,7 @@ def main() -> int:
         f"(rejections={stream.rejections}, failovers={stream.failovers})",
         file=sys.stderr,
     )
-    return 0 if summary.succeeded == len(tasks) else 1
+    return 0 if summary.succeeded == len(tasks) else 2  # as `passer`: 2 = some tasks did not succeed
 
 
 if __name__ == "__main__":

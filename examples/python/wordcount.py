@@ -23,7 +23,9 @@ Two halves in one file:
 Only paths go to the map tasks (the files stay where they are, on storage
 every node can read); the counts themselves are small and flow through the
 client, which is what a graph's data path suits. Prints the top words; with
-``--check`` also counts locally and exits 1 on any difference.
+``--check`` also counts locally. Exits as ``passer`` commands do: 0 when
+every task succeeded (and the check passed), 1 when the client could not
+run the graph, 2 when tasks failed or were cancelled, or the counts differ.
 """
 
 from __future__ import annotations
@@ -157,12 +159,12 @@ def run(args: argparse.Namespace) -> int:
                 outcome = graph_run.outcome()
         except PasserError as error:
             print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
-            return 2
+            return 1
         seconds = time.monotonic() - started
         for node, task_id, error in outcome.failed + outcome.cancelled:
             print(f"{node}/{task_id}: {error}", file=sys.stderr)
         if not outcome.ok:
-            return 1
+            return 2
         counts: Counter[str] = collections.Counter()
         for _task_id, output in outcome.results("reduce"):
             counts.update(json.loads(output))
@@ -181,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
                 expected.update(words_of(path.read_text(encoding="utf-8")))
             if expected != counts:
                 print("check: the graph's counts differ from a local count", file=sys.stderr)
-                return 1
+                return 2
             print("check: matches a local count", file=sys.stderr)
     return 0
 

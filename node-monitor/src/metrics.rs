@@ -79,6 +79,7 @@ impl NodeMetrics {
 /// A registry with every node monitor metric, named `passer_node_*`.
 pub fn registry(monitor: Arc<Monitor>) -> Registry {
     let mut registry = Registry::default();
+    passer::metrics::register_process_metrics(&mut registry, "node-monitor");
     let m = &monitor.metrics;
     let counters: [(&str, &str, &Counter); 11] = [
         ("passer_node_reservations_queued", "Reservations accepted into the queue", &m.reservations_queued),
@@ -142,7 +143,7 @@ impl Collector for LoadCollector {
                 .map(|x| (vec![("executor".to_owned(), x.executor.clone())], i64::from(f(x))))
                 .collect()
         };
-        encode_gauge_family(e, "passer_node_slots_total", "Slots per executor type", &per_executor(|x| x.slots_total))?;
+        encode_gauge_family(e, "passer_node_slots", "Slots per executor type", &per_executor(|x| x.slots_total))?;
         encode_gauge_family(
             e,
             "passer_node_slots_busy",

@@ -129,6 +129,12 @@ pub async fn run(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .context("cannot build the reflection service")?;
+    // grpcio's reflection client and older grpcurl speak only v1alpha.
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(passer_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .context("cannot build the v1alpha reflection service")?;
 
     tracing::info!(%bound, %advertise, %node_id, tls = security.server_tls.is_some(), token = token.is_some(), "node monitor serving");
     let drain_monitor = Arc::clone(&monitor);
@@ -153,6 +159,7 @@ pub async fn run(
         .layer(security.token_layer())
         .add_service(health_service)
         .add_service(reflection)
+        .add_service(reflection_v1alpha)
         .add_service(pb::node_monitor_server::NodeMonitorServer::new(NodeMonitorService::new(Arc::clone(&monitor))))
         .add_service(executors_server(Arc::clone(&monitor), exits))
         .serve_with_incoming_shutdown(incoming, graceful)

@@ -67,6 +67,7 @@ impl SchedulerMetrics {
 /// A registry with every scheduler metric, prefixed `passer_scheduler_`.
 pub fn registry(scheduler: Arc<Scheduler>) -> Registry {
     let mut registry = Registry::default();
+    passer::metrics::register_process_metrics(&mut registry, "scheduler");
     let metrics = &scheduler.metrics;
     registry.register_with_unit(
         "passer_scheduler_scheduling_delay",
@@ -181,7 +182,7 @@ impl Collector for SchedulerCollector {
         let sum = |f: fn(&pb::NodeInfo) -> u32| nodes.iter().map(|n| i64::from(f(n))).sum::<i64>();
         encode_gauge(e, "passer_scheduler_nodes", "Node monitors known", nodes.len() as i64)?;
         encode_gauge(e, "passer_scheduler_nodes_up", "Node monitors answering polls", up as i64)?;
-        encode_gauge(e, "passer_scheduler_cluster_slots_total", "Slots over all known nodes", sum(|n| n.slots_total))?;
+        encode_gauge(e, "passer_scheduler_cluster_slots", "Slots over all known nodes", sum(|n| n.slots_total))?;
         encode_gauge(
             e,
             "passer_scheduler_cluster_slots_busy",

@@ -57,6 +57,12 @@ pub async fn run(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .context("cannot build the reflection service")?;
+    // grpcio's reflection client and older grpcurl speak only v1alpha.
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(passer_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .context("cannot build the v1alpha reflection service")?;
 
     tracing::info!(%bound, %advertise, nodes = scheduler.config.node_monitors.len(), "scheduler serving");
     tracing::info!(source = %discovery.describe(), nodes = ?discovery.current(), "node monitor discovery");
@@ -77,6 +83,7 @@ pub async fn run(
         .layer(security.token_layer())
         .add_service(health_service)
         .add_service(reflection)
+        .add_service(reflection_v1alpha)
         .add_service(
             pb::scheduler_server::SchedulerServer::new(SchedulerService::new(Arc::clone(&scheduler)))
                 .max_decoding_message_size(max_message_bytes)

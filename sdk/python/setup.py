@@ -1,10 +1,15 @@
 """Build script: generates the gRPC stubs from the repository's .proto files.
 
 The stubs are never committed. Every build runs ``grpc_tools.protoc`` over
-``<repo>/proto/passer/v1/*.proto`` and writes the modules into
-``passer/v1/`` next to this file, so the proto package ``passer.v1`` becomes
-the Python package ``passer.v1`` and the generated absolute imports
+``<repo>/proto/passer/v1/*.proto`` and writes the modules into the build
+directory's ``passer/v1/``, so the proto package ``passer.v1`` becomes the
+Python package ``passer.v1`` and the generated absolute imports
 (``from passer.v1 import common_pb2``) resolve as they are, without rewriting.
+
+Builds happen out of tree: ``pip install ./sdk/python`` writes nothing into
+the checkout (build and egg-info directories go to a temporary directory).
+Only the tests (``tests/conftest.py``) generate stubs next to the sources,
+to import the SDK from the source tree.
 
 Where the protos are found, first hit wins:
 
@@ -20,8 +25,10 @@ the package's dependencies are computed here from the generated files.
 from __future__ import annotations
 
 import os
+import atexit
 import re
 import shutil
+import tempfile
 from pathlib import Path
 from typing import List, Optional
 
@@ -53,22 +60,25 @@ def find_proto_root() -> Path:
     )
 
 
-def generate_stubs() -> None:
-    """Runs protoc once per process, writing stubs into ``passer/v1/``."""
+def generate_stubs(out_root: Path = HERE) -> None:
+    """Runs protoc, writing stubs into ``<out_root>/passer/v1/`` (by default
+    next to the sources, once per process)."""
     global _generated
-    if _generated:
+    in_source = out_root == HERE
+    if in_source and _generated:
         return
+    generated_dir = out_root / PROTO_PACKAGE
     try:
         from grpc_tools import protoc
     except ImportError as error:  # pragma: no cover - build requirement
         raise SystemExit(f"passer: grpcio-tools is needed to build: {error}")
     proto_root = find_proto_root()
     protos = sorted(str(p) for p in (proto_root / PROTO_PACKAGE).glob("*.proto"))
-    if GENERATED_DIR.exists():
-        shutil.rmtree(GENERATED_DIR)
-    GENERATED_DIR.mkdir(parents=True)
+    if generated_dir.exists():
+        shutil.rmtree(generated_dir)
+    generated_dir.mkdir(parents=True)
     include_dir = str(Path(protoc.__file__).resolve().parent / "_proto")
-    out_dir = str(HERE)
+    out_dir = str(out_root)
     args = [
         "grpc_tools.protoc",
         f"-I{proto_root}",
@@ -80,36 +90,44 @@ def generate_stubs() -> None:
     ]
     if protoc.main(args) != 0:
         raise SystemExit(f"passer: protoc failed on {proto_root}")
-    (GENERATED_DIR / "__init__.py").write_text(
+    (generated_dir / "__init__.py").write_text(
         '"""Generated from passer/v1/*.proto at build time; do not edit."""\n'
     )
-    _generated = True
+    if in_source:
+        _generated = True
 
 
-def _first_match(pattern: str, glob: str) -> Optional[str]:
-    for path in sorted(GENERATED_DIR.glob(glob)):
+def _first_match(pattern: str, glob: str, directory: Path) -> Optional[str]:
+    for path in sorted(directory.glob(glob)):
         match = re.search(pattern, path.read_text())
         if match:
             return match.group(1)
     return None
 
 
-def runtime_requirements() -> List[str]:
-    """Lower bounds on grpcio and protobuf that the generated code demands."""
-    generate_stubs()
-    grpc_version = _first_match(r"GRPC_GENERATED_VERSION = '([^']+)'", "*_grpc.py")
-    protobuf_version = _first_match(r"Protobuf Python Version: (\S+)", "*_pb2.py")
+def runtime_requirements(scratch: Path) -> List[str]:
+    """Lower bounds on grpcio and protobuf that the generated code demands
+    (stubs generated into ``scratch`` to read them)."""
+    generate_stubs(scratch)
+    directory = scratch / PROTO_PACKAGE
+    grpc_version = _first_match(r"GRPC_GENERATED_VERSION = '([^']+)'", "*_grpc.py", directory)
+    protobuf_version = _first_match(r"Protobuf Python Version: (\S+)", "*_pb2.py", directory)
     grpc_req = f"grpcio>={grpc_version}" if grpc_version else "grpcio>=1.62"
     protobuf_req = f"protobuf>={protobuf_version}" if protobuf_version else "protobuf>=4.25"
     return [grpc_req, protobuf_req]
 
 
 class BuildPyWithStubs(build_py):
-    """``build_py`` that first generates the stubs into the source tree."""
+    """``build_py`` that generates the stubs into the build directory."""
 
     def run(self) -> None:
-        generate_stubs()
         super().run()
+        generate_stubs(Path(self.build_lib))
+
+    def get_outputs(self, include_bytecode: bool = True) -> List[str]:
+        generated = Path(self.build_lib) / PROTO_PACKAGE
+        extra = [str(p) for p in generated.iterdir() if p.is_file()] if generated.is_dir() else []
+        return list(super().get_outputs(include_bytecode)) + extra
 
 
 class SdistWithProtos(sdist):
@@ -126,7 +144,11 @@ class SdistWithProtos(sdist):
 
 # setuptools runs this file as __main__; tests import it to generate stubs.
 if __name__ == "__main__":
+    scratch = Path(tempfile.mkdtemp(prefix="passer-build-"))
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
     setup(
-        install_requires=runtime_requirements(),
+        install_requires=runtime_requirements(scratch / "requirements"),
         cmdclass={"build_py": BuildPyWithStubs, "sdist": SdistWithProtos},
+        # Out of tree: nothing is written into the checkout.
+        options={"build": {"build_base": str(scratch / "build")}, "egg_info": {"egg_base": str(scratch)}},
     )

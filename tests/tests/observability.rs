@@ -82,7 +82,7 @@ async fn metrics_count_exactly_the_job_that_ran() -> anyhow::Result<()> {
                     + sum_over(&nodes, "passer_node_reservations_cancelled_total"),
                 sum_over(&nodes, "passer_node_reservations_queued_total"),
             );
-            assert_eq!(sum_over(&nodes, "passer_node_slots_total{executor=\"echo\"}"), 8.0);
+            assert_eq!(sum_over(&nodes, "passer_node_slots{executor=\"echo\"}"), 8.0);
             assert_eq!(sum_over(&nodes, "passer_node_slots_busy{executor=\"echo\"}"), 0.0);
             break;
         }

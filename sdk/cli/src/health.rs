@@ -13,8 +13,15 @@ use tonic_health::pb::HealthCheckRequest;
 /// Flags of `passer health`.
 #[derive(Debug, Args)]
 pub(crate) struct HealthArgs {
-    /// The server to check.
-    #[arg(long, env = "PASSER_HEALTH_ADDR", default_value = "127.0.0.1:20503")]
+    /// The server to check: a scheduler, or a node monitor's address
+    /// (`--addr` is the old name, still accepted).
+    #[arg(
+        long = "scheduler",
+        alias = "addr",
+        alias = "server",
+        env = "PASSER_HEALTH_ADDR",
+        default_value = "127.0.0.1:20503"
+    )]
     pub(crate) addr: String,
     /// The service to ask about ("" = the whole server).
     #[arg(long, default_value = "")]
@@ -31,7 +38,7 @@ pub(crate) async fn run(args: HealthArgs) -> anyhow::Result<ExitCode> {
     let endpoint = connector
         .endpoint(&args.addr, Duration::from_secs(2))
         .map_err(anyhow::Error::msg)
-        .context("bad --addr")?
+        .context("bad --scheduler")?
         .timeout(Duration::from_secs(2));
     let channel = endpoint.connect().await.with_context(|| format!("cannot reach {}", args.addr))?;
     let response = HealthClient::new(channel)

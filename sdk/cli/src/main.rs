@@ -1,13 +1,15 @@
 //! The `passer` command line: `dev` (an embedded cluster running a sample
-//! job), `submit`, `executor` (built-in handlers as an external executor
+//! job), `submit`, `run` (a task graph from a file), `executor` (built-in handlers as an external executor
 //! process), `health` and `status`.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
 mod dev;
 mod executor;
+mod graph_file;
 mod health;
 mod progress;
+mod run;
 mod status;
 mod submit;
 mod summary;
@@ -33,6 +35,8 @@ enum Command {
     Dev(dev::DevArgs),
     /// Submit a job of N tasks and print the results.
     Submit(submit::SubmitArgs),
+    /// Run a task graph described in a file (TOML or JSON): stages, their tasks and edges.
+    Run(run::RunArgs),
     /// Run the built-in handlers as an executor process attached to a node monitor.
     Executor(executor::ExecutorArgs),
     /// Check a server's gRPC health; exit 0 when it is serving.
@@ -44,7 +48,7 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let default_filter = match cli.command {
-        Command::Dev(_) | Command::Submit(_) | Command::Health(_) | Command::Status(_) => "warn",
+        Command::Dev(_) | Command::Submit(_) | Command::Run(_) | Command::Health(_) | Command::Status(_) => "warn",
         Command::Executor(_) => "info",
     };
     init_tracing(cli.log_format, default_filter);
@@ -63,6 +67,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Dev(args) => dev::run(args).await,
             Command::Submit(args) => submit::run(args).await,
+            Command::Run(args) => run::run(args).await,
             Command::Executor(args) => executor::run(args).await,
             Command::Health(args) => health::run(args).await,
             Command::Status(args) => status::run(args).await,

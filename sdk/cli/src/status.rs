@@ -28,6 +28,31 @@ pub(crate) struct StatusArgs {
     /// Shared token (also PASSER_TOKEN).
     #[arg(long, env = "PASSER_TOKEN", hide_env_values = true)]
     pub(crate) token: Option<String>,
+    /// Read the shared token from this file (surrounding whitespace trimmed); wins over --token.
+    #[arg(long, env = "PASSER_TOKEN_FILE")]
+    pub(crate) token_file: Option<std::path::PathBuf>,
+    /// TLS, as for `passer submit`.
+    #[command(flatten)]
+    pub(crate) tls: crate::tls_args::TlsArgs,
+}
+
+/// Longest reason shown in the STATE column of a scheduler that is down;
+/// the whole reason is printed under the table.
+const STATE_WIDTH: usize = 40;
+
+/// How `passer status` reaches schedulers: TLS and the token, checked once.
+struct Reach {
+    connector: passer::security::PeerConnector,
+}
+
+impl Reach {
+    fn from_args(args: &StatusArgs) -> anyhow::Result<Self> {
+        let token = passer::security::token::load_token(args.token_file.as_deref(), args.token.clone())
+            .map_err(anyhow::Error::msg)?;
+        let bearer = passer::security::BearerToken::new(token.as_deref()).map_err(anyhow::Error::msg)?;
+        let tls = args.tls.files().client_config().map_err(anyhow::Error::msg)?;
+        Ok(Self { connector: passer::security::PeerConnector::new(tls, bearer) })
+    }
 }
 
 /// One poll of every scheduler.
@@ -41,10 +66,11 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let interval = args.watch.unwrap_or(args.sample);
     anyhow::ensure!(interval > 0.0 && interval.is_finite(), "--watch and --sample must be positive seconds");
     let interval = Duration::from_secs_f64(interval);
-    let mut previous = poll(&args).await?;
+    let reach = Reach::from_args(&args)?;
+    let mut previous = poll(&args, &reach).await?;
     loop {
         tokio::time::sleep(interval).await;
-        let current = poll(&args).await?;
+        let current = poll(&args, &reach).await?;
         let table = render(&previous, &current);
         if args.watch.is_some() {
             print!("\x1b[2J\x1b[H{table}");
@@ -59,25 +85,26 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn poll(args: &StatusArgs) -> anyhow::Result<Poll> {
+async fn poll(args: &StatusArgs, reach: &Reach) -> anyhow::Result<Poll> {
     let asks = args.scheduler.iter().map(|address| async move {
-        let answer = stats_of(address, args.token.as_deref()).await.map_err(|e| format!("{e:#}"));
+        let answer = stats_of(address, reach).await.map_err(|e| format!("{e:#}"));
         (address.clone(), answer)
     });
     let answers = futures::future::join_all(asks).await;
     Ok(Poll { at: Instant::now(), answers })
 }
 
-async fn stats_of(address: &str, token: Option<&str>) -> anyhow::Result<pb::SchedulerStats> {
-    let endpoint = tonic::transport::Endpoint::from_shared(passer::net::http_uri(address))
+async fn stats_of(address: &str, reach: &Reach) -> anyhow::Result<pb::SchedulerStats> {
+    let endpoint = reach
+        .connector
+        .endpoint(address, Duration::from_secs(2))
+        .map_err(anyhow::Error::msg)
         .context("bad scheduler address")?
-        .connect_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(2));
     let channel = endpoint.connect().await.context("unreachable")?;
     let mut request = tonic::Request::new(pb::GetStatsRequest {});
-    if let Some(token) = token {
-        let value = format!("Bearer {token}").parse().context("token must be printable ascii")?;
-        request.metadata_mut().insert("authorization", value);
+    if let Some(value) = reach.connector.token().value() {
+        request.metadata_mut().insert("authorization", value.clone());
     }
     let mut client = pb::scheduler_client::SchedulerClient::new(channel);
     Ok(client.get_stats(request).await.map_err(|s| anyhow::anyhow!("{}", s.message()))?.into_inner())
@@ -90,6 +117,7 @@ fn render(previous: &Poll, current: &Poll) -> String {
     let mut schedulers =
         vec![row(&["SCHEDULER", "STATE", "JOBS", "IN FLIGHT", "LAUNCHED", "FINISHED", "FAILED", "RETRIED", "TASKS/S"])];
     let mut nodes: BTreeMap<String, (pb::NodeInfo, f64)> = BTreeMap::new();
+    let mut reasons = Vec::new();
     let before: HashMap<&str, &pb::SchedulerStats> =
         previous.answers.iter().filter_map(|(a, s)| Some((a.as_str(), s.as_ref().ok()?))).collect();
     for (address, answer) in &current.answers {
@@ -117,7 +145,11 @@ fn render(previous: &Poll, current: &Poll) -> String {
                     nodes.entry(node.address.clone()).or_insert_with(|| (node.clone(), rate));
                 }
             }
-            Err(error) => schedulers.push(row(&[address, &format!("down: {error}"), "", "", "", "", "", "", ""])),
+            Err(error) => {
+                let state = shorten(&format!("down: {error}"), STATE_WIDTH);
+                schedulers.push(row(&[address, &state, "", "", "", "", "", "", ""]));
+                reasons.push(format!("{address}: {error}"));
+            }
         }
     }
     let mut node_rows =
@@ -140,9 +172,21 @@ fn render(previous: &Poll, current: &Poll) -> String {
         ]));
     }
     out.push_str(&table(&schedulers));
+    for reason in &reasons {
+        let _ = writeln!(out, "  {reason}");
+    }
     out.push('\n');
     out.push_str(&table(&node_rows));
     out
+}
+
+/// `text` cut to `width` characters, ending in `…` when cut.
+fn shorten(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_owned();
+    }
+    let kept: String = text.chars().take(width.saturating_sub(1)).collect();
+    format!("{kept}…")
 }
 
 fn row(cells: &[&str]) -> Vec<String> {
@@ -205,5 +249,17 @@ mod tests {
         assert!(text.contains("zone=a"), "{text}");
         assert!(text.contains("down: unreachable"), "{text}");
         assert!(text.contains("up, streaming"), "{text}");
+    }
+
+    #[test]
+    fn a_long_reason_is_cut_in_the_table_and_printed_whole_below() {
+        let start = Instant::now();
+        let reason = "transport error: tcp connect error: Connection refused (os error 111) while dialing".to_owned();
+        let previous = Poll { at: start, answers: vec![] };
+        let current = Poll { at: start + Duration::from_secs(1), answers: vec![("s2:2".into(), Err(reason.clone()))] };
+        let text = render(&previous, &current);
+        let table_line = text.lines().find(|line| line.starts_with("s2:2")).expect("a row for s2:2");
+        assert!(table_line.chars().count() <= "SCHEDULER".len() + 2 + STATE_WIDTH, "{table_line}");
+        assert!(text.contains(&format!("  s2:2: {reason}")), "{text}");
     }
 }

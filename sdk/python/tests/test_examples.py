@@ -106,3 +106,34 @@ def test_wordcount_example_counts_generated_files_on_a_real_cluster() -> None:
     summary = json.loads(completed.stdout)
     assert (summary["files"], summary["words"]) == (12, 12 * 800)
     assert summary["top"][0][0] == "the"
+
+
+def _fail_odd_tasks(request, context):
+    from fakes import accepted, finished, job_finished, results
+
+    yield accepted(request)
+    ends = [finished(t.task_id, b"x", ok=int(t.task_id[1:]) % 2 == 0, error="odd") for t in request.tasks]
+    yield results(*ends)
+    failed = sum(1 for end in ends if end.error)
+    yield job_finished(succeeded=len(ends) - failed, failed=failed)
+
+
+def test_client_example_exit_codes_match_passer_cli() -> None:
+    """2 when tasks did not succeed, 1 when the client could not run the job (as `passer submit`)."""
+    fake = FakeScheduler(_fail_odd_tasks)
+    server, port = start_server(lambda s: scheduler_pb2_grpc.add_SchedulerServicer_to_server(fake, s))
+    try:
+        failed_tasks = subprocess.run(
+            [sys.executable, str(EXAMPLES / "client.py"), "-n", "3", "--json"],
+            env=example_env(PASSER_SCHEDULERS=f"http://127.0.0.1:{port}"),
+            capture_output=True, text=True, timeout=20,
+        )
+    finally:
+        server.stop(0)
+    assert failed_tasks.returncode == 2, failed_tasks.stderr
+    unreachable = subprocess.run(
+        [sys.executable, str(EXAMPLES / "client.py"), "-n", "1", "--timeout", "3"],
+        env=example_env(PASSER_SCHEDULERS="http://127.0.0.1:1"),
+        capture_output=True, text=True, timeout=60,
+    )
+    assert unreachable.returncode == 1, unreachable.stderr

@@ -6,7 +6,7 @@
 
 use base64::Engine;
 use bytes::Bytes;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::inputs::{Input, Inputs};
 
@@ -65,17 +65,22 @@ pub fn decode_bytes(value: &Value) -> Result<Vec<u8>, String> {
 /// The `inputs` array of `inputs`, serialized once and shared by every task
 /// of a stage.
 pub(crate) fn encode_inputs(inputs: &Inputs) -> String {
-    let array: Vec<Value> = inputs
-        .all()
-        .map(|input| {
-            let mut entry = Map::with_capacity(3);
-            entry.insert("node".to_owned(), Value::String(input.node.clone()));
-            entry.insert("task".to_owned(), Value::String(input.task.clone()));
-            entry.insert("output".to_owned(), encode_bytes(&input.output));
-            Value::Object(entry)
-        })
-        .collect();
-    Value::Array(array).to_string()
+    // Written by hand: the key order of the contract (node, task, output).
+    let mut array = String::from("[");
+    for (position, input) in inputs.all().enumerate() {
+        if position > 0 {
+            array.push(',');
+        }
+        array.push_str("{\"node\":");
+        array.push_str(&Value::String(input.node.clone()).to_string());
+        array.push_str(",\"task\":");
+        array.push_str(&Value::String(input.task.clone()).to_string());
+        array.push_str(",\"output\":");
+        array.push_str(&encode_bytes(&input.output).to_string());
+        array.push('}');
+    }
+    array.push(']');
+    array
 }
 
 /// The envelope of a task with payload `payload`, given its stage's

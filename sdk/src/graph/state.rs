@@ -256,7 +256,7 @@ impl GraphState {
         let waiting: Vec<usize> =
             (0..self.nodes.len()).filter(|&index| self.nodes[index].phase == Phase::Waiting).collect();
         self.cancel_nodes(waiting, reason, &mut effects);
-        for (index, node) in self.nodes.iter().enumerate() {
+        for node in &self.nodes {
             if node.phase == Phase::Running {
                 effects.push(Effect::CancelJob { job_id: node.job_id.clone() });
             }

@@ -169,3 +169,69 @@ pub(crate) fn find_cycle(dependencies: &[Vec<PlanDependency>]) -> Option<Vec<usi
         current = next;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::Inputs;
+
+    fn task(id: &str) -> TaskSpec {
+        TaskSpec::new(id, "echo", "")
+    }
+
+    fn refusal(graph: Graph) -> String {
+        validate(graph).err().expect("refused").to_string()
+    }
+
+    #[test]
+    fn each_refused_shape_names_the_node() {
+        let mut cycle = Graph::with_id("g");
+        cycle.task("a", task("a")).after("c");
+        cycle.task("b", task("b")).after("a");
+        cycle.task("c", task("c")).after("b");
+        cycle.task("free", task("f"));
+        assert_eq!(refusal(cycle), "graph g: cycle through node \"a\": a -> b -> c -> a");
+
+        let mut self_loop = Graph::with_id("g");
+        self_loop.task("a", task("a")).after("a");
+        assert_eq!(refusal(self_loop), "graph g: cycle through node \"a\": a -> a");
+
+        let mut unknown = Graph::with_id("g");
+        unknown.task("reduce", task("r")).after("mapp");
+        assert_eq!(refusal(unknown), "graph g: node \"reduce\" is after unknown node \"mapp\"");
+
+        let mut duplicate = Graph::with_id("g");
+        duplicate.task("map", task("a"));
+        duplicate.task("map", task("b"));
+        assert_eq!(refusal(duplicate), "graph g: node name \"map\" is used twice");
+
+        let mut empty = Graph::with_id("g");
+        empty.stage("map", []);
+        assert_eq!(refusal(empty), "graph g: node \"map\" has no tasks and no generator");
+
+        let mut missing_task = Graph::with_id("g");
+        missing_task.stage("map", [task("m0")]);
+        missing_task.task("b", task("b")).after_task("map", "m3");
+        assert_eq!(
+            refusal(missing_task),
+            "graph g: node \"b\" is after task \"m3\" of node \"map\", which has no such task"
+        );
+
+        let mut twice = Graph::with_id("g");
+        twice.stage("map", [task("m0"), task("m0")]);
+        assert_eq!(refusal(twice), "graph g: node \"map\": task_id \"m0\" is used twice");
+    }
+
+    #[test]
+    fn sinks_are_kept_unless_told_otherwise() {
+        let mut graph = Graph::with_id("g");
+        graph.stage_from("gen", |_: &Inputs| Ok(Vec::new()));
+        graph.task("sink", task("s")).after("gen");
+        graph.task("dropped", task("d")).keep(false);
+        graph.task("wanted", task("w")).keep(true);
+        graph.node_mut("wanted").expect("known").after("gen");
+        let plan = validate(graph).expect("valid");
+        let keeps: Vec<(&str, bool)> = plan.nodes.iter().map(|node| (node.name.as_str(), node.keep)).collect();
+        assert_eq!(keeps, [("gen", false), ("sink", true), ("dropped", false), ("wanted", true)]);
+    }
+}

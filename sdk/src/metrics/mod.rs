@@ -1,11 +1,20 @@
 //! Prometheus plumbing shared by passer's servers: encoding counters and
 //! gauges read from existing atomics at scrape time, latency histograms
 //! with one bucket layout, and the HTTP server that answers `GET /metrics`.
+//!
+//! - `exposition`: OpenMetrics for scrapers that ask for it, the classic
+//!   Prometheus text format for everyone else.
+//! - `process`: the standard `process_*` series and `passer_build_info`.
+
+pub mod exposition;
+pub mod process;
+
+pub use process::register_process_metrics;
 
 use std::future::Future;
 use std::sync::Arc;
 
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
@@ -15,9 +24,6 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
-
-/// The content type of the Prometheus text format.
-const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// Writes one counter; `name` without the `_total` suffix the encoder adds.
 pub fn encode_counter(encoder: &mut DescriptorEncoder<'_>, name: &str, help: &str, value: u64) -> std::fmt::Result {
@@ -50,7 +56,7 @@ pub fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.000_05, 2.0, 25))
 }
 
-/// The registry as Prometheus text.
+/// The registry as OpenMetrics text.
 pub fn render(registry: &Registry) -> String {
     let mut text = String::new();
     if let Err(error) = prometheus_client::encoding::text::encode(&mut text, registry) {
@@ -59,13 +65,24 @@ pub fn render(registry: &Registry) -> String {
     text
 }
 
-/// A router answering `GET /metrics` from `registry`.
+/// A router answering `GET /metrics` from `registry`, in OpenMetrics when
+/// the scraper's `Accept` asks for it (Prometheus does), else in the
+/// Prometheus text format 0.0.4.
 pub fn metrics_router(registry: Arc<Registry>) -> Router {
     Router::new().route(
         "/metrics",
-        get(move || {
+        get(move |headers: HeaderMap| {
             let registry = Arc::clone(&registry);
-            async move { ([(header::CONTENT_TYPE, TEXT_FORMAT)], render(&registry)).into_response() }
+            async move {
+                let openmetrics = render(&registry);
+                let accept = headers.get(header::ACCEPT).and_then(|value| value.to_str().ok()).unwrap_or("");
+                if exposition::wants_openmetrics(accept) {
+                    ([(header::CONTENT_TYPE, exposition::OPENMETRICS_CONTENT_TYPE)], openmetrics).into_response()
+                } else {
+                    let text = exposition::openmetrics_to_text(&openmetrics);
+                    ([(header::CONTENT_TYPE, exposition::TEXT_CONTENT_TYPE)], text).into_response()
+                }
+            }
         }),
     )
 }
