@@ -1,5 +1,7 @@
 //! A short, bounded memory of the jobs that finished here, for the status
-//! page: what ran, for whom, how it ended and how long it took.
+//! page: what ran, for whom, how it ended and how long it took. Single-task
+//! jobs are remembered apart from larger ones, so a stream of tiny jobs
+//! never pushes the larger jobs off the page.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -54,16 +56,19 @@ impl JobRecord {
     }
 }
 
-/// The last [`RECENT_JOBS`] finished jobs, newest last.
+/// The last [`RECENT_JOBS`] finished jobs of more than one task and the last
+/// [`RECENT_JOBS`] single-task jobs, each newest last.
 #[derive(Debug, Default)]
 pub struct RecentJobs {
     jobs: Mutex<VecDeque<JobRecord>>,
+    single_task_jobs: Mutex<VecDeque<JobRecord>>,
 }
 
 impl RecentJobs {
-    /// Remembers a finished job, forgetting the oldest beyond the bound.
+    /// Remembers a finished job, forgetting the oldest of its kind beyond the bound.
     pub fn push(&self, record: JobRecord) {
-        let mut jobs = self.jobs.lock();
+        let ring = if record.tasks == 1 { &self.single_task_jobs } else { &self.jobs };
+        let mut jobs = ring.lock();
         if jobs.len() == RECENT_JOBS {
             jobs.pop_front();
         }
@@ -72,7 +77,11 @@ impl RecentJobs {
 
     /// The remembered jobs, newest first.
     pub fn newest_first(&self) -> Vec<JobRecord> {
-        self.jobs.lock().iter().rev().cloned().collect()
+        let mut all: Vec<JobRecord> =
+            self.jobs.lock().iter().rev().chain(self.single_task_jobs.lock().iter().rev()).cloned().collect();
+        // Stable: jobs that ended at the same moment stay newest first.
+        all.sort_by(|a, b| (b.accepted_at + b.elapsed).total_cmp(&(a.accepted_at + a.elapsed)));
+        all
     }
 }
 
@@ -90,5 +99,19 @@ mod tests {
         assert_eq!(jobs.len(), RECENT_JOBS);
         assert_eq!(jobs[0].job_id, format!("j{}", RECENT_JOBS + 4));
         assert_eq!(jobs.last().unwrap().job_id, "j5");
+    }
+
+    #[test]
+    fn single_task_jobs_do_not_push_larger_jobs_out() {
+        let recent = RecentJobs::default();
+        let at = |seconds: u64| Duration::from_secs(seconds);
+        recent.push(JobRecord::new("big", "", 100, 100, 0, at(0), at(1)));
+        for i in 0..RECENT_JOBS * 3 {
+            recent.push(JobRecord::new(&format!("s{i}"), "", 1, 1, 0, at(2), at(3 + i as u64)));
+        }
+        let jobs = recent.newest_first();
+        assert_eq!(jobs.len(), RECENT_JOBS + 1);
+        assert_eq!(jobs.last().map(|job| job.job_id.as_str()), Some("big"), "the larger job is kept, oldest last");
+        assert_eq!(jobs[0].job_id, format!("s{}", RECENT_JOBS * 3 - 1));
     }
 }

@@ -87,6 +87,10 @@ async fn status_page_renders_nodes_and_charts_in_chromium() -> anyhow::Result<()
         client.run(JobSpec::uniform(format!("echo-{round}"), "echo", 400, b"x")).await?;
         tokio::time::sleep(Duration::from_millis(700)).await;
     }
+    // Many single-task jobs: folded into one summary row, not a row each.
+    for index in 0..30 {
+        client.run(JobSpec::uniform(format!("single-{index}"), "echo", 1, b"x")).await?;
+    }
     let slow_client = cluster.client();
     let slow = tokio::spawn(async move {
         slow_client.run(JobSpec::uniform("sleepy-job", "sleep", 240, b"250")).await.map(|r| r.len())
@@ -112,6 +116,8 @@ async fn status_page_renders_nodes_and_charts_in_chromium() -> anyhow::Result<()
         assert!(!tag.contains("data-points=\"0\""), "{chart} has no points: {tag}");
     }
     assert!(dom.contains("echo-0"), "finished jobs listed");
+    assert!(dom.contains("30 single-task jobs"), "single-task jobs folded into a summary row:\n{dom}");
+    assert!(!dom.contains(">single-7<"), "a single-task job has a row of its own:\n{dom}");
 
     // The README's picture is refreshed only on request, so a test run leaves
     // the work tree clean: `PASSER_UPDATE_DOCS=1` writes docs/status-page.png.

@@ -10,4 +10,6 @@ pub mod sampler;
 pub mod validate;
 
 #[cfg(test)]
+mod job_props;
+#[cfg(test)]
 mod validate_props;

@@ -18,10 +18,22 @@ function fmt(value, digits) {
   return Number(value).toFixed(digits || 0);
 }
 
+// A duration in seconds with a unit chosen after rounding, so 0.9996 s
+// reads "1.00 s", never "1000 ms".
 function seconds(s) {
-  if (s < 1) return (s * 1000).toFixed(0) + " ms";
-  if (s < 120) return s.toFixed(1) + " s";
+  if (!(s > 0)) return "0 ms";
+  if (s < 0.001) return Math.round(s * 1e6) + " µs";
+  const ms = s * 1000;
+  if (ms < 9.995) return ms.toFixed(2) + " ms";
+  if (ms < 99.95) return ms.toFixed(1) + " ms";
+  if (ms < 999.5) return ms.toFixed(0) + " ms";
+  if (s < 9.995) return s.toFixed(2) + " s";
+  if (s < 119.5) return s.toFixed(1) + " s";
   return (s / 60).toFixed(1) + " min";
+}
+
+function millis(ms) {
+  return seconds(ms / 1000);
 }
 
 function bar(fraction, kind) {
@@ -58,9 +70,13 @@ function drawNodes(nodes, now) {
   document.querySelector("#nodes tbody").replaceChildren(...rows);
 }
 
+// Jobs of more than one task get a row each; single-task jobs (the many
+// small jobs Sparrow is for) are folded into one summary row.
 function drawJobs(jobs) {
   const all = jobs.running.concat(jobs.recent);
-  const rows = all.map((j) => {
+  const single = all.filter((j) => j.tasks === 1);
+  const multi = all.filter((j) => j.tasks !== 1);
+  const rows = multi.map((j) => {
     const kind = j.failed > 0 ? "failed" : j.done ? "done" : "";
     return el("tr", { class: "job" },
       el("td", {}, j.job_id), el("td", {}, j.tenant || "—"),
@@ -68,11 +84,24 @@ function drawJobs(jobs) {
       el("td", {}, j.finished + "/" + j.tasks), el("td", {}, j.failed),
       el("td", {}, seconds(j.elapsed)), el("td", {}, j.done ? "finished" : "running"));
   });
+  if (single.length > 0) {
+    const running = single.filter((j) => !j.done).length;
+    const failed = single.filter((j) => j.failed > 0).length;
+    const finished = single.length - running;
+    const mean = single.reduce((sum, j) => sum + j.elapsed, 0) / single.length;
+    rows.push(el("tr", { class: "job summary" },
+      el("td", {}, single.length + " single-task jobs"), el("td", {}, "—"),
+      el("td", {}, bar(finished / single.length, failed > 0 ? "failed" : running ? "" : "done")),
+      el("td", {}, finished + "/" + single.length), el("td", {}, failed),
+      el("td", {}, "mean " + seconds(mean)), el("td", {}, running + " running")));
+  }
   if (rows.length === 0) rows.push(el("tr", {}, el("td", { colspan: 7, class: "muted" }, "no jobs yet")));
   document.querySelector("#jobs tbody").replaceChildren(...rows);
 }
 
-// Draws series [{values, color, label}] against times `ts` on a canvas.
+// Draws series [{values, color, label, width, alpha, axis, format}] against
+// times `ts` on a canvas. Series with `axis: "right"` get their own scale,
+// labelled on the right, so a small series is not flattened by a large one.
 function drawChart(id, ts, series) {
   const canvas = document.getElementById(id);
   const ratio = window.devicePixelRatio || 1;
@@ -81,17 +110,26 @@ function drawChart(id, ts, series) {
   const ctx = canvas.getContext("2d");
   ctx.scale(ratio, ratio);
   ctx.clearRect(0, 0, width, height);
-  const left = 48, right = 8, top = 18, bottom = 20;
+  const hasRight = series.some((s) => s.axis === "right");
+  const left = 52, right = hasRight ? 48 : 8, top = 18, bottom = 20;
   const plotW = width - left - right, plotH = height - top - bottom;
-  let max = 0;
-  for (const s of series) for (const v of s.values) max = Math.max(max, v);
-  max = max > 0 ? max * 1.1 : 1;
+  const scaleOf = (axis) => {
+    let max = 0;
+    for (const s of series) if ((s.axis || "left") === axis) for (const v of s.values) max = Math.max(max, v);
+    return max > 0 ? max * 1.1 : 1;
+  };
+  const maxOf = { left: scaleOf("left"), right: scaleOf("right") };
+  const labelOf = (axis) => {
+    const s = series.find((x) => (x.axis || "left") === axis);
+    return (s && s.format) || ((v) => fmt(v, maxOf[axis] < 10 ? 1 : 0));
+  };
   ctx.font = "11px system-ui, sans-serif";
   ctx.strokeStyle = "#e2e5ea"; ctx.fillStyle = "#6b7385"; ctx.lineWidth = 1;
   for (let i = 0; i <= 4; i++) {
     const y = top + plotH - (plotH * i) / 4;
     ctx.beginPath(); ctx.moveTo(left, y); ctx.lineTo(left + plotW, y); ctx.stroke();
-    ctx.fillText(fmt((max * i) / 4, max < 10 ? 1 : 0), 4, y + 4);
+    ctx.fillText(labelOf("left")((maxOf.left * i) / 4), 4, y + 4);
+    if (hasRight) ctx.fillText(labelOf("right")((maxOf.right * i) / 4), left + plotW + 4, y + 4);
   }
   const t0 = ts.length ? ts[0] : 0, t1 = ts.length ? ts[ts.length - 1] : 1;
   const span = Math.max(t1 - t0, 1);
@@ -99,13 +137,16 @@ function drawChart(id, ts, series) {
   ctx.fillText("now", left + plotW - 22, height - 5);
   let legendX = left;
   for (const s of series) {
-    ctx.strokeStyle = s.color; ctx.lineWidth = 2; ctx.beginPath();
+    const max = maxOf[s.axis || "left"];
+    ctx.globalAlpha = s.alpha || 1;
+    ctx.strokeStyle = s.color; ctx.lineWidth = s.width || 2; ctx.beginPath();
     s.values.forEach((v, i) => {
       const x = left + ((ts[i] - t0) / span) * plotW, y = top + plotH - (v / max) * plotH;
       if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
     });
     ctx.stroke();
     ctx.fillStyle = s.color; ctx.fillRect(legendX, 4, 10, 10);
+    ctx.globalAlpha = 1;
     ctx.fillStyle = "#1d2330"; ctx.fillText(s.label, legendX + 14, 13);
     legendX += ctx.measureText(s.label).width + 34;
   }
@@ -115,14 +156,20 @@ function drawChart(id, ts, series) {
 
 function drawCharts(history) {
   const ts = history.map((p) => p.t);
+  // launched/s underneath, wide and pale; finished/s on top, thin: when the
+  // two agree (the usual case) both stay visible.
   drawChart("chart-throughput", ts, [
-    { values: history.map((p) => p.finished_per_s), color: "#2f6fde", label: "finished/s" },
-    { values: history.map((p) => p.launched_per_s), color: "#d08a00", label: "launched/s" },
+    { values: history.map((p) => p.launched_per_s), color: "#d08a00", label: "launched/s", width: 5, alpha: 0.45 },
+    { values: history.map((p) => p.finished_per_s), color: "#2f6fde", label: "finished/s", width: 1.5 },
   ]);
-  drawChart("chart-latency", ts, [{ values: history.map((p) => p.latency_ms), color: "#c93c37", label: "mean latency ms" }]);
+  drawChart("chart-latency", ts, [
+    { values: history.map((p) => p.latency_ms), color: "#c93c37", label: "mean latency", format: millis },
+  ]);
+  // Busy slots on the left axis, queued reservations on the right: a queue
+  // of thousands no longer flattens a few busy slots.
   drawChart("chart-load", ts, [
     { values: history.map((p) => p.slots_busy), color: "#1f9d55", label: "slots busy" },
-    { values: history.map((p) => p.queue_length), color: "#6b7385", label: "queued" },
+    { values: history.map((p) => p.queue_length), color: "#6b7385", label: "queued (right axis)", axis: "right" },
   ]);
 }
 
