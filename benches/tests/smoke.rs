@@ -141,6 +141,7 @@ fn compare_without_peers_writes_the_report_and_keeps_notes() {
     assert_eq!(graphs["chain"]["runs"].as_array().map(Vec::len), Some(2), "{graphs}");
     assert_eq!(graphs["words"], 3 * 60, "{graphs}");
     assert!(graphs["chain_breakdown"]["run_us"]["count"].as_u64() == Some(5), "every link broken down: {graphs}");
+    assert!(graphs["word_count_stages"]["map_ms"].as_f64() > Some(0.0), "stages timed: {graphs}");
     assert!(text.contains("## Task graphs") && text.contains("chain of 5: time per link (µs)"), "{text}");
 
     // --graphs-only rewrites that section in place and leaves the rest alone.

@@ -90,11 +90,30 @@ pub fn section(graphs: &GraphResults, passer_version: &str, peers: &[&PeerReport
     let link = &passer.chain_breakdown;
     let _ = writeln!(
         text,
-        "Where a chain link's time goes on passer (medians over the links of the median run, µs): the graph driver \
-         from one link's result to the next link's submission {:.0}; the client side of the job (submission and \
-         acceptance, the result's way back) {:.0}; acceptance to launch on a node monitor {:.0}; launch to the \
-         result at the scheduler outside the executor {:.0}; in the executor {:.0}.\n",
-        link.driver_us.p50, link.client_us.p50, link.queued_us.p50, link.node_us.p50, link.run_us.p50
+        "Where a chain link's time goes on passer (over the links of the median run, µs, median / mean): the \
+         graph driver from one link's result to the next link's submission {:.0} / {:.0}; the client side of the \
+         job (submission and acceptance, the result's way back) {:.0} / {:.0} (p90 {:.0}); acceptance to launch \
+         on a node monitor {:.0} / {:.0}; launch to the result at the scheduler outside the executor {:.0} / {:.0}; \
+         in the executor {:.0} / {:.0}. The time per link in the table is the mean.\n",
+        link.driver_us.p50,
+        link.driver_us.mean,
+        link.client_us.p50,
+        link.client_us.mean,
+        link.client_us.p90,
+        link.queued_us.p50,
+        link.queued_us.mean,
+        link.node_us.p50,
+        link.node_us.mean,
+        link.run_us.p50,
+        link.run_us.mean
+    );
+    let stages = &passer.word_count_stages;
+    let _ = writeln!(
+        text,
+        "Where a word count's time goes on passer (the median run, ms): the map stage from submission to its \
+         last result {:.0}; the shuffle (the generator over the map outputs, in the frontend, until the reduce \
+         stage is submitted) {:.0}; the reduce stage {:.0}.\n",
+        stages.map_ms, stages.shuffle_ms, stages.reduce_ms
     );
     text.push_str(&verdict(graphs, &systems));
     let _ = writeln!(text, "\n{END_MARKER}");

@@ -178,8 +178,25 @@ pub fn write_corpus(dir: &Path, files: usize, words: usize) -> anyhow::Result<Co
     Ok(Corpus { dir: dir.to_owned(), files: paths, expected })
 }
 
-/// Counts `corpus` with one map task per file and `reducers` reduce tasks; returns its seconds.
-pub async fn word_count(client: &Client, run_index: usize, corpus: &Corpus, reducers: usize) -> anyhow::Result<f64> {
+/// Where one word count's time went, in milliseconds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StageTimes {
+    /// The map stage, submission to its last result.
+    pub map_ms: f64,
+    /// The map stage's end until the reduce stage was submitted (the generator).
+    pub shuffle_ms: f64,
+    /// The reduce stage, submission to its last result.
+    pub reduce_ms: f64,
+}
+
+/// Counts `corpus` with one map task per file and `reducers` reduce tasks;
+/// returns its seconds and where they went.
+pub async fn word_count(
+    client: &Client,
+    run_index: usize,
+    corpus: &Corpus,
+    reducers: usize,
+) -> anyhow::Result<(f64, StageTimes)> {
     ensure!(reducers >= 1, "word count needs at least one reducer");
     let mut graph = Graph::with_id(format!("wc-{run_index}-{}", std::process::id()));
     graph.stage(
@@ -211,12 +228,27 @@ pub async fn word_count(client: &Client, run_index: usize, corpus: &Corpus, redu
         })
         .after("map");
     let started = Instant::now();
-    let run = client.run_graph(graph).await.context("start the word count")?;
-    let outcome = tokio::time::timeout(GRAPH_TIMEOUT, run.outcome())
-        .await
-        .context("the word count did not finish in time")?
-        .context("the word count")?;
+    let mut run = client.run_graph(graph).await.context("start the word count")?;
+    let mut marks: HashMap<(String, bool), Instant> = HashMap::new();
+    let drained = async {
+        while let Some(event) = run.next().await {
+            match event {
+                GraphEvent::StageSubmitted { node, .. } => marks.insert((node, false), Instant::now()),
+                GraphEvent::StageFinished { node, .. } => marks.insert((node, true), Instant::now()),
+                _ => None,
+            };
+        }
+    };
+    tokio::time::timeout(GRAPH_TIMEOUT, drained).await.context("the word count did not finish in time")?;
+    let outcome = run.outcome().await.context("the word count")?;
     let seconds = started.elapsed().as_secs_f64();
+    let mark = |node: &str, end: bool| marks.get(&(node.to_owned(), end)).copied().unwrap_or(started);
+    let millis = |from: Instant, to: Instant| to.saturating_duration_since(from).as_secs_f64() * 1000.0;
+    let stages = StageTimes {
+        map_ms: millis(mark("map", false), mark("map", true)),
+        shuffle_ms: millis(mark("map", true), mark("reduce", false)),
+        reduce_ms: millis(mark("reduce", false), mark("reduce", true)),
+    };
     ensure!(outcome.succeeded(), "the word count failed: {:?} {:?}", outcome.failed(), outcome.cancelled());
     let mut counts: HashMap<String, u64> = HashMap::new();
     for output in outcome.results("reduce").context("the reduce results")? {
@@ -226,7 +258,7 @@ pub async fn word_count(client: &Client, run_index: usize, corpus: &Corpus, redu
     if counts != corpus.expected {
         bail!("word counts differ from a local count ({} words against {})", counts.len(), corpus.expected.len());
     }
-    Ok(seconds)
+    Ok((seconds, stages))
 }
 
 /// Peak resident memory of this process (VmHWM) since the last [`reset_peak_rss`], in MiB.

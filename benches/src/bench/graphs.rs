@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cluster::{BenchCluster, ClusterShape, ExecutorMode};
 use super::compare::{Better, Row};
-use super::graph_workloads::{self, Corpus, LinkBreakdown};
+use super::graph_workloads::{self, Corpus, LinkBreakdown, StageTimes};
 use super::peers::PeerReport;
 use super::workloads;
 
@@ -86,6 +86,8 @@ pub struct PasserGraphs {
     pub fan_out: Repeated,
     /// Word count.
     pub word_count: Repeated,
+    /// Where the median word count's time went.
+    pub word_count_stages: StageTimes,
     /// Words counted in each word count.
     pub words: u64,
     /// The benchmark process's peak RSS (it is the graph frontend).
@@ -134,9 +136,15 @@ pub async fn run_passer(shape: ClusterShape, spec: &GraphSpec, corpus: &Corpus) 
     );
     let measured = graph_workloads::reset_peak_rss();
     let mut wc_runs = Vec::with_capacity(spec.runs);
+    let mut wc_stages = Vec::with_capacity(spec.runs);
     for run_index in 0..spec.runs {
-        wc_runs.push(graph_workloads::word_count(&client, run_index, corpus, spec.wordcount_reducers).await?);
+        let (seconds, stages) =
+            graph_workloads::word_count(&client, run_index, corpus, spec.wordcount_reducers).await?;
+        wc_runs.push(seconds);
+        wc_stages.push((seconds, stages));
     }
+    wc_stages.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let word_count_stages = wc_stages.get(wc_stages.len().saturating_sub(1) / 2).map(|(_, s)| s.clone());
     frontend.word_count_mib = measured.then(graph_workloads::peak_rss_mib).flatten();
 
     Ok(PasserGraphs {
@@ -145,6 +153,7 @@ pub async fn run_passer(shape: ClusterShape, spec: &GraphSpec, corpus: &Corpus) 
         chain_breakdown: chain_breakdown.unwrap_or_else(LinkBreakdown::empty),
         fan_out: Repeated::of(fan_runs),
         word_count: Repeated::of(wc_runs),
+        word_count_stages: word_count_stages.unwrap_or_default(),
         words: corpus.expected.values().sum(),
         frontend,
     })
