@@ -42,7 +42,7 @@ async fn status_takes_tls_flags_and_a_token_file() -> anyhow::Result<()> {
     ];
     let mut with_token = vec!["--scheduler".to_owned(), scheduler.clone(), "--sample".to_owned(), "0.2".to_owned()];
     with_token.extend(tls.iter().cloned());
-    let mut without_token = with_token.clone();
+    let without_token = with_token.clone();
     with_token.extend(["--token-file".to_owned(), token_file.display().to_string()]);
 
     let (code, text) = passer_status(&with_token)?;

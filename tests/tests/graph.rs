@@ -233,3 +233,25 @@ async fn cancelling_a_graph_cancels_its_running_stage_and_everything_after() -> 
     assert_eq!(next.reason, "graph cancelled");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stage_the_cluster_refuses_stops_the_graph_naming_it() -> anyhow::Result<()> {
+    let cluster = Cluster::builder().node_monitors(1).node_args(["--slots", "2"]).start().await?;
+    cluster.wait_nodes_up(0, 1).await?;
+    let mut graph = Graph::with_id("refused");
+    graph.stage("slow", sleeps("s", 2, 5_000));
+    graph.task("nobody", TaskSpec::new("n", "no-such-executor", ""));
+    graph.task("after", TaskSpec::new("a", "echo", "")).after("nobody");
+    let run = cluster.client().run_graph(graph).await?;
+    let started = std::time::Instant::now();
+    let error = match tokio::time::timeout(GRAPH_DEADLINE, run.outcome()).await.context("ended in time")? {
+        Ok(outcome) => bail!("a graph with a stage nobody can run succeeded: {outcome:?}"),
+        Err(error) => error,
+    };
+    assert_eq!(error.node(), Some("nobody"), "{error}");
+    let message = error.to_string();
+    assert!(message.starts_with("graph refused: stage \"nobody\": failed precondition:"), "{message}");
+    assert!(message.contains("no-such-executor"), "{message}");
+    assert!(started.elapsed() < Duration::from_secs(4), "the graph stopped without waiting for the 5 s sleeps");
+    Ok(())
+}

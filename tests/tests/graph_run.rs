@@ -1,7 +1,7 @@
 //! `passer run FILE` end to end on real processes: the word-count graph
 //! file of command tasks (checked against counting the files here), a graph
 //! with a failing branch (`--json` events, exit code 2), and a refused graph
-//! (exit code 1 with the message naming the node).
+//! or a stage the cluster refuses (exit code 1 with the message naming the node).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -130,7 +130,16 @@ async fn a_refused_graph_file_exits_1_naming_the_node() -> anyhow::Result<()> {
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("unknown field `sheel`"), "{stderr}");
-    assert_eq!(cluster.stats(0).await?.jobs_accepted, 0, "nothing was submitted");
+    // A stage the scheduler refuses (no node offers its executor) is a client error too.
+    std::fs::write(
+        &file,
+        "version = 1\nid = \"n\"\n[[stage]]\nname = \"nobody\"\nexecutor = \"no-such\"\ncount = 1\n",
+    )?;
+    let output = passer_run(&cluster, &[file.to_str().context("utf-8 path")?]).await?;
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("graph n: stage \"nobody\": failed precondition:"), "{stderr}");
+    assert_eq!(cluster.stats(0).await?.jobs_accepted, 0, "nothing was accepted");
     let _ = std::fs::remove_file(&file);
     Ok(())
 }

@@ -6,11 +6,17 @@
   stream their results, with transparent retry and failover.
 - :class:`Graph` (:mod:`passer.graph`): task graphs, stages that wait for
   stages, run with :meth:`Client.run_graph`.
+- :mod:`passer.codecs`: bytes, JSON and (opt-in) pickle payloads.
+- :mod:`passer.remote`: call executor functions from client code
+  (``add.submit(client, 2, 3)``) and get :class:`TaskFuture` objects.
+- :class:`AsyncClient` (:mod:`passer.aio`): the client for asyncio code.
 - :mod:`passer.v1`: the protobuf and gRPC stubs, generated at build time
   from the repository's ``proto/passer/v1/*.proto``.
 """
 
+from . import codecs
 from ._channel import TlsConfig
+from .aio import AsyncClient, AsyncJobStream
 from .client import Client
 from .errors import (
     FailedPrecondition,
@@ -25,13 +31,17 @@ from .errors import (
 from .executor import Executor
 from .graph import Graph, GraphError, Inputs, Node, decode_envelope, encode_envelope
 from .graph_run import GraphEvent, GraphOutcome, GraphRun, StageFinished, StageSubmitted, TaskFinished
+from .futures import TaskError, TaskFuture
 from .job import JobStream
 from .model import JobSummary, Task, TaskResult, TaskStatus
+from .remote import RemoteFunction
 from .running_task import RunningTask
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncClient",
+    "AsyncJobStream",
     "Client",
     "Executor",
     "FailedPrecondition",
@@ -48,12 +58,15 @@ __all__ = [
     "Node",
     "Overloaded",
     "PasserError",
+    "RemoteFunction",
     "RunningTask",
     "StageFinished",
     "StageSubmitted",
     "Task",
+    "TaskError",
     "TaskFailed",
     "TaskFinished",
+    "TaskFuture",
     "TaskResult",
     "TaskStatus",
     "TlsConfig",
@@ -61,4 +74,5 @@ __all__ = [
     "Unavailable",
     "decode_envelope",
     "encode_envelope",
+    "codecs",
 ]

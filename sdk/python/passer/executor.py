@@ -34,10 +34,13 @@ import grpc
 from passer.v1 import executor_pb2 as pb
 from passer.v1 import executor_pb2_grpc as pb_grpc
 
+from . import codecs as _codecs
+from ._adapt import EventLoopThread, adapt
 from ._backoff import Backoff
 from ._channel import TlsConfig, auth_metadata, open_channel, resolve_token
 from ._pool import WorkerPool
 from ._session import Session, SessionConfig, TaskFunction
+from .remote import RemoteFunction
 
 log = logging.getLogger("passer.executor")
 
@@ -195,6 +198,7 @@ class Executor:
         self._channel_options = channel_options
         self._tls = tls
         self._functions: Dict[str, Tuple[TaskFunction, int]] = {}
+        self._loop_thread = EventLoopThread()
         self._attachments: List[_Attachment] = []
         self._channel: Optional[grpc.Channel] = None
         self._stopping = threading.Event()
@@ -203,8 +207,18 @@ class Executor:
 
     # === registration ===
 
-    def register(self, executor: str, function: TaskFunction, slots: int = 1) -> None:
-        """Serves ``function`` as executor type ``executor`` with ``slots`` at once."""
+    def register(
+        self, executor: str, function: TaskFunction, slots: int = 1, *, codec: _codecs.CodecLike = None
+    ) -> None:
+        """Serves ``function`` as executor type ``executor`` with ``slots`` at once.
+
+        ``function`` takes the :class:`RunningTask` and returns its output; it
+        may be an ``async def`` (run on the executor's event loop, still
+        ``slots`` at a time). With a ``codec`` (``"json"``, or a
+        :mod:`passer.codecs` codec) the payload is decoded into
+        ``task.value`` and the return value encoded; without one the output
+        must be ``bytes`` or ``str``.
+        """
         if not executor:
             raise ValueError("executor type name must not be empty")
         if slots < 1:
@@ -213,14 +227,41 @@ class Executor:
             raise ValueError(f"executor type {executor!r} is already registered")
         if self._attachments:
             raise RuntimeError("register executor types before start()")
-        self._functions[executor] = (function, slots)
+        resolved = None if codec is None else _codecs.resolve(codec)
+        self._functions[executor] = (adapt(function, resolved, self._loop_thread), slots)
 
-    def task(self, executor: str, slots: int = 1) -> Callable[[TaskFunction], TaskFunction]:
+    def task(
+        self, executor: str, slots: int = 1, *, codec: _codecs.CodecLike = None
+    ) -> Callable[[TaskFunction], TaskFunction]:
         """Decorator form of :meth:`register`; returns the function unchanged."""
 
         def decorator(function: TaskFunction) -> TaskFunction:
-            self.register(executor, function, slots)
+            self.register(executor, function, slots, codec=codec)
             return function
+
+        return decorator
+
+    def function(
+        self,
+        executor: Optional[str] = None,
+        *,
+        slots: int = 1,
+        codec: _codecs.CodecLike = "json",
+        timeout: Optional[float] = None,
+        max_attempts: Optional[int] = None,
+    ) -> Callable[[Callable[..., object]], RemoteFunction]:
+        """Serves a plain function (``def add(x, y)``, or ``async def``) as an
+        executor type (default: the function's name) that client code calls
+        with ``add.submit(client, 2, 3)`` or ``add.map(client, xs, ys)``; see
+        :mod:`passer.remote`. Arguments and results go through ``codec``
+        (JSON by default)."""
+        resolved = _codecs.resolve(codec)
+
+        def decorator(function: Callable[..., object]) -> RemoteFunction:
+            name = executor or function.__name__
+            remote = RemoteFunction(function, name, resolved, timeout=timeout, max_attempts=max_attempts)
+            self.register(name, remote.handler(), slots, codec=resolved)
+            return remote
 
         return decorator
 
@@ -288,6 +329,7 @@ class Executor:
                 attachment.close(grace=2.0)
             if self._channel is not None:
                 self._channel.close()
+            self._loop_thread.stop()
             self._stopped.set()
             log.info("executor stopped")
 

@@ -36,6 +36,9 @@ class RunningTask:
         self.attempt = attempt
         #: The task's input.
         self.payload = payload
+        #: The payload decoded by the codec the task type was registered
+        #: with (``@ex.task(..., codec="json")``); ``None`` without one.
+        self.value: object = None
         #: Milliseconds the attempt may run; 0 means no limit.
         self.deadline_ms = deadline_ms
         #: ``time.monotonic()`` when the executor received the task.

@@ -1,15 +1,18 @@
-//! A minimal HTTP/1.1 client for the local Consul agent: one request per
-//! connection (`Connection: close`), plain `http://` only, bounded reads
-//! and a timeout on the whole exchange. The agent API needs no more, and
-//! this keeps an HTTP client stack out of every binary.
+//! Talking to the local Consul agent over HTTP/1.1 with hyper's client:
+//! plain `http://` only (the agent's local listener), bounded response
+//! bodies and a timeout on the whole exchange.
 
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::{header, Method, Request};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 
 /// Most response bytes read (the agent's answers are small).
-const MAX_RESPONSE_BYTES: u64 = 256 * 1024;
+const MAX_RESPONSE_BYTES: usize = 256 * 1024;
 
 /// Where the agent listens: `host:port` from `http://host:port`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,41 +74,29 @@ async fn exchange(
     token_opt: Option<&str>,
     body_opt: Option<&[u8]>,
 ) -> Result<AgentResponse, String> {
-    let mut stream = TcpStream::connect(&agent.authority)
-        .await
-        .map_err(|error| format!("cannot reach the consul agent at {}: {error}", agent.authority))?;
-    let body = body_opt.unwrap_or_default();
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: passer\r\nConnection: close\r\nContent-Length: {}\r\n",
-        agent.authority,
-        body.len()
-    );
+    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
+    let uri = format!("http://{}{path}", agent.authority);
+    let method = Method::from_bytes(method.as_bytes()).map_err(|error| format!("bad http method {method}: {error}"))?;
+    let body = Bytes::copy_from_slice(body_opt.unwrap_or_default());
+    let mut request = Request::builder().method(method).uri(&uri).header(header::USER_AGENT, "passer");
     if !body.is_empty() {
-        head.push_str("Content-Type: application/json\r\n");
+        request = request.header(header::CONTENT_TYPE, "application/json");
     }
     if let Some(token) = token_opt {
-        head.push_str(&format!("X-Consul-Token: {token}\r\n"));
+        request = request.header("X-Consul-Token", token);
     }
-    head.push_str("\r\n");
-    let io_error = |error: std::io::Error| format!("consul agent {}: {error}", agent.authority);
-    stream.write_all(head.as_bytes()).await.map_err(io_error)?;
-    stream.write_all(body).await.map_err(io_error)?;
-    let mut raw = Vec::new();
-    stream.take(MAX_RESPONSE_BYTES).read_to_end(&mut raw).await.map_err(io_error)?;
-    parse_response(&raw).ok_or_else(|| format!("consul agent {} sent a malformed http response", agent.authority))
-}
-
-/// Status code and body of a `Connection: close` HTTP/1.x response.
-fn parse_response(raw: &[u8]) -> Option<AgentResponse> {
-    let text = String::from_utf8_lossy(raw);
-    let status_line = text.lines().next()?;
-    let mut parts = status_line.split_whitespace();
-    if !parts.next()?.starts_with("HTTP/1.") {
-        return None;
-    }
-    let status = parts.next()?.parse().ok()?;
-    let body = text.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
-    Some(AgentResponse { status, body })
+    let request = request.body(Full::new(body)).map_err(|error| format!("bad consul request {uri}: {error}"))?;
+    let response = client
+        .request(request)
+        .await
+        .map_err(|error| format!("cannot reach the consul agent at {}: {error}", agent.authority))?;
+    let status = response.status().as_u16();
+    let body = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
+        .collect()
+        .await
+        .map_err(|error| format!("consul agent {}: {error}", agent.authority))?
+        .to_bytes();
+    Ok(AgentResponse { status, body: String::from_utf8_lossy(&body).into_owned() })
 }
 
 #[cfg(test)]
@@ -119,12 +110,5 @@ mod tests {
         assert!(AgentAddress::parse("https://consul:8501").is_err());
         assert!(AgentAddress::parse("consul:8500").is_err());
         assert!(AgentAddress::parse("http://consul:8500/v1").is_err());
-    }
-
-    #[test]
-    fn responses_are_parsed() {
-        let response = parse_response(b"HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nno!").expect("valid");
-        assert_eq!((response.status, response.body.as_str()), (404, "no!"));
-        assert!(parse_response(b"garbage").is_none());
     }
 }

@@ -244,13 +244,13 @@ impl Driver {
 fn job_stream(client: Client, node: usize, job: JobSpec) -> BoxStream<'static, (usize, JobItem)> {
     enum Step {
         Submit(Client, JobSpec),
-        Stream(JobResults),
+        Stream(Box<JobResults>),
         Done,
     }
     futures::stream::unfold(Step::Submit(client, job), |step| async move {
         match step {
             Step::Submit(client, job) => match client.submit(job).await {
-                Ok(results) => Some((JobItem::Accepted, Step::Stream(results))),
+                Ok(results) => Some((JobItem::Accepted, Step::Stream(Box::new(results)))),
                 Err(error) => Some((JobItem::Result(Err(error)), Step::Done)),
             },
             Step::Stream(mut results) => {

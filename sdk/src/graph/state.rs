@@ -217,10 +217,15 @@ impl GraphState {
         if state.keep {
             state.kept.push(output.clone());
         }
-        let stage_done = state.ended.iter().all(|&ended| ended);
+        let summary = &state.summary;
+        let stage_done = summary.succeeded + summary.failed + summary.cancelled == summary.tasks;
         let whole_dependents = state.dependents.clone();
         let task_dependents = state.task_dependents.get(&task_id).cloned().unwrap_or_default();
         effects.push(Effect::Event(GraphEvent::TaskFinished { node: state.name.clone(), output }));
+        // The stage's own end is reported before what it means for its dependents.
+        if stage_done {
+            self.finish_stage(node, &mut effects);
+        }
         match blocked_reason_opt {
             Some(reason) => {
                 let blocked = whole_dependents.iter().copied().filter(|&dependent| {
@@ -238,9 +243,6 @@ impl GraphState {
                     self.try_start(dependent, &mut effects);
                 }
             }
-        }
-        if stage_done {
-            self.finish_stage(node, &mut effects);
         }
         effects
     }
