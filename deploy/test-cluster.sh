@@ -127,6 +127,12 @@ wait_healthy() {
 }
 for service in scheduler1 scheduler2 nm1 nm2 nm3; do wait_healthy "$service" 60; done
 say "all five servers healthy"
+# scheduler1's status page and /metrics are published on the host's loopback.
+page=$(curl -sf --max-time 5 http://127.0.0.1:20580/) || fail "no status page on 127.0.0.1:20580"
+grep -q 'chart-throughput' <<<"$page" || fail "127.0.0.1:20580 does not serve the status page"
+nodes_up=$(curl -sf --max-time 5 http://127.0.0.1:20580/metrics | awk '$1 == "passer_scheduler_nodes_up" { print $2 }')
+[ -n "$nodes_up" ] || fail "no passer_scheduler_nodes_up in http://127.0.0.1:20580/metrics"
+say "status page and /metrics published on 127.0.0.1:20580 (nodes up: $nodes_up)"
 # The shared alias DNS discovery uses: one A record per node monitor.
 alias_ips=$(docker run --rm --no-healthcheck --network "$network" passer:latest \
     getent ahostsv4 node-monitors | awk '{ print $1 }' | sort -u | tr '\n' ' ')

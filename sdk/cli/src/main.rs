@@ -1,9 +1,10 @@
 //! The `passer` command line: `dev` (an embedded cluster running a sample
 //! job), `submit`, `run` (a task graph from a file), `executor` (built-in handlers as an external executor
-//! process), `health` and `status`.
+//! process), `health`, `status` and `cancel`.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+mod cancel;
 mod dev;
 mod executor;
 mod graph_file;
@@ -43,12 +44,19 @@ enum Command {
     Health(health::HealthArgs),
     /// Show the schedulers and node monitors of a cluster (`--watch` to refresh).
     Status(status::StatusArgs),
+    /// Cancel a running job by its id, from any terminal.
+    Cancel(cancel::CancelArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let default_filter = match cli.command {
-        Command::Dev(_) | Command::Submit(_) | Command::Run(_) | Command::Health(_) | Command::Status(_) => "warn",
+        Command::Dev(_)
+        | Command::Submit(_)
+        | Command::Run(_)
+        | Command::Health(_)
+        | Command::Status(_)
+        | Command::Cancel(_) => "warn",
         Command::Executor(_) => "info",
     };
     init_tracing(cli.log_format, default_filter);
@@ -71,6 +79,7 @@ fn main() -> std::process::ExitCode {
             Command::Executor(args) => executor::run(args).await,
             Command::Health(args) => health::run(args).await,
             Command::Status(args) => status::run(args).await,
+            Command::Cancel(args) => cancel::run(args).await,
         }
     });
     match result {
