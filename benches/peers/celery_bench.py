@@ -1,6 +1,10 @@
 """passer-bench's workloads on Celery: a private redis-server on a loopback
 port as broker and result backend, and one prefork worker with
-`workers` processes."""
+`workers` processes. Graphs in Celery's canvas: a chain of 1,000 `link`
+signatures, a chord (a group of `fan_item`, then `count_inputs` over the
+list of results); word count has 20 reduce tasks, which a chord body
+(one task) cannot be, so it runs as two groups with the map outputs
+passed through the client, as passer's frontend passes them."""
 
 import os
 import subprocess
@@ -9,6 +13,7 @@ import threading
 import time
 
 import celery
+from celery import chain, chord, group
 
 import common
 
@@ -71,6 +76,23 @@ class System:
 
     def gather(self, handles):
         return [handle.get(timeout=600) for handle in handles]
+
+    def chain(self, links):
+        return chain(*[self.tasks.link.s(None)] + [self.tasks.link.s() for _ in range(links - 1)]).apply_async().get(
+            timeout=600
+        )
+
+    def fan_out_in(self, width):
+        header = group(self.tasks.fan_item.s(index) for index in range(width))
+        return chord(header)(self.tasks.count_inputs.s()).get(timeout=600)
+
+    def word_count(self, paths, reducers):
+        maps = group(self.tasks.wc_map.s(path, reducers) for path in paths).apply_async().get(timeout=600)
+        reduces = group(self.tasks.wc_reduce.s([parts[j] for parts in maps]) for j in range(reducers))
+        counts = {}
+        for partial in reduces.apply_async().get(timeout=600):
+            counts.update(partial)
+        return counts
 
     def watch(self, handle, on_done):
         with self._lock:

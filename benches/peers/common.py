@@ -1,12 +1,22 @@
 """Workloads shared by the peer benchmarks (Ray, Dask, Celery), so each
-system runs exactly the same throughput, latency, makespan and load
-workloads as passer-bench does, and prints one JSON object.
+system runs exactly the same throughput, latency, makespan, load and task
+graph workloads as passer-bench does, and prints one JSON object.
 
 A peer module provides a `System` with: `name`, `version`, `start(workers)`,
 `stop()`, `submit(kind, arg) -> handle` (kind "noop" or "sleep", arg a
 payload or milliseconds), `result(handle)` (blocking), `gather(handles)`
 and `watch(handle, on_done)` (calls `on_done()` from any thread once the
-task's result is available at the client).
+task's result is available at the client). For the graph workloads, each in
+the system's own fastest documented idiom: `chain(links)` (each task after
+the previous; returns the last output), `fan_out_in(width)` (width tasks,
+then one over all their outputs; returns that task's output, the count of
+inputs it saw) and `word_count(paths, reducers)` (a `wc_map` task per file,
+then `reducers` `wc_reduce` tasks over the map outputs; returns the summed
+counts).
+
+The graph task bodies live here (`link`, `fan_item`, `count_inputs`,
+`wc_map`, `wc_reduce`) so every peer runs the same code; passer's
+executor (`passer-bench executor`) implements the same contract in Rust.
 """
 
 import argparse
@@ -17,6 +27,7 @@ import random
 import sys
 import threading
 import time
+import zlib
 
 import psutil
 
@@ -137,6 +148,103 @@ def load_point(system, load, slots, service_ms, duration, max_tasks, seed):
     }
 
 
+# === the task graph workloads ===
+
+
+def link(previous=None):
+    """A chain link: a no-op that waits for its predecessor's output."""
+    return "x"
+
+
+def fan_item(index):
+    """A fan-out task: a no-op."""
+    return "x"
+
+
+def count_inputs(*outputs):
+    """The fan-in task: sees every fan-out output, returns how many."""
+    if len(outputs) == 1 and isinstance(outputs[0], list):
+        outputs = outputs[0]
+    return len(outputs)
+
+
+def partition_of(word, reducers):
+    """A word's reduce partition: CRC-32 of its UTF-8 bytes (as passer's executor does)."""
+    return zlib.crc32(word.encode("utf-8")) % reducers
+
+
+def wc_map(path, reducers):
+    """Counts a file's words: one {word: count} per reduce partition."""
+    parts = [{} for _ in range(reducers)]
+    with open(path, encoding="utf-8") as text:
+        for word in text.read().split():
+            part = parts[partition_of(word, reducers)]
+            part[word] = part.get(word, 0) + 1
+    return parts
+
+
+def wc_reduce(parts):
+    """Sums one partition's counts from every map task."""
+    total = {}
+    for part in parts:
+        for word, count in part.items():
+            total[word] = total.get(word, 0) + count
+    return total
+
+
+def local_word_count(paths):
+    counts = {}
+    for path in paths:
+        with open(path, encoding="utf-8") as text:
+            for word in text.read().split():
+                counts[word] = counts.get(word, 0) + 1
+    return counts
+
+
+def repeated(runs, measure):
+    """Runs `measure()` (returning seconds) `runs` times: every time and the median."""
+    times = [measure() for _ in range(runs)]
+    return {"runs": times, "median_seconds": sorted(times)[(len(times) - 1) // 2]}
+
+
+def timed(action, check):
+    started = time.perf_counter()
+    result = action()
+    seconds = time.perf_counter() - started
+    check(result)
+    return seconds
+
+
+def chain(system, links, runs):
+    def check(result):
+        assert result == "x", f"chain ended with {result!r}"
+
+    report = repeated(runs, lambda: timed(lambda: system.chain(links), check))
+    report.update(links=links, per_link_us=report["median_seconds"] / links * 1e6)
+    return report
+
+
+def fan_out_in(system, width, runs):
+    def check(result):
+        assert result == width, f"fan-in saw {result} inputs of {width}"
+
+    report = repeated(runs, lambda: timed(lambda: system.fan_out_in(width), check))
+    report.update(tasks=width)
+    return report
+
+
+def word_count(system, directory, reducers, runs):
+    paths = sorted(os.path.join(directory, name) for name in os.listdir(directory) if name.endswith(".txt"))
+    expected = local_word_count(paths)
+
+    def check(result):
+        assert result == expected, "word counts differ from a local count"
+
+    report = repeated(runs, lambda: timed(lambda: system.word_count(paths, reducers), check))
+    report.update(maps=len(paths), reducers=reducers, words=sum(expected.values()))
+    return report
+
+
 def main(system):
     parser = argparse.ArgumentParser(description=f"benchmark {system.name} like passer-bench")
     parser.add_argument("--workers", type=int, default=2)
@@ -148,7 +256,13 @@ def main(system):
     parser.add_argument("--load-seconds", type=float, default=10.0)
     parser.add_argument("--load-max-tasks", type=int, default=5000)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--workloads", default="throughput,latency,makespan,load")
+    parser.add_argument("--chain-links", type=int, default=1000)
+    parser.add_argument("--fan-out-tasks", type=int, default=10000)
+    parser.add_argument("--wordcount-dir", default="", help="the generated text files (passer-bench writes them)")
+    parser.add_argument("--wordcount-reducers", type=int, default=20)
+    parser.add_argument("--graph-runs", type=int, default=3, help="repetitions of each graph workload")
+    parser.add_argument("--workloads", default="throughput,latency,makespan,load",
+                        help="comma-separated: throughput, latency, makespan, load, chain, fan-out, wordcount")
     args = parser.parse_args()
     workloads = set(args.workloads.split(","))
     report = {"system": system.name, "version": system.version(), "workers": args.workers}
@@ -168,6 +282,13 @@ def main(system):
                                args.load_max_tasks, args.seed)
                     for load in args.loads.split(",")
                 ]
+            if "chain" in workloads:
+                report["chain"] = chain(system, args.chain_links, args.graph_runs)
+            if "fan-out" in workloads:
+                report["fan_out"] = fan_out_in(system, args.fan_out_tasks, args.graph_runs)
+            if "wordcount" in workloads:
+                report["word_count"] = word_count(system, args.wordcount_dir, args.wordcount_reducers,
+                                                  args.graph_runs)
         finally:
             system.stop()
     report["peak_rss_mib"] = rss.peak_bytes / (1024 * 1024)

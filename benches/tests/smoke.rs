@@ -110,6 +110,18 @@ fn compare_without_peers_writes_the_report_and_keeps_notes() {
             "2",
             "--probe-ratios",
             "1,2",
+            "--chain-links",
+            "5",
+            "--fan-out-tasks",
+            "30",
+            "--wordcount-files",
+            "3",
+            "--wordcount-words",
+            "60",
+            "--wordcount-reducers",
+            "2",
+            "--graph-runs",
+            "2",
             "--doc",
             doc_arg,
         ],
@@ -125,5 +137,44 @@ fn compare_without_peers_writes_the_report_and_keeps_notes() {
     }
     let comparison = json(out.join("compare.json"));
     assert_eq!(comparison["scaling"].as_array().map(Vec::len), Some(2));
+    let graphs = &comparison["graphs"]["passer"];
+    assert_eq!(graphs["chain"]["runs"].as_array().map(Vec::len), Some(2), "{graphs}");
+    assert_eq!(graphs["words"], 3 * 60, "{graphs}");
+    assert!(graphs["chain_breakdown"]["run_us"]["count"].as_u64() == Some(5), "every link broken down: {graphs}");
+    assert!(graphs["word_count_stages"]["map_ms"].as_f64() > Some(0.0), "stages timed: {graphs}");
+    assert!(text.contains("## Task graphs") && text.contains("chain of 5: time per link (µs)"), "{text}");
+
+    // --graphs-only rewrites that section in place and leaves the rest alone.
+    let flat_part = text.split(passer_bench::bench::graph_report::BEGIN_MARKER).next().expect("before").to_owned();
+    passer_bench(
+        &out,
+        &[
+            "--nodes",
+            "2",
+            "compare",
+            "--graphs-only",
+            "--peers",
+            "",
+            "--chain-links",
+            "3",
+            "--fan-out-tasks",
+            "10",
+            "--wordcount-files",
+            "2",
+            "--wordcount-words",
+            "40",
+            "--wordcount-reducers",
+            "2",
+            "--graph-runs",
+            "1",
+            "--doc",
+            doc_arg,
+        ],
+    );
+    let rewritten = std::fs::read_to_string(&doc).expect("report rewritten");
+    assert!(rewritten.starts_with(&flat_part), "the flat part is kept: {rewritten}");
+    assert_eq!(rewritten.matches("## Task graphs").count(), 1, "{rewritten}");
+    assert!(rewritten.contains("chain of 3: time per link (µs)"), "{rewritten}");
+    assert!(rewritten.ends_with("\nhand-written findings\n"), "notes kept: {rewritten}");
     let _ = std::fs::remove_dir_all(&out);
 }

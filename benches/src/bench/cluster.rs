@@ -21,6 +21,10 @@ pub enum ExecutorMode {
     Process,
     /// The node monitor's built-in `echo` and `sleep` executors, in-process.
     Builtin,
+    /// One `passer-bench executor` process per node monitor, supervised by
+    /// it: the built-ins plus the task-graph workloads' handlers (`noop`,
+    /// `fan-in`, `wc-map`, `wc-reduce`).
+    Bench,
 }
 
 /// The shape of a benchmark cluster.
@@ -81,6 +85,11 @@ impl BenchCluster {
                 let passer = bin_path("passer");
                 let command =
                     format!("{} executor --builtin echo,sleep --slots {}", passer.display(), shape.slots_per_node);
+                node_args.extend(["--builtin".to_owned(), String::new(), "--executor".to_owned(), command]);
+            }
+            ExecutorMode::Bench => {
+                let bench = bin_path("passer-bench");
+                let command = format!("{} executor --slots {}", bench.display(), shape.slots_per_node);
                 node_args.extend(["--builtin".to_owned(), String::new(), "--executor".to_owned(), command]);
             }
         }

@@ -1,14 +1,17 @@
 //! `passer-bench compare`: runs passer and each peer on the same workloads,
 //! one system at a time, and gathers the figures side by side, with
-//! passer's advantage over each peer.
+//! passer's advantage over each peer: the flat workloads (throughput,
+//! latency, load) and the task graphs ([`super::graphs`]), or the graphs
+//! alone ([`run_graphs`]).
 
 use std::path::PathBuf;
 
 use serde::Serialize;
 
 use super::cluster::{ClusterShape, ExecutorMode};
+use super::graphs::{self, GraphSpec, PasserGraphs};
 use super::machine::{self, Machine};
-use super::peers::{self, PeerArgs, PeerReport};
+use super::peers::{self, PeerArgs, PeerGraphArgs, PeerReport};
 use super::runs::{self, LatencyRun, LoadRun, LoadSweep, ProbeRatioPoint, ScalingPoint, ThroughputRun};
 
 /// Which way a figure is better.
@@ -79,6 +82,8 @@ pub struct CompareSpec {
     pub load_prefetch: u32,
     /// Node monitors (4 built-in slots each) of the wider load sweep (0 = skip).
     pub wide_nodes: usize,
+    /// The task-graph workloads (None = skip).
+    pub graphs: Option<GraphSpec>,
 }
 
 /// Slots per node monitor of the wider load sweep.
@@ -107,6 +112,93 @@ pub struct Comparison {
     pub peers: Vec<Result<PeerReport, String>>,
     /// The side-by-side figures.
     pub rows: Vec<Row>,
+    /// The task graphs, if they ran.
+    pub graphs: Option<GraphResults>,
+}
+
+/// passer's task-graph figures and the side-by-side rows.
+#[derive(Debug, Clone, Serialize)]
+pub struct GraphResults {
+    /// What ran.
+    pub spec: GraphSpec,
+    /// passer's figures.
+    pub passer: PasserGraphs,
+    /// passer's medians, then each peer's.
+    pub rows: Vec<Row>,
+}
+
+/// What `compare --graphs-only` measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct GraphComparison {
+    /// The machine, described before the runs.
+    pub machine: Machine,
+    /// Load average after the runs.
+    pub load_average_after: String,
+    /// Each peer's report, or the error it failed with.
+    pub peers: Vec<Result<PeerReport, String>>,
+    /// The figures.
+    pub graphs: GraphResults,
+}
+
+impl GraphComparison {
+    /// The peers that reported, in order.
+    pub fn peer_reports(&self) -> Vec<&PeerReport> {
+        self.peers.iter().filter_map(|peer| peer.as_ref().ok()).collect()
+    }
+}
+
+/// Runs the task graphs alone: passer's, then each peer's.
+pub async fn run_graphs(spec: CompareSpec) -> anyhow::Result<GraphComparison> {
+    let machine = Machine::describe();
+    let graph_spec = spec.graphs.clone().ok_or_else(|| anyhow::anyhow!("no graph workloads to run"))?;
+    let corpus = graphs::corpus(&graph_spec)?;
+    let shape = ClusterShape { prefetch_per_slot: spec.throughput_prefetch, ..spec.shape.clone() };
+    let passer = graphs::run_passer(shape, &graph_spec, &corpus).await?;
+    let peer_args = peer_args(&spec, false);
+    let peer_results = run_peers(&spec, &peer_args).await;
+    let reports: Vec<&PeerReport> = peer_results.iter().filter_map(|peer| peer.as_ref().ok()).collect();
+    let rows = graphs::rows(&graph_spec, &passer, &reports);
+    Ok(GraphComparison {
+        machine,
+        load_average_after: machine::load_average(),
+        peers: peer_results,
+        graphs: GraphResults { spec: graph_spec, passer, rows },
+    })
+}
+
+fn peer_args(spec: &CompareSpec, flat: bool) -> PeerArgs {
+    PeerArgs {
+        workers: spec.shape.total_slots(),
+        throughput_tasks: spec.peer_throughput_tasks,
+        latency_count: spec.latency_count,
+        makespan_tasks: spec.sweep.makespan_tasks,
+        service_ms: spec.sweep.service_ms,
+        loads: spec.sweep.loads.clone(),
+        load_seconds: spec.sweep.seconds,
+        load_max_tasks: spec.sweep.max_tasks,
+        timeout: spec.peer_timeout,
+        flat,
+        graphs: spec.graphs.as_ref().map(|graphs| PeerGraphArgs {
+            chain_links: graphs.chain_links,
+            fan_out_tasks: graphs.fan_out_tasks,
+            wordcount_dir: graphs.corpus_dir.clone(),
+            wordcount_reducers: graphs.wordcount_reducers,
+            runs: graphs.peer_runs,
+        }),
+    }
+}
+
+async fn run_peers(spec: &CompareSpec, peer_args: &PeerArgs) -> Vec<Result<PeerReport, String>> {
+    let mut peer_results = Vec::with_capacity(spec.peers.len());
+    for system in &spec.peers {
+        eprintln!("compare: peer {system}");
+        let result = peers::run_peer(&spec.python, system, peer_args).await.map_err(|error| format!("{error:#}"));
+        if let Err(error) = &result {
+            eprintln!("compare: peer {system} failed: {error}");
+        }
+        peer_results.push(result);
+    }
+    peer_results
 }
 
 impl Comparison {
@@ -154,26 +246,15 @@ pub async fn run(spec: CompareSpec) -> anyhow::Result<Comparison> {
         eprintln!("compare: passer probe ratios {:?} at 80% load", spec.probe_ratios);
         runs::probe_ratio(spec.shape.clone(), &spec.probe_ratios, spec.sweep.clone(), 0.8).await?
     };
-    let peer_args = PeerArgs {
-        workers: spec.shape.total_slots(),
-        throughput_tasks: spec.peer_throughput_tasks,
-        latency_count: spec.latency_count,
-        makespan_tasks: spec.sweep.makespan_tasks,
-        service_ms: spec.sweep.service_ms,
-        loads: spec.sweep.loads.clone(),
-        load_seconds: spec.sweep.seconds,
-        load_max_tasks: spec.sweep.max_tasks,
-        timeout: spec.peer_timeout,
-    };
-    let mut peer_results = Vec::with_capacity(spec.peers.len());
-    for system in &spec.peers {
-        eprintln!("compare: peer {system}");
-        let result = peers::run_peer(&spec.python, system, &peer_args).await.map_err(|error| format!("{error:#}"));
-        if let Err(error) = &result {
-            eprintln!("compare: peer {system} failed: {error}");
+    let graph_run = match &spec.graphs {
+        None => None,
+        Some(graph_spec) => {
+            let corpus = graphs::corpus(graph_spec)?;
+            let shape = ClusterShape { prefetch_per_slot: spec.throughput_prefetch, ..spec.shape.clone() };
+            Some((graph_spec.clone(), graphs::run_passer(shape, graph_spec, &corpus).await?))
         }
-        peer_results.push(result);
-    }
+    };
+    let peer_results = run_peers(&spec, &peer_args(&spec, true)).await;
     let mut comparison = Comparison {
         machine,
         load_average_after: machine::load_average(),
@@ -185,8 +266,13 @@ pub async fn run(spec: CompareSpec) -> anyhow::Result<Comparison> {
         wide_load,
         peers: peer_results,
         rows: Vec::new(),
+        graphs: None,
     };
     comparison.rows = rows(&comparison);
+    comparison.graphs = graph_run.map(|(graph_spec, passer)| {
+        let rows = graphs::rows(&graph_spec, &passer, &comparison.peer_reports());
+        GraphResults { spec: graph_spec, passer, rows }
+    });
     Ok(comparison)
 }
 

@@ -8,9 +8,16 @@
 //! - [`peers`]: Ray, Dask and Celery running the same workloads (`benches/peers/`).
 //! - [`compare`]: passer against the peers; [`report`] renders it; [`machine`]
 //!   describes where it ran.
+//! - [`graphs`]: the task-graph workloads in `compare` ([`graph_workloads`]
+//!   drives them through `passer::graph`, [`graph_executor`] serves their
+//!   tasks, [`graph_report`] renders them).
 
 pub mod cluster;
 pub mod compare;
+pub mod graph_executor;
+pub mod graph_report;
+pub mod graph_workloads;
+pub mod graphs;
 pub mod machine;
 pub mod output;
 pub mod peers;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
+use super::graphs::Repeated;
 use super::stats::Summary;
 
 /// What a peer benchmark reports (fields passer-bench does not use are ignored).
@@ -28,6 +29,15 @@ pub struct PeerReport {
     /// The load sweep.
     #[serde(default)]
     pub load: Vec<PeerLoadPoint>,
+    /// The chain of no-op tasks.
+    #[serde(default)]
+    pub chain: Option<Repeated>,
+    /// Fan-out then fan-in.
+    #[serde(default)]
+    pub fan_out: Option<Repeated>,
+    /// Word count.
+    #[serde(default)]
+    pub word_count: Option<Repeated>,
     /// Peak summed RSS of the benchmark and every process it started.
     pub peak_rss_mib: f64,
 }
@@ -93,6 +103,25 @@ pub struct PeerArgs {
     pub load_max_tasks: usize,
     /// Limit on the whole peer run.
     pub timeout: Duration,
+    /// The flat workloads to run (throughput, latency, makespan, load).
+    pub flat: bool,
+    /// The graph workloads to run, if any.
+    pub graphs: Option<PeerGraphArgs>,
+}
+
+/// The graph workloads' sizes, the same as passer's.
+#[derive(Debug, Clone)]
+pub struct PeerGraphArgs {
+    /// Links of the chain.
+    pub chain_links: usize,
+    /// Fan-out tasks.
+    pub fan_out_tasks: usize,
+    /// The word count's files (written by passer-bench).
+    pub wordcount_dir: PathBuf,
+    /// Reduce tasks.
+    pub wordcount_reducers: usize,
+    /// Repetitions of each.
+    pub runs: usize,
 }
 
 /// The peers' directory in the source tree.
@@ -122,7 +151,23 @@ pub async fn run_peer(python: &Path, system: &str, args: &PeerArgs) -> anyhow::R
         .args(["--service-ms", &args.service_ms.to_string()])
         .args(["--loads", &loads.join(",")])
         .args(["--load-seconds", &args.load_seconds.to_string()])
-        .args(["--load-max-tasks", &args.load_max_tasks.to_string()])
+        .args(["--load-max-tasks", &args.load_max_tasks.to_string()]);
+    let mut workloads: Vec<&str> = Vec::new();
+    if args.flat {
+        workloads.extend(["throughput", "latency", "makespan", "load"]);
+    }
+    if let Some(graphs) = &args.graphs {
+        workloads.extend(["chain", "fan-out", "wordcount"]);
+        command
+            .args(["--chain-links", &graphs.chain_links.to_string()])
+            .args(["--fan-out-tasks", &graphs.fan_out_tasks.to_string()])
+            .arg("--wordcount-dir")
+            .arg(&graphs.wordcount_dir)
+            .args(["--wordcount-reducers", &graphs.wordcount_reducers.to_string()])
+            .args(["--graph-runs", &graphs.runs.to_string()]);
+    }
+    command
+        .args(["--workloads", &workloads.join(",")])
         .current_dir(peers_dir())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -35,17 +35,22 @@ fn advantage(row: &Row, peer_index: usize) -> String {
 
 /// The side-by-side table as Markdown (also readable in a terminal).
 pub fn table(comparison: &Comparison) -> String {
-    let names = headers(comparison);
-    let peers = comparison.peer_reports();
+    let systems: Vec<&str> = comparison.peer_reports().iter().map(|report| report.system.as_str()).collect();
+    rows_table(&headers(comparison), &systems, &comparison.rows)
+}
+
+/// `rows` as a Markdown table: a column per system (`names`, passer first),
+/// then passer's advantage over each peer (`peer_systems`).
+pub fn rows_table(names: &[String], peer_systems: &[&str], rows: &[Row]) -> String {
     let mut header = vec!["figure".to_owned()];
     header.extend(names.iter().cloned());
-    header.extend(peers.iter().map(|report| format!("passer vs {}", report.system)));
+    header.extend(peer_systems.iter().map(|system| format!("passer vs {system}")));
     let mut text = format!("| {} |\n", header.join(" | "));
     let _ = writeln!(text, "|{}", "---|".repeat(header.len()));
-    for row in &comparison.rows {
+    for row in rows {
         let mut cells = vec![row.label.clone()];
         cells.extend(row.values.iter().map(|value| figure(*value)));
-        cells.extend((0..peers.len()).map(|peer_index| advantage(row, peer_index)));
+        cells.extend((0..peer_systems.len()).map(|peer_index| advantage(row, peer_index)));
         let _ = writeln!(text, "| {} |", cells.join(" | "));
     }
     text
@@ -141,6 +146,7 @@ fn markdown(comparison: &Comparison, command: &str) -> String {
         match shape.executors {
             super::cluster::ExecutorMode::Process => "each node monitor supervises one `passer executor` process",
             super::cluster::ExecutorMode::Builtin => "built-in executors inside the node monitors",
+            super::cluster::ExecutorMode::Bench => "each node monitor supervises one `passer-bench executor` process",
         },
         shape.probe_ratio,
         shape.total_slots()
@@ -240,6 +246,10 @@ fn markdown(comparison: &Comparison, command: &str) -> String {
             );
         }
         let _ = writeln!(text, "\n![probe ratio](benchmarks/probe-ratio.svg)\n");
+    }
+    if let Some(graphs) = &comparison.graphs {
+        let peers = comparison.peer_reports();
+        text.push_str(&super::graph_report::section(graphs, &comparison.machine.passer, &peers, None));
     }
     text
 }

@@ -9,9 +9,11 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use passer_bench::bench::cluster::{ClusterShape, ExecutorMode};
 use passer_bench::bench::compare::{self, CompareSpec};
+use passer_bench::bench::graphs::GraphSpec;
 use passer_bench::bench::output::{write_json, write_svg, LinePlot, Series};
 use passer_bench::bench::report;
 use passer_bench::bench::runs::{self, LoadSweep};
+use passer_bench::bench::{graph_executor, graph_report};
 
 /// Benchmarks passer on a real cluster of processes on loopback.
 #[derive(Debug, Parser)]
@@ -140,6 +142,19 @@ enum Command {
     },
     /// passer, then Ray, Dask and Celery on the same workloads; writes docs/benchmarks.md.
     Compare(CompareArgs),
+    /// The task-graph benchmarks' executor process (node monitors start it):
+    /// echo, sleep, noop, fan-in, wc-map, wc-reduce.
+    Executor {
+        /// Node monitor to attach to.
+        #[arg(long, env = "PASSER_ATTACH_ADDR", default_value = "http://127.0.0.1:20501")]
+        attach: String,
+        /// Slots per handler.
+        #[arg(long, default_value_t = 1)]
+        slots: u32,
+        /// Exit once this process (the supervising node monitor) is gone.
+        #[arg(long, env = "PASSER_SUPERVISOR_PID", hide = true)]
+        supervisor_pid: Option<u32>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -189,6 +204,45 @@ struct CompareArgs {
     /// Where to write the Markdown report (empty = nowhere).
     #[arg(long, default_value = "docs/benchmarks.md")]
     doc: PathBuf,
+    /// Run only the task graphs, and rewrite only their section of --doc.
+    #[arg(long)]
+    graphs_only: bool,
+    /// Links of the graph chain.
+    #[arg(long, default_value_t = 1000)]
+    chain_links: usize,
+    /// Tasks of the fan-out before the fan-in.
+    #[arg(long, default_value_t = 10_000)]
+    fan_out_tasks: usize,
+    /// Word count files (one map task each).
+    #[arg(long, default_value_t = 200)]
+    wordcount_files: usize,
+    /// Words per word count file.
+    #[arg(long, default_value_t = 5000)]
+    wordcount_words: usize,
+    /// Word count reduce tasks.
+    #[arg(long, default_value_t = 20)]
+    wordcount_reducers: usize,
+    /// Repetitions of each graph workload on passer (0 = skip the graphs).
+    #[arg(long, default_value_t = 5)]
+    graph_runs: usize,
+    /// Repetitions of each graph workload on each peer.
+    #[arg(long, default_value_t = 3)]
+    peer_graph_runs: usize,
+}
+
+impl CompareArgs {
+    fn graph_spec(&self, out: &std::path::Path) -> Option<GraphSpec> {
+        (self.graph_runs > 0).then(|| GraphSpec {
+            chain_links: self.chain_links,
+            fan_out_tasks: self.fan_out_tasks,
+            wordcount_files: self.wordcount_files,
+            wordcount_words: self.wordcount_words,
+            wordcount_reducers: self.wordcount_reducers,
+            runs: self.graph_runs,
+            peer_runs: self.peer_graph_runs.max(1),
+            corpus_dir: std::path::absolute(out.join("wordcount")).unwrap_or_else(|_| out.join("wordcount")),
+        })
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -333,7 +387,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             println!("wrote {}", write_json(out, "probe-ratio", &points)?.display());
         }
+        Command::Executor { attach, slots, supervisor_pid } => {
+            graph_executor::run(attach, slots, supervisor_pid).await?;
+        }
         Command::Compare(args) => {
+            let graphs = args.graph_spec(out);
+            let graphs_only = args.graphs_only;
             let spec = CompareSpec {
                 shape,
                 throughput_tasks: args.throughput_tasks,
@@ -350,7 +409,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 throughput_prefetch: args.throughput_prefetch,
                 load_prefetch: args.load_prefetch,
                 wide_nodes: args.wide_nodes,
+                graphs,
             };
+            if graphs_only {
+                let comparison = compare::run_graphs(spec).await?;
+                let systems: Vec<&str> = comparison.peer_reports().iter().map(|r| r.system.as_str()).collect();
+                let mut names = vec![format!("passer {}", comparison.machine.passer)];
+                names.extend(comparison.peer_reports().iter().map(|r| format!("{} {}", r.system, r.version)));
+                println!("{}", report::rows_table(&names, &systems, &comparison.graphs.rows));
+                println!("wrote {}", write_json(out, "compare-graphs", &comparison)?.display());
+                if !args.doc.as_os_str().is_empty() {
+                    let command = std::env::args().collect::<Vec<_>>().join(" ");
+                    graph_report::write_section(&args.doc, &graph_report::standalone_section(&comparison, &command))?;
+                    println!("wrote the task graphs section of {}", args.doc.display());
+                }
+                return Ok(());
+            }
             let comparison = compare::run(spec).await?;
             println!("{}", report::table(&comparison));
             println!("wrote {}", write_json(out, "compare", &comparison)?.display());

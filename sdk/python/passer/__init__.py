@@ -4,6 +4,8 @@
   executor type on the local node monitor.
 - :class:`Client` (:mod:`passer.client`): submit jobs to schedulers and
   stream their results, with transparent retry and failover.
+- :class:`Graph` (:mod:`passer.graph`): task graphs, stages that wait for
+  stages, run with :meth:`Client.run_graph`.
 - :mod:`passer.codecs`: bytes, JSON and (opt-in) pickle payloads.
 - :mod:`passer.remote`: call executor functions from client code
   (``add.submit(client, 2, 3)``) and get :class:`TaskFuture` objects.
@@ -28,6 +30,8 @@ from .errors import (
     Unavailable,
 )
 from .executor import Executor
+from .graph import Graph, GraphError, Inputs, Node, decode_envelope, encode_envelope
+from .graph_run import GraphEvent, GraphOutcome, GraphRun, StageFinished, StageSubmitted, TaskFinished
 from .futures import TaskError, TaskFuture
 from .job import JobStream
 from .model import JobSummary, Task, TaskResult, TaskStatus
@@ -43,22 +47,34 @@ __all__ = [
     "Client",
     "Executor",
     "FailedPrecondition",
+    "Graph",
+    "GraphError",
+    "GraphEvent",
+    "GraphOutcome",
+    "GraphRun",
+    "Inputs",
     "InvalidArgument",
     "JobStream",
     "JobSummary",
     "JobTimeout",
+    "Node",
     "Overloaded",
     "PasserError",
     "RemoteFunction",
     "RunningTask",
+    "StageFinished",
+    "StageSubmitted",
     "Task",
     "TaskError",
     "TaskFailed",
+    "TaskFinished",
     "TaskFuture",
     "TaskResult",
     "TaskStatus",
     "TlsConfig",
     "Unauthenticated",
     "Unavailable",
+    "decode_envelope",
+    "encode_envelope",
     "codecs",
 ]

@@ -28,6 +28,8 @@ from passer.v1 import scheduler_pb2, scheduler_pb2_grpc
 
 from ._channel import TlsConfig, auth_metadata, open_channel, parse_address, resolve_token
 from .errors import InvalidArgument, PasserError, Unavailable, fatal_error
+from .graph import Graph
+from .graph_run import GraphRun
 from .job import JobStream
 from .model import Task, TaskResult
 
@@ -151,6 +153,31 @@ class Client:
         """Like :meth:`submit`, but waits for every result and returns them as a list."""
         with self.submit(job_id, tasks, tenant, priority, constraints=constraints, timeout=timeout) as stream:
             return stream.results()
+
+    def run_graph(
+        self,
+        graph: Graph,
+        tenant: str = "",
+        priority: int = 0,
+        *,
+        timeout: Optional[float] = None,
+    ) -> GraphRun:
+        """Validates a task graph and starts it (see :mod:`passer.graph`).
+
+        Every node with nothing to wait for is submitted at once, each as job
+        ``<graph id>.<node>``; iterate the returned :class:`passer.graph_run.GraphRun`
+        for events, or call its ``outcome()``.
+
+        Args:
+            graph: The graph.
+            tenant: The tenant every stage's job is accounted to.
+            priority: Every stage's priority.
+            timeout: Seconds for each stage's job, retries included; ``None`` waits forever.
+
+        Raises:
+            GraphError: The graph cannot run; the message names the node.
+        """
+        return GraphRun(self, graph, tenant=tenant, priority=priority, timeout=timeout)
 
     def cancel(self, job_id: str, scheduler: Optional[str] = None) -> bool:
         """Cancels a job; True if a scheduler was running it.

@@ -85,6 +85,29 @@ def test_client_example_prints_results() -> None:
     assert fake.requests[0].job_id == "ex"
 
 
+def test_wordcount_example_counts_generated_files_on_a_real_cluster() -> None:
+    from cluster import Cluster, python_executor_command
+
+    executor = python_executor_command("wordcount.py", "executor", "--slots", "2")
+    with Cluster(schedulers=1, node_monitors=2, node_args=["--executor", executor]) as cluster:
+        cluster.wait_executor("wc-map")
+        cluster.wait_executor("wc-reduce")
+        completed = subprocess.run(
+            [sys.executable, str(EXAMPLES / "wordcount.py"), "run", "--files", "12", "--words", "800",
+             "--reducers", "3", "--check", "--json", "--timeout", "20"],
+            env=example_env(PASSER_SCHEDULERS=",".join(cluster.scheduler_addrs)),
+            capture_output=True,
+            text=True,
+            timeout=25,
+        )
+    assert completed.returncode == 0, completed.stderr
+    assert "check: matches a local count" in completed.stderr
+    assert "stage map: 12 succeeded" in completed.stderr and "stage reduce: 3 succeeded" in completed.stderr
+    summary = json.loads(completed.stdout)
+    assert (summary["files"], summary["words"]) == (12, 12 * 800)
+    assert summary["top"][0][0] == "the"
+
+
 def _fail_odd_tasks(request, context):
     from fakes import accepted, finished, job_finished, results
 
