@@ -63,6 +63,16 @@ pub fn place(scheduler: Arc<Scheduler>, job_id: String, demand: ProbeDemand, tic
             }
         });
         let answers = futures::future::join_all(calls).await;
+        // What the nodes did counts whatever became of the job meanwhile: an
+        // offer a node took is a launch even when the job's result (which the
+        // node reported on its session) ended the job before this answer came.
+        for answer in &answers {
+            let (accepted, taken) = (answer.accepted(), answer.taken());
+            add(&scheduler.stats.reservations_sent, u64::from(accepted));
+            add(&scheduler.stats.offers_taken, u64::from(taken));
+            add(&scheduler.stats.tasks_launched, u64::from(taken));
+            add(&scheduler.stats.reservations_refused, u64::from(answer.reservations.saturating_sub(accepted)));
+        }
         let now = scheduler.now();
         let mut followups = Followups::default();
         {
@@ -90,11 +100,7 @@ pub fn place(scheduler: Arc<Scheduler>, job_id: String, demand: ProbeDemand, tic
             let mut lost_offers = Vec::new();
             for answer in answers {
                 let (accepted, taken) = (answer.accepted(), answer.taken());
-                add(&scheduler.stats.reservations_sent, u64::from(accepted));
-                add(&scheduler.stats.offers_taken, u64::from(taken));
-                add(&scheduler.stats.tasks_launched, u64::from(taken));
                 let unused = answer.reservations.saturating_sub(accepted);
-                add(&scheduler.stats.reservations_refused, u64::from(unused));
                 refused |= unused > 0;
                 match &answer.reply {
                     Some(reply) => {

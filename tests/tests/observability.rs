@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::bail;
+use futures::StreamExt;
 use passer::JobSpec;
 use passer_tests::{http_get, parse_metrics, Cluster};
 
@@ -113,5 +114,56 @@ async fn status_json_lists_nodes_and_the_finished_job() -> anyhow::Result<()> {
     assert_eq!(status["scheduler"]["tasks_finished"], 20);
     let page = http_get(&cluster.scheduler_http_addrs[0], "/")?;
     assert!(page.contains("<canvas id=\"chart-throughput\""));
+    Ok(())
+}
+
+/// Single-task jobs are offered to idle nodes, and a job can end (its
+/// result came on the node's session) before the offer's answer is
+/// processed: the launch must still be counted, so launched = finished
+/// and the scheduler's offers taken = the nodes'.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn launches_and_offers_agree_with_the_nodes_after_many_single_task_jobs() -> anyhow::Result<()> {
+    const JOBS: usize = 400;
+    let cluster = Cluster::builder().node_monitors(2).node_args(["--slots", "4"]).observability().start().await?;
+    cluster.wait_nodes_up(0, 2).await?;
+    let client = cluster.client();
+    let runs = (0..JOBS).map(|index| {
+        let client = client.clone();
+        async move { client.run(JobSpec::uniform(format!("single-{index}"), "echo", 1, b"x")).await }
+    });
+    let mut pending = futures::stream::iter(runs).buffer_unordered(8);
+    let mut finished = 0;
+    while let Some(outputs) = tokio::time::timeout(Duration::from_secs(30), pending.next())
+        .await
+        .map_err(|_| anyhow::anyhow!("no job finished within 30 s ({finished} of {JOBS} done)"))?
+    {
+        assert!(outputs?.iter().all(|output| output.succeeded()));
+        finished += 1;
+    }
+    assert_eq!(finished, JOBS);
+
+    let n = JOBS as f64;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = scrape(&cluster.scheduler_metrics_addrs[0])?;
+        let nodes: Vec<HashMap<String, f64>> =
+            cluster.node_metrics_addrs.iter().map(|a| scrape(a)).collect::<anyhow::Result<_>>()?;
+        let agreed = s["passer_scheduler_tasks_launched_total"] == n
+            && s["passer_scheduler_tasks_finished_total"] == n
+            && s["passer_scheduler_offers_taken_total"] == sum_over(&nodes, "passer_node_offers_taken_total");
+        if agreed {
+            break;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!(
+                "counters disagree: launched {} finished {} offers taken {} (nodes {})",
+                s["passer_scheduler_tasks_launched_total"],
+                s["passer_scheduler_tasks_finished_total"],
+                s["passer_scheduler_offers_taken_total"],
+                sum_over(&nodes, "passer_node_offers_taken_total")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     Ok(())
 }
