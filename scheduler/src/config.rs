@@ -84,7 +84,7 @@ pub struct SchedulerConfig {
     pub keep_results_secs: u64,
     /// Bytes of finished jobs' results kept in all (outputs, errors, ids);
     /// the oldest go first when it is reached.
-    #[arg(long, env = "PASSER_KEEP_RESULTS_BYTES", default_value_t = 64 * 1024 * 1024)]
+    #[arg(long, env = "PASSER_KEEP_RESULTS_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub keep_results_bytes: usize,
     /// Largest gRPC message accepted or sent, in bytes; the default is the
     /// default --max-job-bytes plus 32 MiB for ids, specs and framing, the
@@ -122,7 +122,7 @@ impl SchedulerConfig {
             max_id_bytes: 128,
             max_message_bytes: passer_proto::MAX_MESSAGE_BYTES_DEFAULT,
             keep_results_secs: 300,
-            keep_results_bytes: 64 * 1024 * 1024,
+            keep_results_bytes: 16 * 1024 * 1024,
             security: Default::default(),
         }
     }

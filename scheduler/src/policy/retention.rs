@@ -90,11 +90,16 @@ impl Retention {
 
     /// Drops what is older than the age bound.
     pub fn expire(&mut self, now: Duration) {
-        while let Some((finished_at, _, _)) = self.order.front() {
-            if now < *finished_at + self.max_age {
+        while let Some((finished_at, job_id, seq)) = self.order.front() {
+            let live = self.jobs.get(job_id).is_some_and(|job| job.seq == *seq);
+            if live && now < *finished_at + self.max_age {
                 break;
             }
-            self.drop_oldest();
+            if let Some((_, job_id, _)) = self.order.pop_front() {
+                if live {
+                    self.remove(&job_id);
+                }
+            }
         }
     }
 
