@@ -180,7 +180,7 @@ impl NodeMonitorConfig {
             }
         }
         for label in &self.labels {
-            if !label.split_once('=').is_some_and(|(key, _)| !key.is_empty()) {
+            if label.split_once('=').is_none_or(|(key, _)| key.is_empty()) {
                 return Err(format!("--label {label:?} must be key=value"));
             }
         }
