@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use passer::consul::RegistrationArgs;
+use passer_server::consul::RegistrationArgs;
 
 use crate::tenants::{parse_pairs, TenantPolicy};
 
@@ -116,7 +116,7 @@ pub struct NodeMonitorConfig {
     pub attach_socket: Option<String>,
     /// TLS and token.
     #[command(flatten)]
-    pub security: passer::security::args::SecurityArgs,
+    pub security: passer_server::security::SecurityArgs,
 }
 
 impl NodeMonitorConfig {
@@ -180,7 +180,7 @@ impl NodeMonitorConfig {
             }
         }
         for label in &self.labels {
-            if !label.split_once('=').is_some_and(|(key, _)| !key.is_empty()) {
+            if label.split_once('=').is_none_or(|(key, _)| key.is_empty()) {
                 return Err(format!("--label {label:?} must be key=value"));
             }
         }

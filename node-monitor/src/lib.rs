@@ -30,4 +30,4 @@ pub mod suspects;
 pub mod tenants;
 
 pub use config::NodeMonitorConfig;
-pub use server::run;
+pub use server::{run, run_with_security};

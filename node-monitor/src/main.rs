@@ -1,56 +1,9 @@
-//! The `passer-node-monitor` binary: parse flags, set up logging, serve
-//! until SIGINT/SIGTERM.
-
-use clap::Parser;
-use passer::telemetry::{init_logging, LogFormat};
-use passer_node_monitor::NodeMonitorConfig;
-
-/// passer node monitor: reservation queues and local executors.
-#[derive(Debug, Parser)]
-#[command(name = "passer-node-monitor", version)]
-struct Cli {
-    #[command(flatten)]
-    config: NodeMonitorConfig,
-    /// Log format: pretty or json.
-    #[arg(long, env = "PASSER_LOG_FORMAT", default_value = "pretty")]
-    log_format: LogFormat,
-    /// Also write logs to this file, rotated daily (`<file>.YYYY-MM-DD`).
-    #[arg(long, env = "PASSER_LOG_FILE")]
-    log_file: Option<std::path::PathBuf>,
-    /// Runtime worker threads (0 = a single-threaded runtime).
-    #[arg(long, env = "PASSER_WORKER_THREADS", default_value_t = 0)]
-    worker_threads: usize,
-}
+//! The `passer-node-monitor` binary: the shared server `main` of
+//! `passer-server` with the node monitor's flags.
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    let _log_guard = match init_logging(cli.log_format, "info", cli.log_file.as_deref()) {
-        Ok(guard) => guard,
-        Err(error) => {
-            eprintln!("passer-node-monitor: {error}");
-            return std::process::ExitCode::from(64);
-        }
-    };
-    if let Err(message) = cli.config.validate() {
-        eprintln!("passer-node-monitor: {message}");
-        return std::process::ExitCode::from(64);
-    }
-    let runtime = match passer::runtime::build(cli.worker_threads) {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("passer-node-monitor: cannot start the runtime: {error}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    let result = runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(cli.config.listen).await?;
-        passer_node_monitor::run(listener, cli.config, passer::signal::shutdown_signal()).await
-    });
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("passer-node-monitor: {error:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    passer_server::binary::main::<passer_node_monitor::NodeMonitorConfig>(
+        "passer-node-monitor",
+        "passer node monitor: reservation queues and local executors.",
+    )
 }

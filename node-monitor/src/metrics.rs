@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use passer::metrics::{encode_gauge, encode_gauge_family, latency_histogram};
 use passer_proto::pb;
+use passer_server::metrics::{encode_gauge, encode_gauge_family, latency_histogram};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::counter::Counter;
@@ -79,7 +79,7 @@ impl NodeMetrics {
 /// A registry with every node monitor metric, named `passer_node_*`.
 pub fn registry(monitor: Arc<Monitor>) -> Registry {
     let mut registry = Registry::default();
-    passer::metrics::register_process_metrics(&mut registry, "node-monitor");
+    passer_server::metrics::register_process_metrics(&mut registry, "node-monitor");
     let m = &monitor.metrics;
     let counters: [(&str, &str, &Counter); 11] = [
         ("passer_node_reservations_queued", "Reservations accepted into the queue", &m.reservations_queued),

@@ -10,10 +10,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use passer_proto::pb;
+use passer_server::observability::spawn_http;
+use passer_server::security::Security;
+use passer_server::serve::{grpc_server, serve_grpc};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tonic::transport::server::TcpIncoming;
-use tonic::transport::Server;
 
 use crate::attach_socket::{start_attach_socket, AttachSocket};
 use crate::config::NodeMonitorConfig;
@@ -27,10 +28,34 @@ use crate::monitor::Monitor;
 use crate::service::NodeMonitorService;
 use crate::state::{NodeState, StateConfig};
 
+impl passer_server::binary::ServerConfig for NodeMonitorConfig {
+    fn validate(&self) -> Result<(), String> {
+        NodeMonitorConfig::validate(self)
+    }
+
+    fn security(&self) -> &passer_server::security::SecurityArgs {
+        &self.security
+    }
+
+    fn listen(&self) -> std::net::SocketAddr {
+        self.listen
+    }
+
+    async fn serve(
+        self,
+        listener: TcpListener,
+        security: Security,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        run_with_security(listener, self, security, shutdown).await
+    }
+}
+
 /// How often deadlines are checked.
 const SWEEP_INTERVAL: Duration = Duration::from_millis(20);
 
-/// Serves a node monitor on `listener` until `shutdown` resolves.
+/// Serves a node monitor on `listener` until `shutdown` resolves, loading
+/// its TLS and token files once first (it does not start without them).
 pub async fn run(
     listener: TcpListener,
     config: NodeMonitorConfig,
@@ -38,8 +63,21 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     config.validate().map_err(anyhow::Error::msg)?;
     let security = config.security.load().map_err(anyhow::Error::msg)?;
+    run_with_security(listener, config, security, shutdown).await
+}
+
+/// Serves a node monitor with `security` as loaded once at start-up: the
+/// listener's TLS, the token checks, the attach listeners, the channels to
+/// schedulers and the executors it starts all use it.
+pub async fn run_with_security(
+    listener: TcpListener,
+    config: NodeMonitorConfig,
+    security: Security,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    config.validate().map_err(anyhow::Error::msg)?;
     let bound = listener.local_addr().context("listener has no address")?;
-    let advertise = passer::net::advertised_address(config.advertise.as_deref(), bound);
+    let advertise = passer_server::net::advertised_address(config.advertise.as_deref(), bound);
     let node_id = config.node_id.clone().unwrap_or_else(|| advertise.clone());
     let labels = config.labels.clone();
     let mut state = NodeState::new(
@@ -110,42 +148,21 @@ pub async fn run(
 
     let metrics_server = match config.metrics_listen {
         Some(address) => {
-            let listener =
-                TcpListener::bind(address).await.with_context(|| format!("cannot bind --metrics-listen {address}"))?;
-            tracing::info!(%address, "serving metrics at /metrics");
-            let router = passer::metrics::metrics_router(Arc::new(crate::metrics::registry(Arc::clone(&monitor))));
-            let router = passer::security::http_auth::require_token(router, token.as_deref());
-            Some(tokio::spawn(async move {
-                if let Err(error) = passer::metrics::serve_http(listener, router, std::future::pending()).await {
-                    tracing::error!(%error, "metrics server failed");
-                }
-            }))
+            let router =
+                passer_server::metrics::metrics_router(Arc::new(crate::metrics::registry(Arc::clone(&monitor))));
+            Some(spawn_http("--metrics-listen", "metrics at /metrics", address, router, token.as_deref()).await?)
         }
         None => None,
     };
 
-    let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter.set_serving::<pb::node_monitor_server::NodeMonitorServer<NodeMonitorService>>().await;
-    health_reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(passer_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .context("cannot build the reflection service")?;
-    // grpcio's reflection client and older grpcurl speak only v1alpha.
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(passer_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()
-        .context("cannot build the v1alpha reflection service")?;
-
+    let (router, health) =
+        grpc_server::<pb::node_monitor_server::NodeMonitorServer<NodeMonitorService>>(&security).await?;
     tracing::info!(%bound, %advertise, %node_id, tls = security.server_tls.is_some(), token = token.is_some(), "node monitor serving");
     let drain_monitor = Arc::clone(&monitor);
     let drain_timeout = config.drain_timeout();
     let graceful = async move {
         shutdown.await;
-        health_reporter.set_service_status("", tonic_health::ServingStatus::NotServing).await;
-        health_reporter.set_not_serving::<pb::node_monitor_server::NodeMonitorServer<NodeMonitorService>>().await;
+        health.set_not_serving().await;
         if let Some(registrar) = registrar_opt {
             registrar.deregister().await;
         }
@@ -153,29 +170,16 @@ pub async fn run(
         let _ = stop_executors.send(true);
         drain_monitor.shutdown_executors();
     };
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    let mut builder = Server::builder().tcp_nodelay(true);
-    if let Some(tls) = security.server_tls.clone() {
-        builder = builder.tls_config(tls).context("bad TLS configuration")?;
-    }
-    builder
-        .layer(security.token_layer())
-        .add_service(health_service)
-        .add_service(reflection)
-        .add_service(reflection_v1alpha)
+    let router = router
         .add_service(
             pb::node_monitor_server::NodeMonitorServer::new(NodeMonitorService::new(Arc::clone(&monitor)))
                 .max_decoding_message_size(passer_proto::MAX_MESSAGE_BYTES_DEFAULT)
                 .max_encoding_message_size(passer_proto::MAX_MESSAGE_BYTES_DEFAULT),
         )
-        .add_service(executors_server(Arc::clone(&monitor), exits))
-        .serve_with_incoming_shutdown(incoming, graceful)
-        .await
-        .context("node monitor server failed")?;
+        .add_service(executors_server(Arc::clone(&monitor), exits));
+    serve_grpc(router, listener, graceful).await.context("node monitor server failed")?;
     sweeper.abort();
-    if let Some(metrics_server) = metrics_server {
-        metrics_server.abort();
-    }
+    drop(metrics_server);
     if let Some(task) = local_attach {
         task.abort();
     }

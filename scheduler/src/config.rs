@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Args;
-use passer::consul::RegistrationArgs;
+use passer_server::consul::RegistrationArgs;
 
 use crate::discovery::NodeDiscoveryArgs;
 use crate::policy::job::TaskDefaults;
@@ -93,7 +93,7 @@ pub struct SchedulerConfig {
     pub max_message_bytes: usize,
     /// TLS and token.
     #[command(flatten)]
-    pub security: passer::security::args::SecurityArgs,
+    pub security: passer_server::security::SecurityArgs,
 }
 
 impl SchedulerConfig {

@@ -43,7 +43,7 @@ pub fn status_router(scheduler: Arc<Scheduler>, history: Arc<History>, registry:
                 async move { Json(body) }
             }),
         )
-        .merge(passer::metrics::metrics_router(registry))
+        .merge(passer_server::metrics::metrics_router(registry))
 }
 
 /// Samples the scheduler into `history` forever.

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use passer::metrics::{encode_counter, encode_gauge, encode_gauge_family, latency_histogram};
 use passer_proto::pb;
+use passer_server::metrics::{encode_counter, encode_gauge, encode_gauge_family, latency_histogram};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::histogram::Histogram;
@@ -67,7 +67,7 @@ impl SchedulerMetrics {
 /// A registry with every scheduler metric, prefixed `passer_scheduler_`.
 pub fn registry(scheduler: Arc<Scheduler>) -> Registry {
     let mut registry = Registry::default();
-    passer::metrics::register_process_metrics(&mut registry, "scheduler");
+    passer_server::metrics::register_process_metrics(&mut registry, "scheduler");
     let metrics = &scheduler.metrics;
     registry.register_with_unit(
         "passer_scheduler_scheduling_delay",

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use passer_proto::pb;
+use passer_server::observability::{spawn_http, Background};
+use passer_server::security::Security;
+use passer_server::serve::{grpc_server, serve_grpc};
 use tokio::net::TcpListener;
-use tonic::transport::server::TcpIncoming;
-use tonic::transport::Server;
 
 use crate::config::SchedulerConfig;
 use crate::core::Scheduler;
@@ -38,13 +39,13 @@ pub async fn run(
 pub async fn run_with_security(
     listener: TcpListener,
     config: SchedulerConfig,
-    security: passer::security::args::Security,
+    security: Security,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     config.validate().map_err(anyhow::Error::msg)?;
     let max_message_bytes = config.max_message_bytes;
     let bound = listener.local_addr().context("listener has no address")?;
-    let advertise = passer::net::advertised_address(config.advertise.as_deref(), bound);
+    let advertise = passer_server::net::advertised_address(config.advertise.as_deref(), bound);
     let registration =
         config.consul.registration("passer-scheduler", &advertise, Default::default()).map_err(anyhow::Error::msg)?;
     let discovery = config.discovery.discover(config.node_monitors.clone(), FIRST_LOOKUP_WAIT).await?;
@@ -59,43 +60,19 @@ pub async fn run_with_security(
         tokio::spawn(crate::discovery::feed_registry(Arc::clone(&scheduler), discovery.subscribe(), poll_timeout));
     let registrar_opt = scheduler.config.consul.start(registration).map_err(anyhow::Error::msg)?;
 
-    let http_tasks = serve_observability(&scheduler, security.token.as_deref()).await?;
+    let http_servers = serve_observability(&scheduler, security.token.as_deref()).await?;
 
-    let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter.set_serving::<pb::scheduler_server::SchedulerServer<SchedulerService>>().await;
-    health_reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(passer_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .context("cannot build the reflection service")?;
-    // grpcio's reflection client and older grpcurl speak only v1alpha.
-    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(passer_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()
-        .context("cannot build the v1alpha reflection service")?;
-
-    tracing::info!(%bound, %advertise, nodes = scheduler.config.node_monitors.len(), "scheduler serving");
+    let (router, health) = grpc_server::<pb::scheduler_server::SchedulerServer<SchedulerService>>(&security).await?;
     tracing::info!(source = %discovery.describe(), nodes = ?discovery.current(), "node monitor discovery");
     tracing::info!(%bound, %advertise, nodes = scheduler.config.node_monitors.len(), tls = security.server_tls.is_some(), token = security.token.is_some(), "scheduler serving");
     let graceful = async move {
         shutdown.await;
-        health_reporter.set_service_status("", tonic_health::ServingStatus::NotServing).await;
+        health.set_not_serving().await;
         if let Some(registrar) = registrar_opt {
             registrar.deregister().await;
         }
     };
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    let mut builder = Server::builder().tcp_nodelay(true);
-    if let Some(tls) = security.server_tls.clone() {
-        builder = builder.tls_config(tls).context("bad TLS configuration")?;
-    }
-    builder
-        .layer(security.token_layer())
-        .add_service(health_service)
-        .add_service(reflection)
-        .add_service(reflection_v1alpha)
+    let router = router
         .add_service(
             pb::scheduler_server::SchedulerServer::new(SchedulerService::new(Arc::clone(&scheduler)))
                 .max_decoding_message_size(max_message_bytes)
@@ -105,54 +82,57 @@ pub async fn run_with_security(
             pb::task_source_server::TaskSourceServer::new(TaskSourceService::new(Arc::clone(&scheduler)))
                 .max_decoding_message_size(max_message_bytes)
                 .max_encoding_message_size(max_message_bytes),
-        )
-        .serve_with_incoming_shutdown(incoming, graceful)
-        .await
-        .context("scheduler server failed")?;
+        );
+    serve_grpc(router, listener, graceful).await.context("scheduler server failed")?;
     background.abort();
     discovery_feed.abort();
     drop(discovery);
 
-    for task in http_tasks {
-        task.abort();
-    }
+    drop(http_servers);
     tracing::info!("scheduler stopped");
     Ok(())
 }
 
-/// Starts the `--metrics-listen` and `--http-listen` servers that are
-/// configured, each behind `token` when there is one; returns their tasks,
-/// to abort on shutdown.
-async fn serve_observability(
-    scheduler: &Arc<Scheduler>,
-    token: Option<&str>,
-) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
-    use passer::security::http_auth::require_token;
-    let registry = Arc::new(crate::metrics::registry(Arc::clone(scheduler)));
-    let mut tasks = Vec::new();
-    if let Some(address) = scheduler.config.metrics_listen {
-        let listener =
-            TcpListener::bind(address).await.with_context(|| format!("cannot bind --metrics-listen {address}"))?;
-        tracing::info!(%address, "serving metrics at /metrics");
-        let router = require_token(passer::metrics::metrics_router(Arc::clone(&registry)), token);
-        tasks.push(tokio::spawn(serve_http_logged(listener, router)));
+impl passer_server::binary::ServerConfig for SchedulerConfig {
+    fn validate(&self) -> Result<(), String> {
+        SchedulerConfig::validate(self)
     }
-    if let Some(address) = scheduler.config.http_listen {
-        let listener =
-            TcpListener::bind(address).await.with_context(|| format!("cannot bind --http-listen {address}"))?;
-        tracing::info!(%address, "serving the status page");
-        let history = Arc::new(crate::history::History::default());
-        tasks.push(tokio::spawn(crate::http::sample_history(Arc::clone(scheduler), Arc::clone(&history))));
-        let router = require_token(crate::http::status_router(Arc::clone(scheduler), history, registry), token);
-        tasks.push(tokio::spawn(serve_http_logged(listener, router)));
+
+    fn security(&self) -> &passer_server::security::SecurityArgs {
+        &self.security
     }
-    Ok(tasks)
+
+    fn listen(&self) -> std::net::SocketAddr {
+        self.listen
+    }
+
+    async fn serve(
+        self,
+        listener: TcpListener,
+        security: Security,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        run_with_security(listener, self, security, shutdown).await
+    }
 }
 
-async fn serve_http_logged(listener: TcpListener, router: axum::Router) {
-    if let Err(error) = passer::metrics::serve_http(listener, router, std::future::pending()).await {
-        tracing::error!(%error, "HTTP server failed");
+/// Starts the `--metrics-listen` and `--http-listen` servers that are
+/// configured, each behind `token` when there is one; they stop when the
+/// returned handles are dropped.
+async fn serve_observability(scheduler: &Arc<Scheduler>, token: Option<&str>) -> anyhow::Result<Vec<Background>> {
+    let registry = Arc::new(crate::metrics::registry(Arc::clone(scheduler)));
+    let mut servers = Vec::new();
+    if let Some(address) = scheduler.config.metrics_listen {
+        let router = passer_server::metrics::metrics_router(Arc::clone(&registry));
+        servers.push(spawn_http("--metrics-listen", "metrics at /metrics", address, router, token).await?);
     }
+    if let Some(address) = scheduler.config.http_listen {
+        let history = Arc::new(crate::history::History::default());
+        servers.push(Background::spawn(crate::http::sample_history(Arc::clone(scheduler), Arc::clone(&history))));
+        let router = crate::http::status_router(Arc::clone(scheduler), history, registry);
+        servers.push(spawn_http("--http-listen", "the status page", address, router, token).await?);
+    }
+    Ok(servers)
 }
 
 /// Polls node monitors and ticks jobs, forever.

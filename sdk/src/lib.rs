@@ -4,29 +4,29 @@
 //!   with transparent retry on overload and failover between schedulers.
 //! - [`executor`]: write an executor process — register a [`Handler`] for a
 //!   type name with N slots and attach to the local node monitor.
-//! - [`security`]: TLS files and the shared token, for clients and servers.
+//! - [`security`]: the client's TLS files and the shared token.
 //! - [`builtin`]: the `echo` and `sleep` handlers every node monitor offers.
 //! - [`discovery`]: where the servers are (static list, Consul DNS SRV,
-//!   plain DNS), refreshed in the background.
-//! - [`consul`]: registering a server with the local Consul agent.
+//!   plain DNS), refreshed in the background; with the `cli` feature also
+//!   the clap flags that configure it.
 //! - [`graph`]: task graphs — stages that wait for stages, each run as a job.
+//! - [`signal`]: waiting for SIGINT/SIGTERM, to stop an executor gracefully.
+//!
+//! What only the servers need (their flags, Consul registration, metrics,
+//! logging set-up, the serve skeleton) is in the `passer-server` crate, so
+//! a program that only submits jobs or runs an executor does not build it.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
 pub mod builtin;
 pub mod client;
-pub mod consul;
 pub mod discovery;
 pub mod error;
 pub mod executor;
 pub mod graph;
 pub mod handler;
-pub mod metrics;
-pub mod net;
-pub mod runtime;
 pub mod security;
 pub mod signal;
-pub mod telemetry;
 
 pub use client::{Client, ClientConfig, JobResults, JobSpec, JobUpdate, JobWatch, TaskOutput, TaskSpec};
 pub use error::ClientError;

@@ -239,7 +239,7 @@ impl Cluster {
         index: usize,
     ) -> anyhow::Result<pb::scheduler_client::SchedulerClient<tonic::transport::Channel>> {
         let uri = format!("http://{}", self.scheduler_addrs[index]);
-        Ok(pb::scheduler_client::SchedulerClient::connect(uri).await.context("connect to scheduler")?)
+        pb::scheduler_client::SchedulerClient::connect(uri).await.context("connect to scheduler")
     }
 
     /// Scheduler `index`'s counters.

@@ -150,12 +150,10 @@ fn answer(state: &AgentState, method: &str, path: &str, body: &str) -> &'static 
             registered.remove(&path["/v1/agent/service/deregister/".len()..]);
             "200 OK"
         }
-        ("GET", _) if path.starts_with("/v1/agent/service/") => {
-            if registered.contains(&path["/v1/agent/service/".len()..]) {
-                "200 OK"
-            } else {
-                "404 Not Found"
-            }
+        ("GET", _)
+            if path.starts_with("/v1/agent/service/") && registered.contains(&path["/v1/agent/service/".len()..]) =>
+        {
+            "200 OK"
         }
         _ => "404 Not Found",
     }

@@ -127,7 +127,7 @@ async fn drain(stream: &mut tonic::Streaming<pb::JobEvent>, limit: Duration) -> 
         match message.and_then(|event| event.event) {
             Some(Event::Results(batch)) => seen.extend(batch.tasks.into_iter().map(|t| t.task_id)),
             Some(Event::JobFinished(_)) => return Ok((seen, true)),
-            Some(Event::Accepted(_)) => {}
+            Some(Event::Accepted(_)) | Some(Event::Progress(_)) => {}
             None => return Ok((seen, false)),
         }
     }

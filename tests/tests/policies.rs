@@ -148,6 +148,8 @@ async fn a_high_priority_tenant_keeps_its_response_time_under_a_flood() -> anyho
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// `usize::is_multiple_of` needs Rust 1.87; the workspace supports 1.85.
+#[allow(clippy::manual_is_multiple_of)]
 async fn constrained_tasks_run_only_on_matching_nodes() -> anyhow::Result<()> {
     let cluster = Cluster::builder()
         .node_monitors(3)

@@ -3,7 +3,7 @@
 //! - [`cluster`]: start schedulers, node monitors and executors; peak memory.
 //! - [`workloads`]: throughput, latency, makespan and Poisson load, through the SDK.
 //! - [`runs`]: one fresh cluster per benchmark, with its report.
-//! - [`stats`]: percentiles.
+//! - [`stats`]: percentiles of the measured latencies.
 //! - [`output`]: JSON files and SVG plots.
 //! - [`peers`]: Ray, Dask and Celery running the same workloads (`benches/peers/`).
 //! - [`compare`]: passer against the peers; [`report`] renders it; [`machine`]

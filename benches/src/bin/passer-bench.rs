@@ -248,7 +248,7 @@ impl CompareArgs {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     point_harness_at_our_binaries();
-    let runtime = passer::runtime::build(cli.client_threads).context("build the runtime")?;
+    let runtime = passer_server::runtime::build(cli.client_threads).context("build the runtime")?;
     runtime.block_on(run(cli))
 }
 

@@ -140,6 +140,6 @@ fn write_outputs(chosen: &Preset, rows: &[Row], base: &Path, with_csv: bool) -> 
 }
 
 fn write_csv_file(rows: &[Row], csv_path: &Path) -> Result<(), String> {
-    let mut csv = BufWriter::new(fs::File::create(&csv_path).map_err(|e| format!("{}: {e}", csv_path.display()))?);
+    let mut csv = BufWriter::new(fs::File::create(csv_path).map_err(|e| format!("{}: {e}", csv_path.display()))?);
     write_csv(rows, &mut csv).and_then(|()| csv.flush()).map_err(|e| format!("{}: {e}", csv_path.display()))
 }

@@ -84,6 +84,9 @@ pub fn markdown_table(rows: &[Row]) -> String {
     table
 }
 
+/// A panel of the plot: its title and the figure it shows for each row.
+type Metric = (&'static str, fn(&Row) -> f64);
+
 /// Draws median and p95 response time against the preset's axis, one line
 /// per strategy and group, into an SVG file.
 pub fn plot(preset: &Preset, rows: &[Row], path: &Path) -> Result<(), String> {
@@ -97,7 +100,7 @@ pub fn plot(preset: &Preset, rows: &[Row], path: &Path) -> Result<(), String> {
     let root = SVGBackend::new(path, (1100, 460)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let panels = root.split_evenly((1, 2));
-    let metrics: [(&str, fn(&Row) -> f64); 2] =
+    let metrics: [Metric; 2] =
         [("median job response time", |r| r.summary.median_ms), ("95th percentile", |r| r.summary.p95_ms)];
     for (panel, (title, metric)) in panels.iter().zip(metrics) {
         let ys: Vec<f64> = rows.iter().map(metric).collect();

@@ -19,6 +19,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use passer::executor::ExecutorBuilder;
 use passer::{Client, ClientConfig};
+use tracing_subscriber::EnvFilter;
 
 /// Word count over passer task graphs.
 #[derive(Debug, Parser)]
@@ -58,8 +59,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    passer::telemetry::init_tracing(passer::telemetry::LogFormat::Pretty, "warn");
-    let runtime = match passer::runtime::build(0) {
+    // Logs (the SDK's warnings) on stderr, RUST_LOG to change the level.
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("passer-wordcount: cannot start the runtime: {error}");

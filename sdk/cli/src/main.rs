@@ -20,7 +20,7 @@ mod summary;
 mod tls_args;
 
 use clap::{Parser, Subcommand};
-use passer::telemetry::{init_tracing, LogFormat};
+use passer_server::telemetry::{init_tracing, LogFormat};
 
 /// passer: low-latency decentralized task scheduling.
 #[derive(Debug, Parser)]
@@ -70,7 +70,7 @@ fn main() -> std::process::ExitCode {
         Command::Dev(args) => args.worker_threads,
         _ => 0,
     };
-    let runtime = match passer::runtime::build(threads) {
+    let runtime = match passer_server::runtime::build(threads) {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("passer: cannot start the runtime: {error}");

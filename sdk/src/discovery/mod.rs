@@ -5,8 +5,11 @@
 //! and plain DNS A/AAAA records with a fixed port ([`dns_a`], Docker
 //! swarm's `tasks.<service>`). [`refresh`] keeps a current address set
 //! fresh in the background and publishes it on a `watch` channel, so no
-//! lookup ever happens on the scheduling path.
+//! lookup ever happens on the scheduling path. With the `cli` feature,
+//! `ConsulDnsArgs` and `SchedulerDiscoveryArgs` are the clap flags that
+//! configure it (the servers and the `passer` command line use them).
 
+#[cfg(feature = "cli")]
 mod args;
 pub mod consul_srv;
 pub mod dns_a;
@@ -17,6 +20,7 @@ pub mod static_list;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+#[cfg(feature = "cli")]
 pub use args::{ConsulDnsArgs, SchedulerDiscoveryArgs};
 pub use refresh::{Discovery, RefreshLimits};
 

@@ -130,7 +130,7 @@ pub(crate) async fn serve(
 /// Sends the results of running tasks as they finish, for at most
 /// [`SHUTDOWN_GRACE`]; tasks still running then fail.
 async fn drain(tasks: &mut RunningTasks, outgoing: &mpsc::UnboundedSender<Outgoing>) {
-    if tasks.len() > 0 {
+    if !tasks.is_empty() {
         tracing::info!(running = tasks.len(), "letting running tasks finish before exiting");
     }
     let deadline = Instant::now() + SHUTDOWN_GRACE;

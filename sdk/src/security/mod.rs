@@ -1,12 +1,10 @@
-//! Transport security shared by the servers, their peer clients and the SDK:
-//! TLS material from PEM files ([`tls`]), the shared cluster token checked
-//! on every call ([`token`]) and on the servers' HTTP pages ([`http_auth`]),
-//! and the server flags that configure both ([`args`]).
+//! Transport security for clients: TLS material from PEM files ([`tls`])
+//! and the shared cluster token sent on every call ([`token`]). The
+//! servers' side (flags, listener TLS, the token check) is in the
+//! `passer-server` crate.
 
-pub mod args;
-pub mod http_auth;
 pub mod tls;
 pub mod token;
 
 pub use tls::{PeerConnector, TlsFiles};
-pub use token::{BearerToken, TokenLayer};
+pub use token::BearerToken;

@@ -1,15 +1,16 @@
-//! TLS material read from PEM files: the client side (a CA to verify the
-//! server, an optional certificate and key to present for mutual TLS) and
-//! the server side (certificate, key, optional CA that client certificates
-//! must chain to). Also [`PeerConnector`], the one way the servers open
-//! channels to each other (TLS if configured, the token on every call).
+//! TLS material read from PEM files for the client side: a CA to verify the
+//! server, an optional certificate and key to present for mutual TLS
+//! ([`TlsFiles`]; the server side is in the `passer-server` crate, which
+//! reads its files with [`identity`] and [`read_pem`]). Also
+//! [`PeerConnector`], the one way to open channels to node monitors (TLS if
+//! configured, the token on every call), used by the servers and the CLI.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use passer_proto::pb::node_monitor_client::NodeMonitorClient;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity, ServerTlsConfig};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use super::token::BearerToken;
 
@@ -51,18 +52,9 @@ impl TlsFiles {
     }
 }
 
-/// Reads a server TLS configuration: `cert` and `key` identify the server;
-/// with `client_ca`, clients must present a certificate chaining to it.
-pub fn server_config(cert: &Path, key: &Path, client_ca: Option<&Path>) -> Result<ServerTlsConfig, String> {
-    let identity = identity(Some(cert), Some(key))?.ok_or("TLS needs --tls-cert and --tls-key")?;
-    let mut config = ServerTlsConfig::new().identity(identity);
-    if let Some(client_ca) = client_ca {
-        config = config.client_ca_root(Certificate::from_pem(read_pem("--tls-client-ca", client_ca)?));
-    }
-    Ok(config)
-}
-
-fn identity(cert: Option<&Path>, key: Option<&Path>) -> Result<Option<Identity>, String> {
+/// The identity in the PEM files `cert` and `key` (`None` when neither is
+/// given; both or neither, else an error naming the flags).
+pub fn identity(cert: Option<&Path>, key: Option<&Path>) -> Result<Option<Identity>, String> {
     match (cert, key) {
         (None, None) => Ok(None),
         (Some(cert), Some(key)) => {
@@ -72,7 +64,9 @@ fn identity(cert: Option<&Path>, key: Option<&Path>) -> Result<Option<Identity>,
     }
 }
 
-fn read_pem(flag: &str, path: &Path) -> Result<Vec<u8>, String> {
+/// Reads the PEM file at `path`; errors name `flag` and the path, and say
+/// so when the file holds no PEM block.
+pub fn read_pem(flag: &str, path: &Path) -> Result<Vec<u8>, String> {
     let bytes = std::fs::read(path).map_err(|error| format!("{flag} {}: {error}", path.display()))?;
     if !bytes.windows(11).any(|window| window == b"-----BEGIN ") {
         return Err(format!("{flag} {}: not a PEM file", path.display()));

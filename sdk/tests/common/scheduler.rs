@@ -61,6 +61,12 @@ impl Scheduler for FakeScheduler {
         }
     }
 
+    type WatchJobStream = EventStream;
+
+    async fn watch_job(&self, request: Request<pb::WatchJobRequest>) -> Result<Response<EventStream>, Status> {
+        Err(Status::not_found(format!("fake scheduler: no job '{}'", request.get_ref().job_id)))
+    }
+
     async fn cancel_job(
         &self,
         _request: Request<pb::CancelJobRequest>,

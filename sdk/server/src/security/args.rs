@@ -5,10 +5,12 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use passer::security::token::{load_token, BearerToken};
+use passer::security::{PeerConnector, TlsFiles};
 use tonic::transport::ServerTlsConfig;
 
-use super::tls::{server_config, PeerConnector, TlsFiles};
-use super::token::{load_token, BearerToken, TokenLayer};
+use super::tls::server_config;
+use super::token::TokenLayer;
 
 /// TLS and token flags.
 #[derive(Debug, Clone, Default, Args)]

@@ -1,4 +1,5 @@
-//! Small address helpers shared by the servers and the CLI.
+//! The address a server tells others (Consul, its logs, the executors it
+//! starts) to reach it at.
 
 use std::net::SocketAddr;
 
@@ -12,14 +13,5 @@ pub fn advertised_address(advertise: Option<&str>, bound: SocketAddr) -> String 
         format!("127.0.0.1:{}", bound.port())
     } else {
         bound.to_string()
-    }
-}
-
-/// An `http://` URI for `host:port` (kept as is when it has a scheme).
-pub fn http_uri(address: &str) -> String {
-    if address.starts_with("http://") || address.starts_with("https://") {
-        address.to_owned()
-    } else {
-        format!("http://{address}")
     }
 }

@@ -1,6 +1,7 @@
 //! Prometheus plumbing shared by passer's servers: encoding counters and
 //! gauges read from existing atomics at scrape time, latency histograms
-//! with one bucket layout, and the HTTP server that answers `GET /metrics`.
+//! with one bucket layout, and the router that answers `GET /metrics`
+//! (served by [`crate::observability`]).
 //!
 //! - `exposition`: OpenMetrics for scrapers that ask for it, the classic
 //!   Prometheus text format for everyone else.
@@ -11,7 +12,6 @@ pub mod process;
 
 pub use process::register_process_metrics;
 
-use std::future::Future;
 use std::sync::Arc;
 
 use axum::http::{header, HeaderMap};
@@ -23,7 +23,6 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
-use tokio::net::TcpListener;
 
 /// Writes one counter; `name` without the `_total` suffix the encoder adds.
 pub fn encode_counter(encoder: &mut DescriptorEncoder<'_>, name: &str, help: &str, value: u64) -> std::fmt::Result {
@@ -85,13 +84,4 @@ pub fn metrics_router(registry: Arc<Registry>) -> Router {
             }
         }),
     )
-}
-
-/// Serves `router` over HTTP on `listener` until `shutdown` resolves.
-pub async fn serve_http(
-    listener: TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
 }
