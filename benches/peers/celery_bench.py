@@ -4,9 +4,16 @@ port as broker and result backend, and one prefork worker with
 signatures, a chord (a group of `fan_item`, then `count_inputs` over the
 list of results); word count has 20 reduce tasks, which a chord body
 (one task) cannot be, so it runs as two groups with the map outputs
-passed through the client, as passer's frontend passes them."""
+passed through the client, as passer's frontend passes them.
 
+Redis listens on a free loopback port (or PASSER_BENCH_REDIS_PORT), so a
+server left by an earlier, killed run cannot serve this one; the worker and
+Redis run in their own process groups, killed whole on stop."""
+
+import importlib
 import os
+import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -18,6 +25,12 @@ from celery import chain, chord, group
 import common
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 class System:
@@ -32,25 +45,33 @@ class System:
         self._stop = threading.Event()
 
     def start(self, workers):
-        port = os.environ.setdefault("PASSER_BENCH_REDIS_PORT", "16379")
+        # A port of our own: a redis-server (or worker) left behind by an
+        # earlier, killed run must not serve this one.
+        port = os.environ.get("PASSER_BENCH_REDIS_PORT") or str(free_port())
+        os.environ["PASSER_BENCH_REDIS_PORT"] = port
         self.redis = subprocess.Popen(
             ["redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         import celery_tasks  # reads the port
-        self.tasks = celery_tasks
+
+        # After a restart, a fresh app: the old one's result consumer gave up on the old Redis.
+        self.tasks = importlib.reload(celery_tasks) if getattr(self, "tasks", None) else celery_tasks
         self.worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "celery_tasks", "worker", "--pool", "prefork",
              "--concurrency", str(workers), "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
              "--without-heartbeat"],
-            cwd=HERE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            cwd=HERE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 60
         while True:
+            if self.redis.poll() is not None:
+                raise RuntimeError(f"redis-server on port {port} exited with {self.redis.returncode} (port in use?)")
             try:
                 self.tasks.noop.apply_async(args=["ping"]).get(timeout=2)
                 break
             except Exception:
                 if time.monotonic() > deadline:
                     raise
+        self._stop = threading.Event()
         self._poller = threading.Thread(target=self._poll, daemon=True)
         self._poller.start()
 
@@ -64,6 +85,11 @@ class System:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
+            # The prefork pool's children too, whatever state the worker was in.
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def submit(self, kind, arg):
         if kind == "noop":

@@ -111,9 +111,10 @@ pub fn section(graphs: &GraphResults, passer_version: &str, peers: &[&PeerReport
     let _ = writeln!(
         text,
         "Where a word count's time goes on passer (the median run, ms): the map stage from submission to its \
-         last result {:.0}; the shuffle (the generator over the map outputs, in the frontend, until the reduce \
-         stage is submitted) {:.0}; the reduce stage {:.0}.\n",
-        stages.map_ms, stages.shuffle_ms, stages.reduce_ms
+         last result at the frontend {:.1}; the shuffle (the generator splitting the map outputs into the reduce \
+         payloads, in the frontend) {:.1}; from there until the reduce stage was submitted {:.1}; the reduce stage \
+         {:.1}.\n",
+        stages.map_ms, stages.shuffle_ms, stages.handoff_ms, stages.reduce_ms
     );
     text.push_str(&verdict(graphs, &systems));
     let _ = writeln!(text, "\n{END_MARKER}");
@@ -127,12 +128,23 @@ fn verdict(graphs: &GraphResults, systems: &[&str]) -> String {
         let best = (0..systems.len())
             .filter_map(|peer_index| row.advantage(peer_index).map(|ratio| (ratio, systems[peer_index])))
             .min_by(|a, b| a.0.total_cmp(&b.0));
-        let line = match best {
+        let mut line = match best {
             Some((ratio, system)) => {
                 format!("{ratio:.1}× {system} ({})", if ratio >= 2.0 { "met" } else { "not met" })
             }
-            None => "no peer reported".to_owned(),
+            None => "no peer finished".to_owned(),
         };
+        for (peer_index, system) in systems.iter().enumerate() {
+            if let (Some(least), Some(Some(unfinished))) =
+                (row.advantage_at_least(peer_index), row.unfinished.get(peer_index + 1))
+            {
+                let _ = write!(
+                    line,
+                    "; {system} did not finish in {:.0} s (passer more than {least:.0}× faster)",
+                    unfinished.timeout_seconds
+                );
+            }
+        }
         let _ = writeln!(text, "- {}: {line}", row.label);
     }
     text
