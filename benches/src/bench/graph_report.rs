@@ -27,8 +27,10 @@ code for the three peers, `benches/peers/common.py`):\n\n\
 - **passer**: the Rust SDK's graph API (`passer::graph`): the chain as single-task nodes each `after` the \
 previous, the fan-out as one stage of no-op tasks and the fan-in as one task `after` it (its payload envelope \
 carries every output), the word count as a `wc-map` stage and a `wc-reduce` stage made by a generator from the map \
-outputs (the shuffle runs in the frontend). Each stage is an ordinary job (batch sampling, late binding). The \
-executors are `passer-bench executor` processes (Rust), one per node monitor.\n\
+outputs (the shuffle runs in the frontend: a map's output is one JSON line of counts per partition, and the \
+generator hands line j of every map to reduce j without parsing it). Each stage is an ordinary job (batch \
+sampling, late binding); every reduce needs every map, so `after_task` edges would not start one sooner. The \
+executors are `passer-bench executor` processes (Rust: `benches/src/bench/wc_tasks.rs`), one per node monitor.\n\
 - **Ray**: object refs passed as arguments (`link.remote(previous_ref)`, `count_inputs.remote(*refs)`; never \
 `ray.get` inside a task); the word count's map returns one object per partition (`num_returns`) and each reduce \
 takes its partition's refs.\n\
@@ -36,7 +38,9 @@ takes its partition's refs.\n\
 fan-in), `client.map` of the maps then one `submit` per reducer over the map futures (word count).\n\
 - **Celery**: a `chain` of {links} signatures, a `chord` (a group of no-ops, then one task over the list of \
 results), and for the word count two `group`s with the map outputs passed through the client (a chord's body is a \
-single task, and the reduce is {reducers}); Redis as broker and result backend.\n";
+single task, and the reduce is {reducers}); Redis as broker and result backend, on a port of its own. A peer's run \
+that passes the workload timeout is shown as \"did not finish in N s\" and the peer restarted for the next \
+workload.\n";
 
 /// The graph section of docs/benchmarks.md, markers included.
 pub fn section(graphs: &GraphResults, passer_version: &str, peers: &[&PeerReport], header: Option<&str>) -> String {
