@@ -27,6 +27,23 @@ import common
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+def settled(result, timeout=600):
+    """The result of one AsyncResult, read by polling its state in Redis.
+
+    `AsyncResult.get()` on the Redis backend waits for a pub/sub message;
+    under load it sometimes never sees the message although the result is
+    stored (a chord of 10,000 whose body finished in 50 s, a `get` still
+    waiting at 170 s), so the wait asks Redis for the state every
+    millisecond instead (`ready()` reads the stored result), then `get()`
+    returns the stored value or raises the task's error."""
+    deadline = time.monotonic() + timeout
+    while not result.ready():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no result for {result.id} in {timeout} s")
+        time.sleep(0.001)
+    return result.get(timeout=10)
+
+
 def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -104,13 +121,11 @@ class System:
         return [handle.get(timeout=600) for handle in handles]
 
     def chain(self, links):
-        return chain(*[self.tasks.link.s(None)] + [self.tasks.link.s() for _ in range(links - 1)]).apply_async().get(
-            timeout=600
-        )
+        return settled(chain(*[self.tasks.link.s(None)] + [self.tasks.link.s() for _ in range(links - 1)]).apply_async())
 
     def fan_out_in(self, width):
         header = group(self.tasks.fan_item.s(index) for index in range(width))
-        return chord(header)(self.tasks.count_inputs.s()).get(timeout=600)
+        return settled(chord(header)(self.tasks.count_inputs.s()))
 
     def word_count(self, paths, reducers):
         maps = group(self.tasks.wc_map.s(path, reducers) for path in paths).apply_async().get(timeout=600)
