@@ -312,7 +312,10 @@ impl ProductionCluster {
                     let report = self.reports.insert(outcome);
                     actions.push(NodeAction::Report { node, job, report });
                 }
-                Effect::Cancel { .. } | Effect::SchedulerSuspect { .. } | Effect::Withdraw { .. } => {}
+                Effect::Cancel { .. }
+                | Effect::SchedulerSuspect { .. }
+                | Effect::Withdraw { .. }
+                | Effect::Progress { .. } => {}
             }
         }
     }
