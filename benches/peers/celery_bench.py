@@ -4,9 +4,16 @@ port as broker and result backend, and one prefork worker with
 signatures, a chord (a group of `fan_item`, then `count_inputs` over the
 list of results); word count has 20 reduce tasks, which a chord body
 (one task) cannot be, so it runs as two groups with the map outputs
-passed through the client, as passer's frontend passes them."""
+passed through the client, as passer's frontend passes them.
 
+Redis listens on a free loopback port (or PASSER_BENCH_REDIS_PORT), so a
+server left by an earlier, killed run cannot serve this one; the worker and
+Redis run in their own process groups, killed whole on stop."""
+
+import importlib
 import os
+import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -18,6 +25,29 @@ from celery import chain, chord, group
 import common
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def settled(result, timeout=600):
+    """The result of one AsyncResult, read by polling its state in Redis.
+
+    `AsyncResult.get()` on the Redis backend waits for a pub/sub message;
+    under load it sometimes never sees the message although the result is
+    stored (a chord of 10,000 whose body finished in 50 s, a `get` still
+    waiting at 170 s), so the wait asks Redis for the state every
+    millisecond instead (`ready()` reads the stored result), then `get()`
+    returns the stored value or raises the task's error."""
+    deadline = time.monotonic() + timeout
+    while not result.ready():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no result for {result.id} in {timeout} s")
+        time.sleep(0.001)
+    return result.get(timeout=10)
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 class System:
@@ -32,25 +62,33 @@ class System:
         self._stop = threading.Event()
 
     def start(self, workers):
-        port = os.environ.setdefault("PASSER_BENCH_REDIS_PORT", "16379")
+        # A port of our own: a redis-server (or worker) left behind by an
+        # earlier, killed run must not serve this one.
+        port = os.environ.get("PASSER_BENCH_REDIS_PORT") or str(free_port())
+        os.environ["PASSER_BENCH_REDIS_PORT"] = port
         self.redis = subprocess.Popen(
             ["redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         import celery_tasks  # reads the port
-        self.tasks = celery_tasks
+
+        # After a restart, a fresh app: the old one's result consumer gave up on the old Redis.
+        self.tasks = importlib.reload(celery_tasks) if getattr(self, "tasks", None) else celery_tasks
         self.worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "celery_tasks", "worker", "--pool", "prefork",
              "--concurrency", str(workers), "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
              "--without-heartbeat"],
-            cwd=HERE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            cwd=HERE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 60
         while True:
+            if self.redis.poll() is not None:
+                raise RuntimeError(f"redis-server on port {port} exited with {self.redis.returncode} (port in use?)")
             try:
                 self.tasks.noop.apply_async(args=["ping"]).get(timeout=2)
                 break
             except Exception:
                 if time.monotonic() > deadline:
                     raise
+        self._stop = threading.Event()
         self._poller = threading.Thread(target=self._poll, daemon=True)
         self._poller.start()
 
@@ -64,6 +102,11 @@ class System:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
+            # The prefork pool's children too, whatever state the worker was in.
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def submit(self, kind, arg):
         if kind == "noop":
@@ -78,13 +121,11 @@ class System:
         return [handle.get(timeout=600) for handle in handles]
 
     def chain(self, links):
-        return chain(*[self.tasks.link.s(None)] + [self.tasks.link.s() for _ in range(links - 1)]).apply_async().get(
-            timeout=600
-        )
+        return settled(chain(*[self.tasks.link.s(None)] + [self.tasks.link.s() for _ in range(links - 1)]).apply_async())
 
     def fan_out_in(self, width):
         header = group(self.tasks.fan_item.s(index) for index in range(width))
-        return chord(header)(self.tasks.count_inputs.s()).get(timeout=600)
+        return settled(chord(header)(self.tasks.count_inputs.s()))
 
     def word_count(self, paths, reducers):
         maps = group(self.tasks.wc_map.s(path, reducers) for path in paths).apply_async().get(timeout=600)

@@ -17,6 +17,11 @@ counts).
 The graph task bodies live here (`link`, `fan_item`, `count_inputs`,
 `wc_map`, `wc_reduce`) so every peer runs the same code; passer's
 executor (`passer-bench executor`) implements the same contract in Rust.
+
+Each graph run has a deadline (`--workload-timeout`, seconds): a run past
+it ends that workload, reported with `timed_out_after_seconds` and no
+median, the system is restarted (`stop()` then `start(workers)`), and the
+next workload runs.
 """
 
 import argparse
@@ -201,10 +206,55 @@ def local_word_count(paths):
     return counts
 
 
-def repeated(runs, measure):
-    """Runs `measure()` (returning seconds) `runs` times: every time and the median."""
-    times = [measure() for _ in range(runs)]
+class WorkloadTimeout(Exception):
+    """A graph run did not finish within the workload timeout."""
+
+
+def repeated(runs, measure, system, timeout):
+    """Runs `measure()` (returning seconds) `runs` times: every time and the
+    median. A run that takes longer than `timeout` seconds ends the workload:
+    it is reported as not finished (`timed_out_after_seconds`, no median)
+    with the runs before it, and the system is restarted for what follows."""
+    times = []
+    for _ in range(runs):
+        try:
+            times.append(within(timeout, measure))
+        except WorkloadTimeout:
+            print(f"{system.name}: a run did not finish in {timeout:g} s; restarting {system.name}",
+                  file=sys.stderr, flush=True)
+            restart(system)
+            return {"runs": times, "median_seconds": None, "timed_out_after_seconds": timeout}
     return {"runs": times, "median_seconds": sorted(times)[(len(times) - 1) // 2]}
+
+
+def within(timeout, action):
+    """`action()`'s result, or WorkloadTimeout once `timeout` seconds pass
+    (the action goes on in a daemon thread until the restart ends it)."""
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = action()
+        except BaseException as error:  # handed to the caller
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise WorkloadTimeout()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def restart(system):
+    """Stops and starts `system` so a stalled run leaves nothing queued behind."""
+    try:
+        system.stop()
+    except Exception as error:  # a stalled system may not stop cleanly; start anew anyway
+        print(f"{system.name}: stop after a timeout failed: {error!r}", file=sys.stderr, flush=True)
+    system.start(system.workers)
 
 
 def timed(action, check):
@@ -215,32 +265,33 @@ def timed(action, check):
     return seconds
 
 
-def chain(system, links, runs):
+def chain(system, links, runs, timeout):
     def check(result):
         assert result == "x", f"chain ended with {result!r}"
 
-    report = repeated(runs, lambda: timed(lambda: system.chain(links), check))
-    report.update(links=links, per_link_us=report["median_seconds"] / links * 1e6)
+    report = repeated(runs, lambda: timed(lambda: system.chain(links), check), system, timeout)
+    median = report["median_seconds"]
+    report.update(links=links, per_link_us=None if median is None else median / links * 1e6)
     return report
 
 
-def fan_out_in(system, width, runs):
+def fan_out_in(system, width, runs, timeout):
     def check(result):
         assert result == width, f"fan-in saw {result} inputs of {width}"
 
-    report = repeated(runs, lambda: timed(lambda: system.fan_out_in(width), check))
+    report = repeated(runs, lambda: timed(lambda: system.fan_out_in(width), check), system, timeout)
     report.update(tasks=width)
     return report
 
 
-def word_count(system, directory, reducers, runs):
+def word_count(system, directory, reducers, runs, timeout):
     paths = sorted(os.path.join(directory, name) for name in os.listdir(directory) if name.endswith(".txt"))
     expected = local_word_count(paths)
 
     def check(result):
         assert result == expected, "word counts differ from a local count"
 
-    report = repeated(runs, lambda: timed(lambda: system.word_count(paths, reducers), check))
+    report = repeated(runs, lambda: timed(lambda: system.word_count(paths, reducers), check), system, timeout)
     report.update(maps=len(paths), reducers=reducers, words=sum(expected.values()))
     return report
 
@@ -261,6 +312,8 @@ def main(system):
     parser.add_argument("--wordcount-dir", default="", help="the generated text files (passer-bench writes them)")
     parser.add_argument("--wordcount-reducers", type=int, default=20)
     parser.add_argument("--graph-runs", type=int, default=3, help="repetitions of each graph workload")
+    parser.add_argument("--workload-timeout", type=float, default=120.0,
+                        help="seconds one graph run may take; a run past it is reported as not finished")
     parser.add_argument("--workloads", default="throughput,latency,makespan,load",
                         help="comma-separated: throughput, latency, makespan, load, chain, fan-out, wordcount")
     args = parser.parse_args()
@@ -268,6 +321,7 @@ def main(system):
     report = {"system": system.name, "version": system.version(), "workers": args.workers}
     with PeakRss() as rss:
         try:
+            system.workers = args.workers
             system.start(args.workers)
             system.gather([system.submit("noop", b"warm") for _ in range(20)])
             if "throughput" in workloads:
@@ -283,12 +337,12 @@ def main(system):
                     for load in args.loads.split(",")
                 ]
             if "chain" in workloads:
-                report["chain"] = chain(system, args.chain_links, args.graph_runs)
+                report["chain"] = chain(system, args.chain_links, args.graph_runs, args.workload_timeout)
             if "fan-out" in workloads:
-                report["fan_out"] = fan_out_in(system, args.fan_out_tasks, args.graph_runs)
+                report["fan_out"] = fan_out_in(system, args.fan_out_tasks, args.graph_runs, args.workload_timeout)
             if "wordcount" in workloads:
                 report["word_count"] = word_count(system, args.wordcount_dir, args.wordcount_reducers,
-                                                  args.graph_runs)
+                                                  args.graph_runs, args.workload_timeout)
         finally:
             system.stop()
     report["peak_rss_mib"] = rss.peak_bytes / (1024 * 1024)

@@ -32,6 +32,28 @@ pub struct Row {
     pub better: Better,
     /// passer's value, then each peer's (None where a peer did not report it).
     pub values: Vec<Option<f64>>,
+    /// Per system as `values`: a run that did not finish within its timeout
+    /// (where the value is None), empty when every system finished.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unfinished: Vec<Option<Unfinished>>,
+}
+
+/// A figure a system did not reach: its run passed the workload timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Unfinished {
+    /// The timeout, in seconds.
+    pub timeout_seconds: f64,
+    /// The least the figure would have been, in the row's unit.
+    pub at_least: f64,
+}
+
+/// A peer's graph figure for a row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PeerFigure {
+    /// The median, in seconds.
+    Measured(f64),
+    /// A run did not finish within this many seconds.
+    DidNotFinish(f64),
 }
 
 impl Row {
@@ -46,6 +68,14 @@ impl Row {
             Better::Higher => passer / peer,
             Better::Lower => peer / passer,
         })
+    }
+
+    /// The least passer's advantage over peer `peer_index` is when that peer
+    /// did not finish (a lower-is-better figure it did not get below).
+    pub fn advantage_at_least(&self, peer_index: usize) -> Option<f64> {
+        let passer = self.values.first().copied().flatten()?;
+        let unfinished = self.unfinished.get(peer_index + 1).copied().flatten()?;
+        (self.better == Better::Lower && passer > 0.0).then(|| unfinished.at_least / passer)
     }
 }
 
@@ -72,6 +102,8 @@ pub struct CompareSpec {
     pub python: PathBuf,
     /// Limit on each peer's run.
     pub peer_timeout: std::time::Duration,
+    /// Limit on one graph run of a peer; a run past it is reported as "did not finish".
+    pub peer_workload_timeout: std::time::Duration,
     /// Node monitors of the scaling run (0 = skip).
     pub scaling_max_nodes: usize,
     /// Probe ratios to try at 80% load (empty = skip).
@@ -177,6 +209,7 @@ fn peer_args(spec: &CompareSpec, flat: bool) -> PeerArgs {
         load_seconds: spec.sweep.seconds,
         load_max_tasks: spec.sweep.max_tasks,
         timeout: spec.peer_timeout,
+        workload_timeout: spec.peer_workload_timeout,
         flat,
         graphs: spec.graphs.as_ref().map(|graphs| PeerGraphArgs {
             chain_links: graphs.chain_links,
@@ -282,6 +315,7 @@ fn rows(comparison: &Comparison) -> Vec<Row> {
         label,
         better,
         values: std::iter::once(passer).chain(peers.iter().map(|report| peer(report))).collect(),
+        unfinished: Vec::new(),
     };
     let mut rows = vec![
         row(
@@ -343,13 +377,30 @@ mod tests {
 
     #[test]
     fn advantage_is_above_one_when_passer_is_better() {
-        let faster =
-            Row { label: "tasks/s".into(), better: Better::Higher, values: vec![Some(3000.0), Some(1000.0), None] };
+        let faster = Row {
+            label: "tasks/s".into(),
+            better: Better::Higher,
+            values: vec![Some(3000.0), Some(1000.0), None],
+            unfinished: vec![],
+        };
         assert_eq!(faster.advantage(0), Some(3.0));
         assert_eq!(faster.advantage(1), None, "a peer without the figure has no ratio");
-        let quicker = Row { label: "µs".into(), better: Better::Lower, values: vec![Some(500.0), Some(2000.0)] };
+        let quicker = Row {
+            label: "µs".into(),
+            better: Better::Lower,
+            values: vec![Some(500.0), Some(2000.0), None],
+            unfinished: vec![None, None, Some(Unfinished { timeout_seconds: 120.0, at_least: 120_000.0 })],
+        };
         assert_eq!(quicker.advantage(0), Some(4.0));
-        let zero = Row { label: "µs".into(), better: Better::Lower, values: vec![Some(0.0), Some(2000.0)] };
+        assert_eq!(quicker.advantage(1), None);
+        assert_eq!(quicker.advantage_at_least(1), Some(240.0), "a peer that did not finish: at least");
+        assert_eq!(quicker.advantage_at_least(0), None);
+        let zero = Row {
+            label: "µs".into(),
+            better: Better::Lower,
+            values: vec![Some(0.0), Some(2000.0)],
+            unfinished: vec![],
+        };
         assert_eq!(zero.advantage(0), None);
     }
 }

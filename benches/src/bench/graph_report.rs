@@ -27,8 +27,10 @@ code for the three peers, `benches/peers/common.py`):\n\n\
 - **passer**: the Rust SDK's graph API (`passer::graph`): the chain as single-task nodes each `after` the \
 previous, the fan-out as one stage of no-op tasks and the fan-in as one task `after` it (its payload envelope \
 carries every output), the word count as a `wc-map` stage and a `wc-reduce` stage made by a generator from the map \
-outputs (the shuffle runs in the frontend). Each stage is an ordinary job (batch sampling, late binding). The \
-executors are `passer-bench executor` processes (Rust), one per node monitor.\n\
+outputs (the shuffle runs in the frontend: a map's output is one JSON line of counts per partition, and the \
+generator hands line j of every map to reduce j without parsing it). Each stage is an ordinary job (batch \
+sampling, late binding); every reduce needs every map, so `after_task` edges would not start one sooner. The \
+executors are `passer-bench executor` processes (Rust: `benches/src/bench/wc_tasks.rs`), one per node monitor.\n\
 - **Ray**: object refs passed as arguments (`link.remote(previous_ref)`, `count_inputs.remote(*refs)`; never \
 `ray.get` inside a task); the word count's map returns one object per partition (`num_returns`) and each reduce \
 takes its partition's refs.\n\
@@ -36,7 +38,9 @@ takes its partition's refs.\n\
 fan-in), `client.map` of the maps then one `submit` per reducer over the map futures (word count).\n\
 - **Celery**: a `chain` of {links} signatures, a `chord` (a group of no-ops, then one task over the list of \
 results), and for the word count two `group`s with the map outputs passed through the client (a chord's body is a \
-single task, and the reduce is {reducers}); Redis as broker and result backend.\n";
+single task, and the reduce is {reducers}); Redis as broker and result backend, on a port of its own. A peer's run \
+that passes the workload timeout is shown as \"did not finish in N s\" and the peer restarted for the next \
+workload.\n";
 
 /// The graph section of docs/benchmarks.md, markers included.
 pub fn section(graphs: &GraphResults, passer_version: &str, peers: &[&PeerReport], header: Option<&str>) -> String {
@@ -111,9 +115,10 @@ pub fn section(graphs: &GraphResults, passer_version: &str, peers: &[&PeerReport
     let _ = writeln!(
         text,
         "Where a word count's time goes on passer (the median run, ms): the map stage from submission to its \
-         last result {:.0}; the shuffle (the generator over the map outputs, in the frontend, until the reduce \
-         stage is submitted) {:.0}; the reduce stage {:.0}.\n",
-        stages.map_ms, stages.shuffle_ms, stages.reduce_ms
+         last result at the frontend {:.1}; the shuffle (the generator splitting the map outputs into the reduce \
+         payloads, in the frontend) {:.1}; from there until the reduce stage was submitted {:.1}; the reduce stage \
+         {:.1}.\n",
+        stages.map_ms, stages.shuffle_ms, stages.handoff_ms, stages.reduce_ms
     );
     text.push_str(&verdict(graphs, &systems));
     let _ = writeln!(text, "\n{END_MARKER}");
@@ -127,12 +132,23 @@ fn verdict(graphs: &GraphResults, systems: &[&str]) -> String {
         let best = (0..systems.len())
             .filter_map(|peer_index| row.advantage(peer_index).map(|ratio| (ratio, systems[peer_index])))
             .min_by(|a, b| a.0.total_cmp(&b.0));
-        let line = match best {
+        let mut line = match best {
             Some((ratio, system)) => {
                 format!("{ratio:.1}× {system} ({})", if ratio >= 2.0 { "met" } else { "not met" })
             }
-            None => "no peer reported".to_owned(),
+            None => "no peer finished".to_owned(),
         };
+        for (peer_index, system) in systems.iter().enumerate() {
+            if let (Some(least), Some(Some(unfinished))) =
+                (row.advantage_at_least(peer_index), row.unfinished.get(peer_index + 1))
+            {
+                let _ = write!(
+                    line,
+                    "; {system} did not finish in {:.0} s (passer more than {least:.0}× faster)",
+                    unfinished.timeout_seconds
+                );
+            }
+        }
         let _ = writeln!(text, "- {}: {line}", row.label);
     }
     text

@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
@@ -23,6 +24,7 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use super::stats::Summary;
+use super::wc_tasks;
 
 /// How long one graph may take before the workload gives up on it.
 const GRAPH_TIMEOUT: Duration = Duration::from_secs(600);
@@ -181,10 +183,13 @@ pub fn write_corpus(dir: &Path, files: usize, words: usize) -> anyhow::Result<Co
 /// Where one word count's time went, in milliseconds.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct StageTimes {
-    /// The map stage, submission to its last result.
+    /// The map stage, submission to its last result reaching the frontend
+    /// (the generator's start).
     pub map_ms: f64,
-    /// The map stage's end until the reduce stage was submitted (the generator).
+    /// The generator over the map outputs (the shuffle, in the frontend).
     pub shuffle_ms: f64,
+    /// The generator's end until the caller saw the reduce stage submitted.
+    pub handoff_ms: f64,
     /// The reduce stage, submission to its last result.
     pub reduce_ms: f64,
 }
@@ -206,25 +211,19 @@ pub async fn word_count(
             TaskSpec::new(format!("m{index:04}"), "wc-map", payload.to_string())
         }),
     );
+    let shuffle_marks: Arc<Mutex<Option<(Instant, Instant)>>> = Arc::default();
+    let marks_in_generator = shuffle_marks.clone();
     graph
         .stage_from("reduce", move |inputs| {
-            let mut per_partition: Vec<Vec<serde_json::Value>> = vec![Vec::new(); reducers];
-            for (task_id, output) in inputs.node("map") {
-                let split: HashMap<String, serde_json::Value> =
-                    serde_json::from_slice(output).map_err(|error| format!("map {task_id}'s output: {error}"))?;
-                for (partition, counts) in split {
-                    let index: usize =
-                        partition.parse().map_err(|_| format!("map {task_id}: partition {partition}"))?;
-                    per_partition.get_mut(index).ok_or(format!("map {task_id}: partition {index}"))?.push(counts);
-                }
-            }
-            Ok(per_partition
+            let began = Instant::now();
+            let payloads = wc_tasks::shuffle(inputs.node("map"), reducers)?;
+            let tasks = payloads
                 .into_iter()
                 .enumerate()
-                .map(|(index, parts)| {
-                    TaskSpec::new(format!("r{index:02}"), "wc-reduce", serde_json::Value::Array(parts).to_string())
-                })
-                .collect())
+                .map(|(index, payload)| TaskSpec::new(format!("r{index:02}"), "wc-reduce", payload))
+                .collect();
+            *marks_in_generator.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((began, Instant::now()));
+            Ok(tasks)
         })
         .after("map");
     let started = Instant::now();
@@ -244,9 +243,16 @@ pub async fn word_count(
     let seconds = started.elapsed().as_secs_f64();
     let mark = |node: &str, end: bool| marks.get(&(node.to_owned(), end)).copied().unwrap_or(started);
     let millis = |from: Instant, to: Instant| to.saturating_duration_since(from).as_secs_f64() * 1000.0;
+    // The generator runs as the last map result arrives, before the map
+    // stage's end is reported: its own marks split the two.
+    let (shuffle_began, shuffle_ended) = shuffle_marks
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .unwrap_or((mark("map", true), mark("reduce", false)));
     let stages = StageTimes {
-        map_ms: millis(mark("map", false), mark("map", true)),
-        shuffle_ms: millis(mark("map", true), mark("reduce", false)),
+        map_ms: millis(mark("map", false), shuffle_began),
+        shuffle_ms: millis(shuffle_began, shuffle_ended),
+        handoff_ms: millis(shuffle_ended, mark("reduce", false)),
         reduce_ms: millis(mark("reduce", false), mark("reduce", true)),
     };
     ensure!(outcome.succeeded(), "the word count failed: {:?} {:?}", outcome.failed(), outcome.cancelled());

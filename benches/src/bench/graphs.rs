@@ -10,9 +10,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::cluster::{BenchCluster, ClusterShape, ExecutorMode};
-use super::compare::{Better, Row};
+use super::compare::{Better, PeerFigure, Row, Unfinished};
 use super::graph_workloads::{self, Corpus, LinkBreakdown, StageTimes};
-use super::peers::PeerReport;
+use super::peers::{PeerRepeated, PeerReport};
 use super::workloads;
 
 /// What the graph workloads run.
@@ -159,27 +159,49 @@ pub async fn run_passer(shape: ClusterShape, spec: &GraphSpec, corpus: &Corpus) 
     })
 }
 
-/// The graph rows: passer's medians, then each peer's.
+/// The graph rows: passer's medians, then each peer's (or the timeout a
+/// peer's run did not finish in).
 pub fn rows(spec: &GraphSpec, passer: &PasserGraphs, peers: &[&PeerReport]) -> Vec<Row> {
-    let row = |label: String, passer: f64, peer: &dyn Fn(&PeerReport) -> Option<f64>| Row {
-        label,
-        better: Better::Lower,
-        values: std::iter::once(Some(passer)).chain(peers.iter().map(|report| peer(report))).collect(),
+    let row = |label: String,
+               passer: f64,
+               unit: &dyn Fn(f64) -> f64,
+               peer: &dyn Fn(&PeerReport) -> Option<&PeerRepeated>| {
+        let figures: Vec<Option<PeerFigure>> =
+            peers.iter().map(|report| peer(report).and_then(PeerRepeated::figure)).collect();
+        let values = std::iter::once(Some(unit(passer)))
+            .chain(figures.iter().map(|figure| match figure {
+                Some(PeerFigure::Measured(seconds)) => Some(unit(*seconds)),
+                _ => None,
+            }))
+            .collect();
+        let unfinished: Vec<Option<Unfinished>> = std::iter::once(None)
+            .chain(figures.iter().map(|figure| match figure {
+                Some(PeerFigure::DidNotFinish(timeout)) => {
+                    Some(Unfinished { timeout_seconds: *timeout, at_least: unit(*timeout) })
+                }
+                _ => None,
+            }))
+            .collect();
+        let any_unfinished = unfinished.iter().any(Option::is_some);
+        Row { label, better: Better::Lower, values, unfinished: if any_unfinished { unfinished } else { Vec::new() } }
     };
     let per_link = |seconds: f64| seconds / spec.chain_links as f64 * 1e6;
+    let seconds = |seconds: f64| seconds;
     vec![
         row(
             format!("chain of {}: time per link (µs)", spec.chain_links),
-            per_link(passer.chain.median_seconds),
-            &|r| r.chain.as_ref().map(|chain| per_link(chain.median_seconds)),
+            passer.chain.median_seconds,
+            &per_link,
+            &|r| r.chain.as_ref(),
         ),
-        row(format!("fan-out {} + fan-in 1 (s)", spec.fan_out_tasks), passer.fan_out.median_seconds, &|r| {
-            r.fan_out.as_ref().map(|fan| fan.median_seconds)
+        row(format!("fan-out {} + fan-in 1 (s)", spec.fan_out_tasks), passer.fan_out.median_seconds, &seconds, &|r| {
+            r.fan_out.as_ref()
         }),
         row(
             format!("word count: {} maps + {} reduces (s)", spec.wordcount_files, spec.wordcount_reducers),
             passer.word_count.median_seconds,
-            &|r| r.word_count.as_ref().map(|wc| wc.median_seconds),
+            &seconds,
+            &|r| r.word_count.as_ref(),
         ),
     ]
 }

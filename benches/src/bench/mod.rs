@@ -10,7 +10,8 @@
 //!   describes where it ran.
 //! - [`graphs`]: the task-graph workloads in `compare` ([`graph_workloads`]
 //!   drives them through `passer::graph`, [`graph_executor`] serves their
-//!   tasks, [`graph_report`] renders them).
+//!   tasks, [`wc_tasks`] holds the word count's task bodies and shuffle,
+//!   [`graph_report`] renders them).
 
 pub mod cluster;
 pub mod compare;
@@ -24,4 +25,5 @@ pub mod peers;
 pub mod report;
 pub mod runs;
 pub mod stats;
+pub mod wc_tasks;
 pub mod workloads;

@@ -8,7 +8,6 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
-use super::graphs::Repeated;
 use super::stats::Summary;
 
 /// What a peer benchmark reports (fields passer-bench does not use are ignored).
@@ -31,15 +30,43 @@ pub struct PeerReport {
     pub load: Vec<PeerLoadPoint>,
     /// The chain of no-op tasks.
     #[serde(default)]
-    pub chain: Option<Repeated>,
+    pub chain: Option<PeerRepeated>,
     /// Fan-out then fan-in.
     #[serde(default)]
-    pub fan_out: Option<Repeated>,
+    pub fan_out: Option<PeerRepeated>,
     /// Word count.
     #[serde(default)]
-    pub word_count: Option<Repeated>,
+    pub word_count: Option<PeerRepeated>,
     /// Peak summed RSS of the benchmark and every process it started.
     pub peak_rss_mib: f64,
+}
+
+/// A peer's repeated graph workload: each run's seconds and their median,
+/// or, when a run passed the workload timeout, the runs before it and that
+/// timeout (no median).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PeerRepeated {
+    /// Each finished run's seconds, in order.
+    #[serde(default)]
+    pub runs: Vec<f64>,
+    /// The median of the runs; none when a run did not finish.
+    pub median_seconds: Option<f64>,
+    /// The timeout a run did not finish in, in seconds.
+    #[serde(default)]
+    pub timed_out_after_seconds: Option<f64>,
+}
+
+impl PeerRepeated {
+    /// The figure for the table: its median, or how long it ran without
+    /// finishing.
+    pub fn figure(&self) -> Option<super::compare::PeerFigure> {
+        use super::compare::PeerFigure;
+        match (self.median_seconds, self.timed_out_after_seconds) {
+            (Some(median), _) => Some(PeerFigure::Measured(median)),
+            (None, Some(timeout)) => Some(PeerFigure::DidNotFinish(timeout)),
+            (None, None) => None,
+        }
+    }
 }
 
 /// A peer's no-op throughput.
@@ -103,6 +130,8 @@ pub struct PeerArgs {
     pub load_max_tasks: usize,
     /// Limit on the whole peer run.
     pub timeout: Duration,
+    /// Limit on one graph run; a run past it is reported as not finished.
+    pub workload_timeout: Duration,
     /// The flat workloads to run (throughput, latency, makespan, load).
     pub flat: bool,
     /// The graph workloads to run, if any.
@@ -164,7 +193,8 @@ pub async fn run_peer(python: &Path, system: &str, args: &PeerArgs) -> anyhow::R
             .arg("--wordcount-dir")
             .arg(&graphs.wordcount_dir)
             .args(["--wordcount-reducers", &graphs.wordcount_reducers.to_string()])
-            .args(["--graph-runs", &graphs.runs.to_string()]);
+            .args(["--graph-runs", &graphs.runs.to_string()])
+            .args(["--workload-timeout", &args.workload_timeout.as_secs_f64().to_string()]);
     }
     command
         .args(["--workloads", &workloads.join(",")])

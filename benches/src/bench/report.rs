@@ -30,7 +30,20 @@ fn figure(value: Option<f64>) -> String {
 }
 
 fn advantage(row: &Row, peer_index: usize) -> String {
-    row.advantage(peer_index).map_or_else(|| "—".to_owned(), |ratio| format!("{ratio:.1}×"))
+    match (row.advantage(peer_index), row.advantage_at_least(peer_index)) {
+        (Some(ratio), _) => format!("{ratio:.1}×"),
+        (None, Some(least)) => format!("> {least:.0}×"),
+        (None, None) => "—".to_owned(),
+    }
+}
+
+/// A value's cell: the figure, or the timeout its run did not finish in.
+fn cell(row: &Row, index: usize) -> String {
+    let value = row.values.get(index).copied().flatten();
+    match (value, row.unfinished.get(index).copied().flatten()) {
+        (None, Some(unfinished)) => format!("did not finish in {:.0} s", unfinished.timeout_seconds),
+        _ => figure(value),
+    }
 }
 
 /// The side-by-side table as Markdown (also readable in a terminal).
@@ -49,7 +62,7 @@ pub fn rows_table(names: &[String], peer_systems: &[&str], rows: &[Row]) -> Stri
     let _ = writeln!(text, "|{}", "---|".repeat(header.len()));
     for row in rows {
         let mut cells = vec![row.label.clone()];
-        cells.extend(row.values.iter().map(|value| figure(*value)));
+        cells.extend((0..row.values.len()).map(|index| cell(row, index)));
         cells.extend((0..peer_systems.len()).map(|peer_index| advantage(row, peer_index)));
         let _ = writeln!(text, "| {} |", cells.join(" | "));
     }

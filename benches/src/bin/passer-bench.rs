@@ -185,6 +185,10 @@ struct CompareArgs {
     /// Seconds each peer may take.
     #[arg(long, default_value_t = 900)]
     peer_timeout_secs: u64,
+    /// Seconds one graph run of a peer may take; a run past it is reported
+    /// as "did not finish" and the peer goes on with its next workload.
+    #[arg(long, default_value_t = 120)]
+    peer_workload_timeout_secs: u64,
     /// Node monitors of the scaling run (0 = skip).
     #[arg(long, default_value_t = 4)]
     scaling_max_nodes: usize,
@@ -404,6 +408,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 peers: args.peers.into_iter().filter(|peer| !peer.is_empty()).collect(),
                 python: args.python.unwrap_or_else(|| passer_bench::bench::peers::peers_dir().join(".venv/bin/python")),
                 peer_timeout: Duration::from_secs(args.peer_timeout_secs),
+                peer_workload_timeout: Duration::from_secs(args.peer_workload_timeout_secs),
                 scaling_max_nodes: args.scaling_max_nodes,
                 probe_ratios: parse_ratios(&args.probe_ratios)?,
                 throughput_prefetch: args.throughput_prefetch,
