@@ -12,7 +12,6 @@ use anyhow::Context;
 use passer_proto::pb;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tonic::transport::server::TcpIncoming;
 use tonic::transport::Server;
 
 use crate::attach_socket::{start_attach_socket, AttachSocket};
@@ -72,9 +71,14 @@ pub async fn run(
     let (stop_executors, stop_signal) = watch::channel(false);
     let mut local_attach = None;
     let tcp_attach_addr = if security.server_tls.is_some() {
-        let (address, task) =
-            serve_local_attach(config.attach_listen, Arc::clone(&monitor), exits.clone(), security.token_layer())
-                .await?;
+        let (address, task) = serve_local_attach(
+            config.attach_listen,
+            Arc::clone(&monitor),
+            exits.clone(),
+            security.token_layer(),
+            config.connections.limits(),
+        )
+        .await?;
         local_attach = Some(task);
         format!("http://{address}")
     } else {
@@ -153,7 +157,7 @@ pub async fn run(
         let _ = stop_executors.send(true);
         drain_monitor.shutdown_executors();
     };
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let incoming = passer::incoming::incoming(listener, config.connections.limits());
     let mut builder = Server::builder().tcp_nodelay(true);
     if let Some(tls) = security.server_tls.clone() {
         builder = builder.tls_config(tls).context("bad TLS configuration")?;

@@ -85,6 +85,9 @@ pub struct SchedulerConfig {
     /// TLS and token.
     #[command(flatten)]
     pub security: passer::security::args::SecurityArgs,
+    /// Connection cap and handshake deadline of the gRPC listener.
+    #[command(flatten)]
+    pub connections: passer::incoming::ConnectionArgs,
 }
 
 impl SchedulerConfig {
@@ -113,6 +116,7 @@ impl SchedulerConfig {
             max_id_bytes: 128,
             max_message_bytes: passer_proto::MAX_MESSAGE_BYTES_DEFAULT,
             security: Default::default(),
+            connections: Default::default(),
         }
     }
 
@@ -154,6 +158,15 @@ impl SchedulerConfig {
             max_job_bytes: self.max_job_bytes,
             max_id_bytes: self.max_id_bytes,
             ..Limits::default()
+        }
+    }
+
+    /// What a submission is checked against before it is decoded.
+    pub fn scan_limits(&self) -> crate::intake::scan::ScanLimits {
+        crate::intake::scan::ScanLimits {
+            max_message_bytes: self.max_message_bytes,
+            max_tasks_per_job: self.max_tasks_per_job,
+            max_constraints: crate::policy::validate::MAX_CONSTRAINTS,
         }
     }
 

@@ -9,7 +9,6 @@ use std::time::Duration;
 use anyhow::Context;
 use passer_proto::pb;
 use tokio::net::TcpListener;
-use tonic::transport::server::TcpIncoming;
 use tonic::transport::Server;
 
 use crate::config::SchedulerConfig;
@@ -43,6 +42,7 @@ pub async fn run_with_security(
 ) -> anyhow::Result<()> {
     config.validate().map_err(anyhow::Error::msg)?;
     let max_message_bytes = config.max_message_bytes;
+    let scan_limits = config.scan_limits();
     let bound = listener.local_addr().context("listener has no address")?;
     let advertise = passer::net::advertised_address(config.advertise.as_deref(), bound);
     let registration =
@@ -86,7 +86,7 @@ pub async fn run_with_security(
             registrar.deregister().await;
         }
     };
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let incoming = passer::incoming::incoming(listener, scheduler.config.connections.limits());
     let mut builder = Server::builder().tcp_nodelay(true);
     if let Some(tls) = security.server_tls.clone() {
         builder = builder.tls_config(tls).context("bad TLS configuration")?;
@@ -96,11 +96,12 @@ pub async fn run_with_security(
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_v1alpha)
-        .add_service(
+        .add_service(crate::intake::guard::SubmitGuard::new(
             pb::scheduler_server::SchedulerServer::new(SchedulerService::new(Arc::clone(&scheduler)))
                 .max_decoding_message_size(max_message_bytes)
                 .max_encoding_message_size(max_message_bytes),
-        )
+            scan_limits,
+        ))
         .add_service(
             pb::task_source_server::TaskSourceServer::new(TaskSourceService::new(Arc::clone(&scheduler)))
                 .max_decoding_message_size(max_message_bytes)

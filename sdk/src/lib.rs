@@ -9,6 +9,8 @@
 //! - [`discovery`]: where the servers are (static list, Consul DNS SRV,
 //!   plain DNS), refreshed in the background.
 //! - [`consul`]: registering a server with the local Consul agent.
+//! - [`incoming`]: the accept side of the servers' gRPC listeners
+//!   (connection cap, handshake deadline).
 //! - [`graph`]: task graphs — stages that wait for stages, each run as a job.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
@@ -21,6 +23,7 @@ pub mod error;
 pub mod executor;
 pub mod graph;
 pub mod handler;
+pub mod incoming;
 pub mod metrics;
 pub mod net;
 pub mod runtime;
