@@ -27,6 +27,7 @@ from .errors import (
     PasserError,
     TaskFailed,
     Unauthenticated,
+    TlsError,
     Unavailable,
 )
 from .executor import Executor
@@ -73,6 +74,7 @@ __all__ = [
     "TaskStatus",
     "TlsConfig",
     "Unauthenticated",
+    "TlsError",
     "Unavailable",
     "decode_envelope",
     "encode_envelope",
