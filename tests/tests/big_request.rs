@@ -96,6 +96,7 @@ async fn a_huge_submission_is_refused_before_decoding_and_memory_stays_bounded()
         Ok(response) => response.into_inner().message().await.expect_err("5,000,000 tasks were accepted"),
         Err(status) => status,
     };
+    eprintln!("refused: {:?} {}", status.code(), status.message());
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     assert!(
         status.message().contains("tasks") && status.message().contains("limit of 100000"),
