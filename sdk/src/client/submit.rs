@@ -78,7 +78,11 @@ pub(crate) async fn open(
     let mut window_opt = first.then_some(config.unreachable_timeout);
     loop {
         let answer_timeout = match window_opt {
-            Some(window) => window.saturating_sub(began.elapsed()).clamp(MIN_ANSWER_TIMEOUT, ACCEPT_TIMEOUT),
+            // A share of what is left, so one silent address cannot use up
+            // the window before the others are tried.
+            Some(window) => {
+                (window.saturating_sub(began.elapsed()) / count as u32).clamp(MIN_ANSWER_TIMEOUT, ACCEPT_TIMEOUT)
+            }
             None => ACCEPT_TIMEOUT,
         };
         let refusal = match attempt(client, index, request, answer_timeout).await {
