@@ -471,7 +471,8 @@ impl Scheduler {
         self.carry_out(followups);
     }
 
-    /// Periodic upkeep: overdue attempts, expired leases, deficits.
+    /// Periodic upkeep: overdue attempts, retries whose backoff passed,
+    /// expired leases, deficits.
     pub fn tick(self: &Arc<Self>) {
         let now = self.now();
         let grace = Duration::from_secs(5);
@@ -487,6 +488,7 @@ impl Scheduler {
                     self.apply_finishes(&mut jobs, &job_id, overdue, &mut followups);
                 }
                 let Some(entry) = jobs.get_mut(&job_id) else { continue };
+                entry.state.release_backoffs(now);
                 if entry.placements.in_flight() > 0 || now < entry.next_probe_at {
                     continue;
                 }

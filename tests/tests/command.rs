@@ -171,3 +171,37 @@ fn group_members(group: i32) -> Vec<i32> {
         })
         .collect()
 }
+
+/// A shell command failing until its third run: it counts its runs in `counter`.
+fn third_time_lucky(counter: &Path) -> Value {
+    let script = format!(
+        "n=$(cat '{0}' 2>/dev/null || echo 0); n=$((n+1)); echo $n > '{0}'; echo run $n; [ $n -ge 3 ]",
+        counter.display()
+    );
+    json!({"argv": ["sh", "-c", script]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_on_error_reruns_a_failing_command_after_a_backoff() -> anyhow::Result<()> {
+    let cluster = command_cluster().await?;
+    let (plain, retried) = (temp_path("plain-runs"), temp_path("retried-runs"));
+    let job =
+        JobSpec::new("flaky-commands").task(command_task("plain", third_time_lucky(&plain)).max_attempts(3)).task(
+            command_task("retried", third_time_lucky(&retried))
+                .max_attempts(3)
+                .retry_backoff(Duration::from_millis(50)),
+        );
+    let results = tokio::time::timeout(Duration::from_secs(30), cluster.client().run(job)).await??;
+    let by_id = |id: &str| results.iter().find(|r| r.task_id == id).expect("a result per task");
+
+    let plain_result = by_id("plain");
+    assert_eq!((plain_result.status, plain_result.attempt), (TaskStatus::Failed, 1), "{plain_result:?}");
+    assert_eq!(std::fs::read_to_string(&plain)?.trim(), "1", "without retry_on_error the command ran once");
+
+    let retried_result = by_id("retried");
+    assert_eq!((retried_result.status, retried_result.attempt), (TaskStatus::Succeeded, 3), "{retried_result:?}");
+    assert_eq!(output_json(&retried_result.output)?["stdout"], "run 3\n");
+    assert_eq!(std::fs::read_to_string(&retried)?.trim(), "3");
+    let _ = (std::fs::remove_file(&plain), std::fs::remove_file(&retried));
+    Ok(())
+}

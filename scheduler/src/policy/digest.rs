@@ -1,6 +1,6 @@
 //! A job's identity: a digest of everything that defines what a submission
 //! runs (tenant, priority, constraints, every task's id, executor, payload,
-//! constraints, timeout and attempts). A resubmission under a running job's
+//! constraints, timeout, attempts and retry-on-error setting). A resubmission under a running job's
 //! id re-attaches only when its digest matches; anything else is another
 //! job reusing the id.
 //!
@@ -39,6 +39,8 @@ fn digest_pass(request: &pb::SubmitJobRequest, key: u64) -> u64 {
         sorted(&task.constraints).hash(&mut hasher);
         task.timeout_ms.hash(&mut hasher);
         task.max_attempts.hash(&mut hasher);
+        task.retry_on_error.hash(&mut hasher);
+        task.retry_backoff_ms.hash(&mut hasher);
     }
     hasher.finish()
 }
@@ -100,7 +102,11 @@ mod tests {
         other_timeout.tasks[0].timeout_ms = 50;
         let mut other_attempts = base.clone();
         other_attempts.tasks[0].max_attempts = 2;
-        for variant in [other_executor, other_timeout, other_attempts] {
+        let mut retrying = base.clone();
+        retrying.tasks[0].retry_on_error = true;
+        let mut other_backoff = retrying.clone();
+        other_backoff.tasks[0].retry_backoff_ms = 1_000;
+        for variant in [other_executor, other_timeout, other_attempts, retrying, other_backoff] {
             assert_ne!(job_digest(&variant), digest, "{variant:?}");
         }
     }

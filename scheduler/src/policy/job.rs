@@ -1,6 +1,7 @@
 //! The job state machine: which task goes to the next node that asks (late
 //! binding), when leftover reservations can be cancelled, retries, and the
-//! one terminal result per task.
+//! one terminal result per task. Opt-in retries of a task's own errors wait
+//! out a backoff first (`job_retries.rs`).
 //!
 //! Pure code: no sockets, no spawned tasks, no clock reads. Every call that
 //! depends on time takes `now`, a `Duration` since an epoch the caller picks
@@ -126,6 +127,8 @@ pub struct JobState {
     results: Vec<pb::TaskFinished>,
     summary: pb::JobFinished,
     cancelled: bool,
+    /// Tasks waiting out a retry backoff: (due, task index), unordered.
+    backing_off: Vec<(Duration, usize)>,
 }
 
 impl JobState {
@@ -181,6 +184,7 @@ impl JobState {
             results: Vec::new(),
             summary: pb::JobFinished::default(),
             cancelled: false,
+            backing_off: Vec::new(),
         }
     }
 
@@ -401,6 +405,9 @@ impl JobState {
         if !succeeded && outcome.retryable {
             return self.retry_or_fail(task_index, node, &outcome.error, now);
         }
+        if !succeeded && self.tasks[task_index].spec.retry_on_error {
+            return self.retry_after_backoff(task_index, node, &outcome.error, now);
+        }
         let status = if succeeded { TaskStatus::Succeeded } else { TaskStatus::Failed };
         let run_micros = outcome.run_micros;
         let executor_id = outcome.executor_id;
@@ -470,6 +477,7 @@ impl JobState {
         nodes.sort_unstable();
         nodes.dedup();
         self.cancelled = true;
+        self.backing_off.clear();
         for group in &mut self.groups {
             group.pending.clear();
             group.outstanding.clear();
@@ -536,6 +544,7 @@ impl JobState {
             TaskState::Launched { node, launched_at } => (node, micros(launched_at.saturating_sub(self.accepted_at))),
             TaskState::Pending => {
                 self.groups[task.group].pending.retain(|&i| i != task_index);
+                self.backing_off.retain(|&(_, i)| i != task_index);
                 (String::new(), 0)
             }
             TaskState::Done => return Finish::Ignored,
@@ -582,6 +591,10 @@ fn micros(duration: Duration) -> u64 {
 
 #[path = "job_offers.rs"]
 mod offers;
+
+#[path = "job_retries.rs"]
+mod retries;
+pub use retries::{retry_backoff, DEFAULT_RETRY_BACKOFF_MS, MAX_RETRY_BACKOFF_MS};
 
 #[cfg(test)]
 #[path = "job_tests.rs"]

@@ -1,7 +1,8 @@
 //! Property test of the job state machine under random sequences of events
 //! (reservations placed, late-binding grants, offers taken, declined or
 //! unanswered, results that succeed, fail, crash or arrive twice, node loss,
-//! overdue attempts, lease expiry, cancellation): every task ends with
+//! overdue attempts, lease expiry, cancellation, error retries waiting out
+//! their backoff): every task ends with
 //! exactly one terminal result, no attempt runs past `max_attempts`, and a
 //! job that is not cancelled always finishes once nodes keep answering.
 
@@ -33,6 +34,7 @@ enum Event {
     Advance { millis: u64 },
     Overdue,
     Lease,
+    Backoffs,
     Cancel,
 }
 
@@ -51,6 +53,7 @@ fn event() -> impl Strategy<Value = Event> {
         2 => (1..200u64).prop_map(|millis| Event::Advance { millis }),
         1 => Just(Event::Overdue),
         1 => Just(Event::Lease),
+        1 => Just(Event::Backoffs),
         1 => Just(Event::Cancel),
     ]
 }
@@ -68,7 +71,14 @@ struct Run {
 impl Run {
     fn new(task_count: usize) -> Self {
         let tasks = (0..task_count)
-            .map(|i| pb::TaskSpec { task_id: format!("t{i}"), executor: "echo".into(), ..Default::default() })
+            .map(|i| pb::TaskSpec {
+                task_id: format!("t{i}"),
+                executor: "echo".into(),
+                // Every other task retries its own errors after a backoff.
+                retry_on_error: i % 2 == 0,
+                retry_backoff_ms: 50,
+                ..Default::default()
+            })
             .collect();
         let request = pb::SubmitJobRequest { job_id: "prop".into(), tasks, ..Default::default() };
         let defaults = TaskDefaults { timeout_ms: TIMEOUT_MS, max_attempts: MAX_ATTEMPTS };
@@ -179,6 +189,9 @@ impl Run {
             Event::Lease => {
                 self.job.expire_lease(Duration::from_millis(50), now);
             }
+            Event::Backoffs => {
+                self.job.release_backoffs(now);
+            }
             Event::Cancel => {
                 let (results, _nodes) = self.job.cancel(now);
                 for result in results {
@@ -200,6 +213,7 @@ impl Run {
             }
             self.now += Duration::from_millis(1);
             let now = self.now;
+            self.job.release_backoffs(now);
             for demand in self.job.probe_demands() {
                 self.job.demand_placed(&demand, "fresh", demand.count, now);
             }

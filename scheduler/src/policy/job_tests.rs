@@ -167,6 +167,75 @@ fn task_failure_of_its_own_is_not_retried() {
 }
 
 #[test]
+fn an_error_retry_waits_out_a_doubling_backoff_then_fails_with_every_attempt() {
+    let request = pb::SubmitJobRequest {
+        job_id: "j".into(),
+        tasks: vec![pb::TaskSpec { max_attempts: 3, retry_on_error: true, retry_backoff_ms: 100, ..task("t", "echo") }],
+        ..Default::default()
+    };
+    let mut job = JobState::new(request, TaskDefaults::default(), Duration::ZERO);
+    let raised = |launch: &pb::TaskLaunch| pb::TaskOutcome {
+        status: TaskStatus::Failed as i32,
+        error: format!("ValueError {}", launch.attempt),
+        ..ok(launch)
+    };
+    let first = job.assign("a", "echo", 1, T).launches.remove(0);
+    let at = Duration::from_millis(10);
+    assert_eq!(job.finish("a", raised(&first), at), Finish::Retried { executor: "echo".into() });
+    assert!(job.probe_demands().is_empty(), "no reservation while the backoff runs");
+    assert_eq!(job.next_backoff_due(), Some(at + Duration::from_millis(100)));
+    assert!(!job.release_backoffs(at + Duration::from_millis(99)));
+    assert!(job.release_backoffs(at + Duration::from_millis(100)));
+    assert_eq!(job.probe_demands().len(), 1);
+    let second = job.assign("b", "echo", 1, at).launches.remove(0);
+    assert_eq!(second.attempt, 2);
+    job.finish("b", raised(&second), at);
+    assert_eq!(job.next_backoff_due(), Some(at + Duration::from_millis(200)), "the second wait doubles");
+    assert!(job.release_backoffs(at + Duration::from_millis(200)));
+    let third = job.assign("a", "echo", 1, at).launches.remove(0);
+    match job.finish("a", raised(&third), at) {
+        Finish::Terminal(result) => {
+            assert_eq!(result.status, TaskStatus::Failed as i32);
+            assert_eq!(result.attempt, 3);
+            for n in 1..=3 {
+                assert!(result.error.contains(&format!("ValueError {n}")), "{}", result.error);
+            }
+        }
+        other => panic!("expected the terminal failure, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_error_retry_that_succeeds_ends_succeeded_and_cancel_ends_a_waiting_task() {
+    let spec = |id: &str| pb::TaskSpec { retry_on_error: true, ..task(id, "echo") };
+    let mut job = job(vec![spec("t"), spec("u")]);
+    let launches = job.assign("a", "echo", 2, T).launches;
+    let failed = pb::TaskOutcome { status: TaskStatus::Failed as i32, error: "flaky".into(), ..ok(&launches[0]) };
+    job.finish("a", failed, T);
+    assert_eq!(job.next_backoff_due(), Some(T + retry_backoff(0, 1)));
+    assert_eq!(retry_backoff(0, 1), Duration::from_millis(200), "the default first wait");
+    job.release_backoffs(T + Duration::from_secs(1));
+    let again = job.assign("a", "echo", 1, T).launches.remove(0);
+    match job.finish("a", ok(&again), T) {
+        Finish::Terminal(result) => assert_eq!((result.status, result.attempt), (TaskStatus::Succeeded as i32, 2)),
+        other => panic!("expected success, got {other:?}"),
+    }
+    let failed = pb::TaskOutcome { status: TaskStatus::Failed as i32, error: "flaky".into(), ..ok(&launches[1]) };
+    job.finish("a", failed, T);
+    let (cancelled, _) = job.cancel(T);
+    assert_eq!(cancelled.len(), 1, "the task waiting out its backoff ends once");
+    assert!(job.is_finished());
+    assert_eq!(job.next_backoff_due(), None);
+}
+
+#[test]
+fn retry_backoff_doubles_up_to_the_cap() {
+    assert_eq!(retry_backoff(100, 1), Duration::from_millis(100));
+    assert_eq!(retry_backoff(100, 4), Duration::from_millis(800));
+    assert_eq!(retry_backoff(100, 99), Duration::from_millis(MAX_RETRY_BACKOFF_MS));
+}
+
+#[test]
 fn node_loss_retries_its_running_tasks_and_forgets_its_reservations() {
     let mut job = echo_job(3);
     job.reservations_placed("echo", "a", 3, T);

@@ -152,6 +152,12 @@ pub fn validate_submit(request: &pb::SubmitJobRequest, limits: &Limits) -> Resul
                 format!("is more than the limit of {}", limits.max_attempts),
             ));
         }
+        if task.retry_backoff_ms > super::job::MAX_RETRY_BACKOFF_MS {
+            return Err(invalid(
+                format!("tasks[{index}].retry_backoff_ms"),
+                format!("is more than the limit of {} ms", super::job::MAX_RETRY_BACKOFF_MS),
+            ));
+        }
     }
     if job_bytes > limits.max_job_bytes {
         return Err(invalid(
@@ -195,6 +201,11 @@ mod tests {
             (job(vec![pb::TaskSpec { payload: vec![0; 1024 * 1024 + 1], ..task("a") }]), "tasks[0].payload", "limit"),
             (job(vec![pb::TaskSpec { timeout_ms: u64::MAX, ..task("a") }]), "tasks[0].timeout_ms", "limit"),
             (job(vec![pb::TaskSpec { max_attempts: 1000, ..task("a") }]), "tasks[0].max_attempts", "limit"),
+            (
+                job(vec![pb::TaskSpec { retry_backoff_ms: 3_600_000, ..task("a") }]),
+                "tasks[0].retry_backoff_ms",
+                "limit",
+            ),
             (pb::SubmitJobRequest { job_id: "a\tb".into(), ..job(vec![task("a")]) }, "job_id", "whitespace"),
             (
                 job(vec![pb::TaskSpec { constraints: vec!["zone=a".into(), "=b".into()], ..task("a") }]),

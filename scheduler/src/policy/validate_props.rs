@@ -39,6 +39,7 @@ fn assert_within_limits(request: &pb::SubmitJobRequest, limits: &Limits) {
         assert!(!task.task_id.is_empty() && task.task_id.len() <= limits.max_id_bytes);
         assert!(task.payload.len() <= limits.max_payload_bytes);
         assert!(task.timeout_ms <= limits.max_timeout_ms && task.max_attempts <= limits.max_attempts);
+        assert!(task.retry_backoff_ms <= super::job::MAX_RETRY_BACKOFF_MS);
         total += task.payload.len();
     }
     assert!(total <= limits.max_job_bytes);
@@ -55,14 +56,20 @@ fn task() -> impl Strategy<Value = pb::TaskSpec> {
         prop::collection::vec(any::<u8>(), 0..100),
         any::<u64>(),
         0u32..10,
+        any::<bool>(),
+        prop_oneof![Just(0u64), any::<u64>()],
     )
-        .prop_map(|(task_id, executor, payload, timeout_ms, max_attempts)| pb::TaskSpec {
-            task_id,
-            executor,
-            payload,
-            constraints: Vec::new(),
-            timeout_ms: timeout_ms % 20_000,
-            max_attempts,
+        .prop_map(|(task_id, executor, payload, timeout_ms, max_attempts, retry_on_error, retry_backoff_ms)| {
+            pb::TaskSpec {
+                task_id,
+                executor,
+                payload,
+                constraints: Vec::new(),
+                timeout_ms: timeout_ms % 20_000,
+                max_attempts,
+                retry_on_error,
+                retry_backoff_ms,
+            }
         })
 }
 

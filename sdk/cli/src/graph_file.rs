@@ -75,6 +75,10 @@ pub(crate) struct StageFile {
     stdin: Option<String>,
     timeout_ms: Option<u64>,
     max_attempts: Option<u32>,
+    /// Retry the task's own failures (non-zero exit, error) after a backoff.
+    retry_on_error: Option<bool>,
+    /// Milliseconds before the first retry on error, doubling after.
+    retry_backoff_ms: Option<u64>,
     #[serde(default)]
     constraints: Vec<String>,
 }
@@ -91,6 +95,8 @@ impl StageFile {
             stdin: self.stdin.clone(),
             timeout_ms: self.timeout_ms,
             max_attempts: self.max_attempts,
+            retry_on_error: self.retry_on_error,
+            retry_backoff_ms: self.retry_backoff_ms,
             constraints: self.constraints.clone(),
         }
     }
@@ -113,6 +119,10 @@ struct TaskFile {
     stdin: Option<String>,
     timeout_ms: Option<u64>,
     max_attempts: Option<u32>,
+    /// Retry the task's own failures (non-zero exit, error) after a backoff.
+    retry_on_error: Option<bool>,
+    /// Milliseconds before the first retry on error, doubling after.
+    retry_backoff_ms: Option<u64>,
     #[serde(default)]
     constraints: Vec<String>,
 }
@@ -226,6 +236,12 @@ impl GraphFile {
         if let Some(attempts) = task.max_attempts {
             spec = spec.max_attempts(attempts);
         }
+        if task.retry_on_error == Some(true) {
+            spec = spec.retry_on_error();
+            if let Some(millis) = task.retry_backoff_ms.filter(|&millis| millis > 0) {
+                spec = spec.retry_backoff(Duration::from_millis(millis));
+            }
+        }
         for constraint in &task.constraints {
             spec = spec.constraint(expand(constraint));
         }
@@ -256,6 +272,8 @@ fn merge(defaults: &TaskFile, task: TaskFile) -> TaskFile {
         stdin: task.stdin.or_else(|| defaults.stdin.clone()),
         timeout_ms: task.timeout_ms.or(defaults.timeout_ms),
         max_attempts: task.max_attempts.or(defaults.max_attempts),
+        retry_on_error: task.retry_on_error.or(defaults.retry_on_error),
+        retry_backoff_ms: task.retry_backoff_ms.or(defaults.retry_backoff_ms),
         constraints: if task.constraints.is_empty() { defaults.constraints.clone() } else { task.constraints },
     }
 }

@@ -54,6 +54,14 @@ pub(crate) struct SubmitArgs {
     /// Attempts per task (0 = the scheduler's default).
     #[arg(long, default_value_t = 0)]
     pub(crate) max_attempts: u32,
+    /// Retry a task whose own code failed (an error, a non-zero exit) up to
+    /// its attempts, after a backoff; without it such a failure is final.
+    #[arg(long)]
+    pub(crate) retry_on_error: bool,
+    /// With --retry-on-error: milliseconds before the first retry, doubling
+    /// for each later one (0 = the scheduler's default, 200 ms).
+    #[arg(long, default_value_t = 0, requires = "retry_on_error")]
+    pub(crate) retry_backoff_ms: u64,
     /// Print one JSON object per task result on stdout, then a summary object.
     #[arg(long)]
     pub(crate) json: bool,
@@ -91,6 +99,12 @@ pub(crate) async fn run(args: SubmitArgs) -> anyhow::Result<ExitCode> {
         }
         if args.max_attempts > 0 {
             task = task.max_attempts(args.max_attempts);
+        }
+        if args.retry_on_error {
+            task = task.retry_on_error();
+        }
+        if args.retry_backoff_ms > 0 {
+            task = task.retry_backoff(Duration::from_millis(args.retry_backoff_ms));
         }
         job = job.task(task);
     }

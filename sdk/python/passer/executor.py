@@ -249,17 +249,29 @@ class Executor:
         codec: _codecs.CodecLike = "json",
         timeout: Optional[float] = None,
         max_attempts: Optional[int] = None,
+        retry_on_error: bool = False,
+        retry_backoff: Optional[float] = None,
     ) -> Callable[[Callable[..., object]], RemoteFunction]:
         """Serves a plain function (``def add(x, y)``, or ``async def``) as an
         executor type (default: the function's name) that client code calls
         with ``add.submit(client, 2, 3)`` or ``add.map(client, xs, ys)``; see
         :mod:`passer.remote`. Arguments and results go through ``codec``
-        (JSON by default)."""
+        (JSON by default). ``timeout``, ``max_attempts``, ``retry_on_error``
+        and ``retry_backoff`` are the defaults of the tasks its calls make
+        (see :class:`passer.Task`)."""
         resolved = _codecs.resolve(codec)
 
         def decorator(function: Callable[..., object]) -> RemoteFunction:
             name = executor or function.__name__
-            remote = RemoteFunction(function, name, resolved, timeout=timeout, max_attempts=max_attempts)
+            remote = RemoteFunction(
+                function,
+                name,
+                resolved,
+                timeout=timeout,
+                max_attempts=max_attempts,
+                retry_on_error=retry_on_error,
+                retry_backoff=retry_backoff,
+            )
             self.register(name, remote.handler(), slots, codec=resolved)
             return remote
 

@@ -24,6 +24,7 @@ naming the stage, chained to the client's error.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import logging
 import queue
@@ -456,7 +457,7 @@ def _quote(name: str) -> str:
 
 
 def _with_payload(task: Task, payload: bytes) -> Task:
-    return Task(task.task_id, task.executor, payload, task.constraints, task.timeout, task.max_attempts)
+    return dataclasses.replace(task, payload=payload)
 
 
 def _made_result(task_id: str, status: TaskStatus, error: str) -> TaskResult:

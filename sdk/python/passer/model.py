@@ -46,6 +46,16 @@ class Task:
     timeout: Optional[float] = None
     #: How many times the task may be started; ``None`` means the scheduler's default.
     max_attempts: Optional[int] = None
+    #: Retry the task when its own code fails (the handler raised or returned
+    #: an error, a command exited non-zero), up to ``max_attempts``, after a
+    #: backoff (like Celery's ``autoretry_for`` or Ray's ``retry_exceptions``).
+    #: Without it such a failure is final; crashes and deadlines are retried
+    #: either way.
+    retry_on_error: bool = False
+    #: With ``retry_on_error``: seconds before the first retry, doubling for
+    #: each later one (capped at 60 s); ``None`` means the scheduler's default
+    #: (0.2 s).
+    retry_backoff: Optional[float] = None
 
     def to_proto(self) -> common_pb2.TaskSpec:
         """The wire form of this task."""
@@ -55,6 +65,13 @@ class Task:
             if self.timeout <= 0:
                 raise ValueError(f"task {self.task_id!r}: timeout must be positive")
             timeout_ms = max(1, int(round(self.timeout * 1000)))
+        backoff_ms = 0
+        if self.retry_backoff is not None:
+            if not self.retry_on_error:
+                raise ValueError(f"task {self.task_id!r}: retry_backoff needs retry_on_error=True")
+            if self.retry_backoff <= 0:
+                raise ValueError(f"task {self.task_id!r}: retry_backoff must be positive")
+            backoff_ms = max(1, int(round(self.retry_backoff * 1000)))
         return common_pb2.TaskSpec(
             task_id=self.task_id,
             executor=self.executor,
@@ -62,6 +79,8 @@ class Task:
             constraints=list(self.constraints),
             timeout_ms=timeout_ms,
             max_attempts=self.max_attempts or 0,
+            retry_on_error=self.retry_on_error,
+            retry_backoff_ms=backoff_ms,
         )
 
 

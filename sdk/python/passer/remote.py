@@ -47,12 +47,16 @@ class RemoteFunction(Generic[R]):
         *,
         timeout: Optional[float] = None,
         max_attempts: Optional[int] = None,
+        retry_on_error: bool = False,
+        retry_backoff: Optional[float] = None,
     ) -> None:
         self.function = function
         self.executor = executor
         self.codec = codec
         self.timeout = timeout
         self.max_attempts = max_attempts
+        self.retry_on_error = retry_on_error
+        self.retry_backoff = retry_backoff
         self.is_async = inspect.iscoroutinefunction(function)
         self.__name__ = getattr(function, "__name__", executor)
         self.__doc__ = getattr(function, "__doc__", None)
@@ -71,6 +75,8 @@ class RemoteFunction(Generic[R]):
             payload,
             timeout=self.timeout,
             max_attempts=self.max_attempts,
+            retry_on_error=self.retry_on_error,
+            retry_backoff=self.retry_backoff,
         )
 
     def submit(self, client: Any, *args: Any, **kwargs: Any) -> TaskFuture:

@@ -23,6 +23,14 @@ pub struct TaskSpec {
     pub timeout: Option<Duration>,
     /// How many times the task may be started; `None` means the scheduler's default.
     pub max_attempts: Option<u32>,
+    /// Retry a failure the task's own code reported (an error returned or
+    /// raised, a non-zero exit), up to `max_attempts`, after a backoff.
+    /// Without it such a failure is final; crashes and deadlines are retried
+    /// either way.
+    pub retry_on_error: bool,
+    /// The wait before the first retry on error, doubling for each later one
+    /// (capped at 60 s); `None` means the scheduler's default (200 ms).
+    pub retry_backoff: Option<Duration>,
 }
 
 impl TaskSpec {
@@ -36,6 +44,8 @@ impl TaskSpec {
             constraints: Vec::new(),
             timeout: None,
             max_attempts: None,
+            retry_on_error: false,
+            retry_backoff: None,
         }
     }
 
@@ -48,6 +58,21 @@ impl TaskSpec {
     /// Sets how many times the task may be started.
     pub fn max_attempts(mut self, max_attempts: u32) -> Self {
         self.max_attempts = Some(max_attempts);
+        self
+    }
+
+    /// Retries the task when its own code fails (see the `retry_on_error`
+    /// field), up to its attempts, after the scheduler's default backoff.
+    pub fn retry_on_error(mut self) -> Self {
+        self.retry_on_error = true;
+        self
+    }
+
+    /// Retries the task when its own code fails, waiting `first` before the
+    /// first retry and twice as long before each later one.
+    pub fn retry_backoff(mut self, first: Duration) -> Self {
+        self.retry_on_error = true;
+        self.retry_backoff = Some(first);
         self
     }
 
@@ -68,6 +93,10 @@ impl TaskSpec {
             constraints: self.constraints.clone(),
             timeout_ms,
             max_attempts: self.max_attempts.unwrap_or(0),
+            retry_on_error: self.retry_on_error,
+            retry_backoff_ms: self
+                .retry_backoff
+                .map_or(0, |backoff| u64::try_from(backoff.as_millis()).unwrap_or(u64::MAX).max(1)),
         }
     }
 }
@@ -264,5 +293,10 @@ mod tests {
         assert_eq!(wire.max_attempts, 3);
         assert_eq!(wire.constraints, ["zone=a"]);
         assert_eq!(TaskSpec::new("b", "echo", "").to_wire().timeout_ms, 0);
+        assert!(!wire.retry_on_error);
+        let retrying = TaskSpec::new("c", "echo", "").retry_on_error().to_wire();
+        assert_eq!((retrying.retry_on_error, retrying.retry_backoff_ms), (true, 0));
+        let waiting = TaskSpec::new("d", "echo", "").retry_backoff(Duration::from_millis(250)).to_wire();
+        assert_eq!((waiting.retry_on_error, waiting.retry_backoff_ms), (true, 250));
     }
 }
