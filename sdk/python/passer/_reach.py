@@ -36,10 +36,13 @@ _HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 
 @dataclass(frozen=True)
 class Unreached:
-    """Why one address failed, and whether retrying it cannot help."""
+    """Why one address failed, whether retrying it cannot help, and whether
+    nothing serves there (so it counts toward ``connect_timeout``; a
+    listener that stays silent may be a frozen scheduler and is waited for)."""
 
     reason: str
     permanent: bool = False
+    absent: bool = True
 
 
 #: What gRPC says when the server ends the TLS session right after the
@@ -70,8 +73,10 @@ def transport_reason(code: Optional[grpc.StatusCode], details: str) -> Unreached
         return Unreached(f"not a gRPC server ({details})", permanent=True)
     if "dns resolution failed" in lowered or "name resolution" in lowered:
         return Unreached(f"cannot resolve the host ({details})")
+    if "no route to host" in lowered or "network is unreachable" in lowered:
+        return Unreached(f"unreachable ({details})")
     name = code.name if code is not None else "UNKNOWN"
-    return Unreached(f"{name}: {details}")
+    return Unreached(f"{name}: {details}", absent=False)
 
 
 def _health_request(service: str) -> bytes:

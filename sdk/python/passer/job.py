@@ -16,7 +16,7 @@ small state machine over ``Scheduler.SubmitJob`` calls:
   :class:`passer.AlreadyExists`, never retried.
 - a TLS certificate failure: raise :class:`passer.TlsError` naming the
   address and the reason, never retried.
-- no scheduler answering at all (refused, silent, or not a scheduler): once
+- nothing serving at any address (refused, unresolvable, not a scheduler): once
   ``Client.connect_timeout`` would pass, or at once when every address is
   not a scheduler (a node monitor, an HTTP port), raise
   :class:`passer.Unavailable` naming each address and why.
@@ -107,8 +107,9 @@ class JobStream(Iterator[TaskResult]):
         self._unavailable = Backoff(client.initial_backoff, client.max_backoff, client._rng)
         self._overloaded = Backoff(client.initial_backoff, client.max_backoff, client._rng)
         self._unavailable_in_a_row = 0
-        #: True once any scheduler answered (accepted, refused, any event):
-        #: from then on ``connect_timeout`` no longer applies.
+        #: True once any scheduler answered (accepted, refused, any event) or
+        #: an address accepted the connection and stayed silent (perhaps a
+        #: frozen scheduler): from then on ``connect_timeout`` no longer applies.
         self._answered = False
         self._first_submit: Optional[float] = None
         self._attempts = Attempts(client.schedulers)
@@ -278,7 +279,12 @@ class JobStream(Iterator[TaskResult]):
             if code == grpc.StatusCode.DEADLINE_EXCEEDED and self._expired():
                 raise JobTimeout(f"job {self.job_id} did not finish in time", code)
             if not self._answered:
-                self._attempts.record(self.scheduler, transport_reason(code, details))
+                unreached = transport_reason(code, details)
+                self._attempts.record(self.scheduler, unreached)
+                if not unreached.absent:
+                    # Something listens there and may be a frozen scheduler:
+                    # wait for it as for an overloaded one.
+                    self._answered = True
         self._fail_over(reason, code)
 
     def _retry_after_rejection(self, error: grpc.RpcError) -> None:

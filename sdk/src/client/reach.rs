@@ -24,22 +24,44 @@ pub(crate) struct Unreached {
     pub(crate) reason: String,
     /// Whether retrying this address cannot help (it is not a scheduler).
     pub(crate) permanent: bool,
+    /// Whether nothing serves there (refused, unresolvable, unroutable, or
+    /// not a scheduler): such failures count toward the connect timeout. A
+    /// listener that stays silent may be a frozen scheduler and is waited for.
+    pub(crate) absent: bool,
+}
+
+impl Unreached {
+    fn absent(reason: String) -> Self {
+        Self { reason, permanent: false, absent: true }
+    }
+
+    fn wrong(reason: String) -> Self {
+        Self { reason, permanent: true, absent: true }
+    }
+
+    /// A failure after the connection was made: the peer may be alive.
+    pub(crate) fn silent(reason: String) -> Self {
+        Self { reason, permanent: false, absent: false }
+    }
 }
 
 /// A transport-level failure (`UNAVAILABLE` and friends) described briefly.
-pub(crate) fn transport_reason(status: &Status) -> String {
+pub(crate) fn transport_reason(status: &Status) -> Unreached {
     let chain = status_chain(status);
     let lowered = chain.to_ascii_lowercase();
     if lowered.contains("connection refused") {
-        return "connection refused".to_owned();
+        return Unreached::absent("connection refused".to_owned());
     }
     if lowered.contains("timed out") && lowered.contains("connect") {
-        return "connect timed out".to_owned();
+        return Unreached::absent("connect timed out".to_owned());
+    }
+    if lowered.contains("no route to host") || lowered.contains("network is unreachable") {
+        return Unreached::absent(format!("unreachable ({chain})"));
     }
     if lowered.contains("dns error") || lowered.contains("failed to lookup address") {
-        return format!("cannot resolve the host ({chain})");
+        return Unreached::absent(format!("cannot resolve the host ({chain})"));
     }
-    format!("{:?}: {chain}", status.code())
+    Unreached::silent(format!("{:?}: {chain}", status.code()))
 }
 
 /// Whether a status says the peer answered HTTP but not gRPC.
@@ -53,8 +75,7 @@ pub(crate) fn not_grpc(status: &Status) -> bool {
 /// is a node monitor). `None` when the status is an ordinary refusal.
 pub(crate) async fn wrong_server(status: &Status, channel: Channel) -> Option<Unreached> {
     if not_grpc(status) {
-        let reason = format!("not a gRPC server ({})", status.message());
-        return Some(Unreached { reason, permanent: true });
+        return Some(Unreached::wrong(format!("not a gRPC server ({})", status.message())));
     }
     if status.code() != Code::Unimplemented {
         return None;
@@ -64,7 +85,7 @@ pub(crate) async fn wrong_server(status: &Status, channel: Channel) -> Option<Un
     } else {
         format!("no passer scheduler here (UNIMPLEMENTED: {})", status.message())
     };
-    Some(Unreached { reason, permanent: true })
+    Some(Unreached::wrong(reason))
 }
 
 async fn is_node_monitor(channel: Channel) -> bool {
@@ -133,15 +154,16 @@ mod tests {
     #[test]
     fn reasons_are_short_and_named() {
         let refused = Status::unavailable("tcp connect error: Connection refused (os error 111)");
-        assert_eq!(transport_reason(&refused), "connection refused");
+        assert_eq!(transport_reason(&refused), Unreached::absent("connection refused".into()));
+        assert!(!transport_reason(&Status::unavailable("h2 protocol error")).absent);
         let http = Status::unimplemented("grpc-status header missing, mapped from HTTP status code 404");
         assert!(not_grpc(&http));
         let mut attempts = Attempts::new(2);
-        attempts.record(1, Unreached { reason: "connection refused".into(), permanent: false });
+        attempts.record(1, Unreached::absent("connection refused".into()));
         assert!(!attempts.all_permanent());
         assert_eq!(attempts.describe(&["a:1".into(), "b:2".into()]), "b:2: connection refused");
-        attempts.record(0, Unreached { reason: "not a gRPC server".into(), permanent: true });
-        attempts.record(1, Unreached { reason: "this is a node monitor".into(), permanent: true });
+        attempts.record(0, Unreached::wrong("not a gRPC server".into()));
+        attempts.record(1, Unreached::wrong("this is a node monitor".into()));
         assert!(attempts.all_permanent());
     }
 }

@@ -2,9 +2,11 @@
 //! overloaded schedulers (`RESOURCE_EXHAUSTED`) are retried after their
 //! `retry-after-ms` hint or a jittered backoff, unreachable ones are skipped
 //! round-robin with a backoff after each full round, and a bad job fails at once.
-//! A first submission that no scheduler answers at all fails after
-//! `unreachable_timeout` (at once when every address is not a scheduler),
-//! naming each address and why.
+//! A first submission where nothing serves at any address (refused,
+//! unresolvable, not a scheduler) fails after `unreachable_timeout` (at once
+//! when every address is not a scheduler), naming each address and why; an
+//! address that accepts the connection and stays silent (perhaps a frozen
+//! scheduler) is waited for like an overloaded one.
 
 use std::time::Duration;
 
@@ -108,6 +110,11 @@ pub(crate) async fn open(
             }
             Refusal::Unreachable(unreached) => {
                 let reason = unreached.reason.clone();
+                if !unreached.absent {
+                    // Something listens there and may be a frozen scheduler:
+                    // wait for it as long as for an overloaded one.
+                    window_opt = None;
+                }
                 attempts.record(tried, unreached);
                 let window_passed = window_opt.is_some_and(|window| began.elapsed() >= window);
                 if attempts.all_permanent() || window_passed {
@@ -195,7 +202,7 @@ async fn refusal(client: &Client, index: usize, status: Status) -> Refusal {
 }
 
 fn unreachable(reason: String) -> Refusal {
-    Refusal::Unreachable(Unreached { reason, permanent: false })
+    Refusal::Unreachable(Unreached::silent(reason))
 }
 
 /// Sorts a failed call by what to do next. A TLS certificate failure
@@ -207,7 +214,7 @@ fn classify(status: Status) -> Refusal {
     match status.code() {
         Code::ResourceExhausted => Refusal::Overloaded(status),
         Code::Unavailable | Code::Cancelled | Code::Aborted | Code::Unknown | Code::DeadlineExceeded => {
-            unreachable(reach::transport_reason(&status))
+            Refusal::Unreachable(reach::transport_reason(&status))
         }
         _ => Refusal::Fatal(ClientError::from(status)),
     }
