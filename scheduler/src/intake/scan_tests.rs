@@ -16,6 +16,7 @@ fn task(id: &str, constraints: &[&str]) -> pb::TaskSpec {
         constraints: constraints.iter().map(|c| (*c).to_owned()).collect(),
         timeout_ms: 300,
         max_attempts: 2,
+        ..Default::default()
     }
 }
 
