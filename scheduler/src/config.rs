@@ -9,6 +9,7 @@ use passer::consul::RegistrationArgs;
 
 use crate::discovery::NodeDiscoveryArgs;
 use crate::policy::job::TaskDefaults;
+use crate::policy::retention::Retention;
 use crate::policy::validate::Limits;
 
 /// How a scheduler runs.
@@ -77,6 +78,14 @@ pub struct SchedulerConfig {
     /// Longest job, task and node id and tenant, in bytes.
     #[arg(long, env = "PASSER_MAX_ID_BYTES", default_value_t = 128)]
     pub max_id_bytes: usize,
+    /// Seconds a finished job's results stay fetchable (`passer results
+    /// JOB`, `WatchJob`, a resubmission of the same job); 0 keeps none.
+    #[arg(long, env = "PASSER_KEEP_RESULTS_SECS", default_value_t = 300)]
+    pub keep_results_secs: u64,
+    /// Bytes of finished jobs' results kept in all (outputs, errors, ids);
+    /// the oldest go first when it is reached.
+    #[arg(long, env = "PASSER_KEEP_RESULTS_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub keep_results_bytes: usize,
     /// Largest gRPC message accepted or sent, in bytes; the default is the
     /// default --max-job-bytes plus 32 MiB for ids, specs and framing, the
     /// limit every node monitor, executor and SDK applies too.
@@ -115,6 +124,8 @@ impl SchedulerConfig {
             max_job_bytes: passer_proto::MAX_JOB_BYTES_DEFAULT,
             max_id_bytes: 128,
             max_message_bytes: passer_proto::MAX_MESSAGE_BYTES_DEFAULT,
+            keep_results_secs: 300,
+            keep_results_bytes: 16 * 1024 * 1024,
             security: Default::default(),
             connections: Default::default(),
         }
@@ -168,6 +179,11 @@ impl SchedulerConfig {
             max_tasks_per_job: self.max_tasks_per_job,
             max_constraints: crate::policy::validate::MAX_CONSTRAINTS,
         }
+    }
+
+    /// How finished jobs' results are kept.
+    pub fn retention(&self) -> Retention {
+        Retention::new(Duration::from_secs(self.keep_results_secs), self.keep_results_bytes)
     }
 
     /// The lease.

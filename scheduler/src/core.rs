@@ -1,5 +1,6 @@
-//! The scheduler's live state: running jobs and their result streams, the
-//! node registry, node sessions and counters. Decisions are made by the pure
+//! The scheduler's live state: running jobs and their result streams (the
+//! submitter's and any watchers'), finished jobs' kept results, the node
+//! registry, node sessions and counters. Decisions are made by the pure
 //! [`JobState`]; this module applies them under one lock (never held across
 //! an await) and hands the I/O they call for to [`crate::placement`].
 
@@ -25,6 +26,7 @@ use crate::policy::constraint::Constraint;
 use crate::policy::digest::{job_digest, JobDigest};
 use crate::policy::job::{Finish, JobState, ProbeDemand};
 use crate::policy::placements::{PlacementTicket, Placements};
+use crate::policy::retention::Retention;
 use crate::policy::validate::validate_submit;
 use crate::recent::{JobRecord, RecentJobs};
 use crate::stats::{add, sub, Stats};
@@ -38,6 +40,8 @@ pub struct JobEntry {
     pub state: JobState,
     /// The client's stream.
     pub events: EventSender,
+    /// Other clients' streams (`WatchJob`); closed ones are dropped.
+    pub watchers: Vec<EventSender>,
     /// Placement calls in flight, of this entry's generation (no
     /// re-probing while any is).
     pub placements: Placements,
@@ -49,6 +53,19 @@ pub struct JobEntry {
     pub probe_backoff: Duration,
     /// When the job was accepted (scheduler clock).
     pub accepted_at: Duration,
+}
+
+/// Watchers one job may have at once.
+pub const MAX_WATCHERS_PER_JOB: usize = 64;
+
+impl JobEntry {
+    /// Sends `event` to the submitter's stream and every watcher's. Each
+    /// stream holds one slot per task plus two, and a job sends at most that
+    /// many events, so a send fails only when the stream is gone.
+    pub fn send(&mut self, event: pb::JobEvent) {
+        self.watchers.retain(|watcher| watcher.try_send(Ok(event.clone())).is_ok());
+        let _ = self.events.try_send(Ok(event));
+    }
 }
 
 /// A connected node's session.
@@ -82,6 +99,9 @@ pub struct Scheduler {
     pub nodes: NodeRegistry,
     /// Running jobs by id.
     pub jobs: Mutex<HashMap<String, JobEntry>>,
+    /// Finished jobs' results, kept for a while. Locked after `jobs` when
+    /// both are needed.
+    pub retained: Mutex<Retention>,
     /// Live node sessions by node id.
     pub sessions: Mutex<HashMap<String, Session>>,
     /// The sampler's RNG.
@@ -101,6 +121,7 @@ impl Scheduler {
         };
         let nodes = NodeRegistry::new(peers);
         nodes.set_addresses(&config.node_monitors);
+        let retained = Mutex::new(config.retention());
         Arc::new(Self {
             config,
             address,
@@ -109,6 +130,7 @@ impl Scheduler {
             recent: RecentJobs::default(),
             nodes,
             jobs: Mutex::new(HashMap::new()),
+            retained,
             sessions: Mutex::new(HashMap::new()),
             rng: Mutex::new(rng),
             started: Instant::now(),
@@ -130,6 +152,9 @@ impl Scheduler {
         validate_submit(&request, &self.config.limits()).map_err(|e| SchedulerError::InvalidArgument(e.to_string()))?;
         let digest = job_digest(&request);
         if let Some(receiver) = self.reattach(&request, digest)? {
+            return Ok(receiver);
+        }
+        if let Some(receiver) = self.replay_finished(&request, digest) {
             return Ok(receiver);
         }
         if let Some(receiver) = self.finish_if_all_skipped(&request) {
@@ -180,6 +205,7 @@ impl Scheduler {
                 events,
                 placements: Placements::new(generation),
                 digest,
+                watchers: Vec::new(),
                 next_probe_at: now,
                 probe_backoff: Duration::from_millis(20),
                 accepted_at: now,
@@ -265,6 +291,71 @@ impl Scheduler {
         entry.events = events;
         tracing::info!(job_id = %request.job_id, "client re-attached to running job");
         Ok(Some(receiver))
+    }
+
+    /// A resubmission of a job that finished here and whose results are
+    /// still kept: replays them (less `skip_task_ids`) and the summary. A
+    /// different job reusing the id replaces the kept results (`None`).
+    fn replay_finished(
+        &self,
+        request: &pb::SubmitJobRequest,
+        digest: JobDigest,
+    ) -> Option<mpsc::Receiver<Result<pb::JobEvent, Status>>> {
+        let mut retained = self.retained.lock();
+        let now = self.now();
+        match retained.get(&request.job_id, now) {
+            Some(job) if job.digest == digest => {
+                tracing::info!(job_id = %request.job_id, "resubmission of a finished job; replaying its kept results");
+                Some(replay(&request.job_id, &self.address, &job.results, &request.skip_task_ids, Some(job.summary)))
+            }
+            Some(_) => {
+                retained.remove(&request.job_id);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// A stream of `job_id`'s events for another client: a running job's
+    /// results so far and then the rest as they end; a finished job's kept
+    /// results. `NotFound` when neither.
+    pub fn watch(
+        &self,
+        job_id: &str,
+        skip_task_ids: &[String],
+    ) -> Result<mpsc::Receiver<Result<pb::JobEvent, Status>>, SchedulerError> {
+        let mut jobs = self.jobs.lock();
+        if let Some(entry) = jobs.get_mut(job_id) {
+            if entry.watchers.len() >= MAX_WATCHERS_PER_JOB {
+                entry.watchers.retain(|watcher| !watcher.is_closed());
+            }
+            if entry.watchers.len() >= MAX_WATCHERS_PER_JOB {
+                return Err(SchedulerError::ResourceExhausted {
+                    message: format!("job '{job_id}' already has {MAX_WATCHERS_PER_JOB} watchers"),
+                    retry_after: Duration::from_secs(1),
+                });
+            }
+            let (sender, receiver) = replay_channel(
+                job_id,
+                &self.address,
+                entry.state.task_count(),
+                entry.state.results(),
+                skip_task_ids,
+                None,
+            );
+            entry.watchers.push(sender);
+            return Ok(receiver);
+        }
+        drop(jobs);
+        let retained = self.retained.lock();
+        match retained.get(job_id, self.now()) {
+            Some(job) => Ok(replay(job_id, &self.address, &job.results, skip_task_ids, Some(job.summary))),
+            None => Err(SchedulerError::NotFound(format!(
+                "job '{job_id}' is not running on scheduler {} and no results are kept for it \
+                 (finished jobs' results are kept for --keep-results-secs, {} s here)",
+                self.address, self.config.keep_results_secs
+            ))),
+        }
     }
 
     /// A submission whose `skip_task_ids` names every task (its client has
@@ -380,11 +471,11 @@ impl Scheduler {
         if !results.is_empty() {
             add(&self.stats.tasks_finished, results.len() as u64);
             sub(&self.stats.tasks_in_flight, results.len() as u64);
-            let _ = entry.events.try_send(Ok(event(pb::job_event::Event::Results(pb::TaskResults { tasks: results }))));
+            entry.send(event(pb::job_event::Event::Results(pb::TaskResults { tasks: results })));
         }
         if entry.state.is_finished() {
             let summary = entry.state.summary();
-            let _ = entry.events.try_send(Ok(event(pb::job_event::Event::JobFinished(summary))));
+            entry.send(event(pb::job_event::Event::JobFinished(summary)));
             sub(&self.stats.jobs_running, 1);
             let finished = entry.state.task_count();
             self.recent.push(JobRecord::new(
@@ -397,7 +488,10 @@ impl Scheduler {
                 self.now(),
             ));
             tracing::debug!(job_id, succeeded = summary.succeeded, failed = summary.failed, "job finished");
-            jobs.remove(job_id);
+            if let Some(entry) = jobs.remove(job_id) {
+                let now = self.now();
+                self.retained.lock().keep(job_id.to_owned(), entry.digest, entry.state.into_results(), summary, now);
+            }
             return;
         }
         if retried {
@@ -478,6 +572,7 @@ impl Scheduler {
         let grace = Duration::from_secs(5);
         let lease = self.config.lease();
         let mut followups = Followups::default();
+        self.retained.lock().expire(now);
         {
             let mut jobs = self.jobs.lock();
             let ids: Vec<String> = jobs.keys().cloned().collect();
@@ -511,6 +606,43 @@ impl Scheduler {
             crate::placement::cancel_reservations(Arc::clone(self), job_id, executor, node);
         }
     }
+}
+
+/// A finished stream of `job_id`'s kept results (less `skip`) and `summary`.
+fn replay(
+    job_id: &str,
+    scheduler: &str,
+    results: &[pb::TaskFinished],
+    skip: &[String],
+    summary: Option<pb::JobFinished>,
+) -> mpsc::Receiver<Result<pb::JobEvent, Status>> {
+    replay_channel(job_id, scheduler, results.len(), results, skip, summary).1
+}
+
+/// A job stream of `task_count` tasks opened with `accepted`, the `results`
+/// not in `skip`, and `summary` when the job has finished; room for one
+/// event per task more.
+fn replay_channel(
+    job_id: &str,
+    scheduler: &str,
+    task_count: usize,
+    results: &[pb::TaskFinished],
+    skip: &[String],
+    summary: Option<pb::JobFinished>,
+) -> (EventSender, mpsc::Receiver<Result<pb::JobEvent, Status>>) {
+    let task_count = u32::try_from(task_count).unwrap_or(u32::MAX);
+    let (sender, receiver) = mpsc::channel(results.len().max(task_count as usize) + 4);
+    let skip: std::collections::HashSet<&str> = skip.iter().map(String::as_str).collect();
+    let accepted = pb::JobAccepted { job_id: job_id.to_owned(), task_count, scheduler: scheduler.to_owned() };
+    let _ = sender.try_send(Ok(event(pb::job_event::Event::Accepted(accepted))));
+    let seen: Vec<pb::TaskFinished> = results.iter().filter(|r| !skip.contains(r.task_id.as_str())).cloned().collect();
+    if !seen.is_empty() {
+        let _ = sender.try_send(Ok(event(pb::job_event::Event::Results(pb::TaskResults { tasks: seen }))));
+    }
+    if let Some(summary) = summary {
+        let _ = sender.try_send(Ok(event(pb::job_event::Event::JobFinished(summary))));
+    }
+    (sender, receiver)
 }
 
 /// Queues the job's unmet reservation demands for placement.

@@ -16,6 +16,9 @@ pub enum SchedulerError {
     /// Another job runs under this id; the message names it. Not retried.
     #[error("{0}")]
     AlreadyExists(String),
+    /// The job is neither running here nor kept; the message names it.
+    #[error("{0}")]
+    NotFound(String),
     /// Nothing can run the job right now, but that may pass (nodes
     /// unreachable, an executor restarting): retry, here or elsewhere.
     #[error("{0}")]
@@ -39,6 +42,7 @@ impl From<SchedulerError> for Status {
             SchedulerError::InvalidArgument(_) => Code::InvalidArgument,
             SchedulerError::FailedPrecondition(_) => Code::FailedPrecondition,
             SchedulerError::AlreadyExists(_) => Code::AlreadyExists,
+            SchedulerError::NotFound(_) => Code::NotFound,
             SchedulerError::Unavailable(_) => Code::Unavailable,
             SchedulerError::ResourceExhausted { .. } => Code::ResourceExhausted,
             SchedulerError::Internal(_) => Code::Internal,

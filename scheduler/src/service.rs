@@ -49,6 +49,14 @@ impl pb::scheduler_server::Scheduler for SchedulerService {
         Ok(Response::new(pb::CancelJobResponse { found }))
     }
 
+    type WatchJobStream = JobEvents;
+
+    async fn watch_job(&self, request: Request<pb::WatchJobRequest>) -> Result<Response<JobEvents>, Status> {
+        let request = request.into_inner();
+        let receiver = self.scheduler.watch(&request.job_id, &request.skip_task_ids)?;
+        Ok(Response::new(ReceiverStream::new(receiver)))
+    }
+
     async fn get_stats(&self, _request: Request<pb::GetStatsRequest>) -> Result<Response<pb::SchedulerStats>, Status> {
         let mut stats = self.scheduler.stats.snapshot();
         let connected = self.scheduler.sessions.lock().iter().map(|(id, s)| (id.clone(), s.generation)).collect();

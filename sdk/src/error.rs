@@ -47,6 +47,10 @@ pub enum ClientError {
     /// The client or executor configuration is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// No scheduler runs the job or keeps its results (`NOT_FOUND`); the
+    /// message names the job and each scheduler asked.
+    #[error("not found: {0}")]
+    NotFound(String),
 }
 
 impl ClientError {
@@ -60,6 +64,7 @@ impl ClientError {
                 | ClientError::AlreadyExists(_)
                 | ClientError::Tls(_)
                 | ClientError::Config(_)
+                | ClientError::NotFound(_)
         )
     }
 }
@@ -70,6 +75,7 @@ impl From<tonic::Status> for ClientError {
             Code::InvalidArgument => ClientError::InvalidArgument(status.message().to_owned()),
             Code::FailedPrecondition => ClientError::FailedPrecondition(status.message().to_owned()),
             Code::AlreadyExists => ClientError::AlreadyExists(status.message().to_owned()),
+            Code::NotFound => ClientError::NotFound(status.message().to_owned()),
             Code::Unavailable => ClientError::Unavailable(status.message().to_owned()),
             _ => ClientError::Status(status),
         }

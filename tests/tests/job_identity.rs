@@ -2,7 +2,8 @@
 //! the id of one that is running is refused with `ALREADY_EXISTS` naming the
 //! id, through the CLI as two real `passer submit` processes; a resubmission
 //! of the same job (the SDK's failover, with `skip_task_ids`) still
-//! re-attaches; a submission that skips every task finishes at once.
+//! re-attaches; a submission that skips every task finishes at once; the same
+//! job resubmitted after it finished replays its kept results.
 
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -183,5 +184,29 @@ async fn a_submission_skipping_every_task_finishes_at_once() -> anyhow::Result<(
     let stats = cluster.stats(0).await?;
     assert_eq!(stats.jobs_running, 0, "nothing left running: {stats:?}");
     assert_eq!(stats.tasks_in_flight, 0, "{stats:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_job_resubmitted_replays_its_kept_results_and_another_job_replaces_them() -> anyhow::Result<()> {
+    let cluster = Cluster::builder().node_monitors(1).start().await?;
+    cluster.wait_nodes_up(0, 1).await?;
+    let client = cluster.client();
+    let job = || {
+        passer::JobSpec::new("finished-once")
+            .task(passer::TaskSpec::new("a", "echo", b"one".to_vec()))
+            .task(passer::TaskSpec::new("b", "echo", b"two".to_vec()))
+    };
+    let first = tokio::time::timeout(Duration::from_secs(20), client.run(job())).await??;
+    let launched = client.stats(0).await?.tasks_launched;
+    let again = tokio::time::timeout(Duration::from_secs(20), client.run(job())).await??;
+    anyhow::ensure!(first == again, "the replay differs:\n{first:?}\n{again:?}");
+    anyhow::ensure!(client.stats(0).await?.tasks_launched == launched, "the same job ran twice");
+
+    // Another job under the id runs (and its results replace the kept ones).
+    let other = passer::JobSpec::new("finished-once").task(passer::TaskSpec::new("c", "echo", b"three".to_vec()));
+    let ran = tokio::time::timeout(Duration::from_secs(20), client.run(other)).await??;
+    anyhow::ensure!(ran.len() == 1 && ran[0].output == b"three", "{ran:?}");
+    anyhow::ensure!(client.stats(0).await?.tasks_launched == launched + 1);
     Ok(())
 }

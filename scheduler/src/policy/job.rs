@@ -228,6 +228,12 @@ impl JobState {
         &self.results
     }
 
+    /// The terminal results, giving the state up (for keeping them once the
+    /// job has finished).
+    pub fn into_results(self) -> Vec<pb::TaskFinished> {
+        self.results
+    }
+
     /// The executor types this job needs (once each).
     pub fn executors(&self) -> impl Iterator<Item = &str> {
         self.groups

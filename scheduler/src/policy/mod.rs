@@ -1,14 +1,16 @@
 //! The scheduler's policy, free of I/O: batch sampling ([`sampler`]),
 //! placement constraints ([`constraint`]), the
 //! job state machine with late binding ([`job`]), request validation
-//! ([`validate`]), a job's identity ([`digest`]) and placement calls in
-//! flight per job generation ([`placements`]). See `README.md` beside this file for the properties each
+//! ([`validate`]), a job's identity ([`digest`]), placement calls in
+//! flight per job generation ([`placements`]) and finished jobs' kept
+//! results ([`retention`]). See `README.md` beside this file for the properties each
 //! must keep. The simulator and the unit tests drive this same code.
 
 pub mod constraint;
 pub mod digest;
 pub mod job;
 pub mod placements;
+pub mod retention;
 pub mod sampler;
 pub mod validate;
 

@@ -1,6 +1,7 @@
 //! The `passer` command line: `dev` (an embedded cluster running a sample
 //! job), `submit`, `run` (a task graph from a file), `executor` (built-in
-//! handlers as an external executor process), `health`, `status` and `cancel`.
+//! handlers as an external executor process), `health`, `status`, `results`
+//! (a job's results from any terminal) and `cancel`.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
@@ -11,6 +12,8 @@ mod executor;
 mod graph_file;
 mod health;
 mod progress;
+mod result_printer;
+mod results;
 mod run;
 mod status;
 mod submit;
@@ -45,6 +48,8 @@ enum Command {
     Health(health::HealthArgs),
     /// Show the schedulers and node monitors of a cluster (`--watch` to refresh).
     Status(status::StatusArgs),
+    /// Stream a job's results by its id, from any terminal (e.g. after `submit --detach`).
+    Results(results::ResultsArgs),
     /// Cancel a running job by its id, from any terminal.
     Cancel(cancel::CancelArgs),
 }
@@ -57,6 +62,7 @@ fn main() -> std::process::ExitCode {
         | Command::Run(_)
         | Command::Health(_)
         | Command::Status(_)
+        | Command::Results(_)
         | Command::Cancel(_) => "warn",
         Command::Executor(_) => "info",
     };
@@ -80,6 +86,7 @@ fn main() -> std::process::ExitCode {
             Command::Executor(args) => executor::run(args).await,
             Command::Health(args) => health::run(args).await,
             Command::Status(args) => status::run(args).await,
+            Command::Results(args) => results::run(args).await,
             Command::Cancel(args) => cancel::run(args).await,
         }
     });

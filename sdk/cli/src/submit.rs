@@ -1,8 +1,8 @@
 //! `passer submit`: submit a job of N tasks of one executor type and print
 //! each result (with `--json`, one JSON object per line) and a summary; on
-//! a terminal, a progress bar with rate and ETA while it runs.
+//! a terminal, a progress bar with rate and ETA while it runs. With
+//! `--detach`, print the job id once accepted and leave the job running.
 
-use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::Args;
 use passer::{Client, ClientConfig, JobSpec, TaskSpec};
 
-use crate::summary::Summary;
+use crate::result_printer::ResultPrinter;
 
 /// Flags of `passer submit`.
 #[derive(Debug, Args)]
@@ -65,6 +65,11 @@ pub(crate) struct SubmitArgs {
     /// Print one JSON object per task result on stdout, then a summary object.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Print the job id once a scheduler accepted the job and exit 0; the job
+    /// runs on (`passer results JOB` streams its results, `passer cancel JOB`
+    /// stops it).
+    #[arg(long)]
+    pub(crate) detach: bool,
     /// Shared token (also PASSER_TOKEN).
     #[arg(long, env = "PASSER_TOKEN", hide_env_values = true)]
     pub(crate) token: Option<String>,
@@ -110,58 +115,30 @@ pub(crate) async fn run(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     }
     let started = Instant::now();
     let mut results = client.submit(job).await.context("submission failed")?;
-    let mut outputs = Vec::with_capacity(args.count);
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let bar = crate::progress::job_bar(args.count, !args.json);
-    let mut failed = 0u64;
-    while let Some(result) = results.next().await {
-        let result = result.context("the job's result stream failed")?;
-        bar.inc(1);
-        if !result.succeeded() {
-            failed += 1;
-            bar.set_message(format!("{failed} failed"));
-        }
+    if args.detach {
+        // Dropping the stream leaves the job running; `passer results` fetches it.
         if args.json {
-            let line = serde_json::json!({
-                "task_id": result.task_id,
-                "status": result.status.short_name(),
-                "attempt": result.attempt,
-                "node": result.node_id,
-                "executor_id": result.executor_id,
-                "output": String::from_utf8_lossy(&result.output),
-                "error": result.error,
-                "queued_us": result.queued.as_micros() as u64,
-                "run_us": result.run.as_micros() as u64,
-                "total_us": result.total.as_micros() as u64,
-            });
-            writeln!(out, "{line}")?;
-        } else if !result.succeeded() || args.count <= 20 {
-            bar.suspend(|| {
-                writeln!(
-                    out,
-                    "{} {} {}{}",
-                    result.task_id,
-                    result.status.short_name(),
-                    String::from_utf8_lossy(&result.output),
-                    if result.error.is_empty() { String::new() } else { format!(" ({})", result.error) }
-                )
-                .and_then(|()| out.flush())
-            })?;
+            println!("{}", serde_json::json!({ "job_id": results.job_id(), "scheduler": results.scheduler() }));
+        } else {
+            println!("{}", results.job_id());
+            eprintln!(
+                "passer: job {} accepted by {}; `passer results {}` streams its results, `passer cancel {}` stops it",
+                results.job_id(),
+                results.scheduler(),
+                results.job_id(),
+                results.job_id()
+            );
         }
-        outputs.push(result);
+        return Ok(ExitCode::SUCCESS);
     }
-    bar.finish_and_clear();
-    let summary = Summary::new(&outputs, started.elapsed());
-    if args.json {
-        writeln!(
-            out,
-            "{}",
-            serde_json::json!({ "summary": summary, "rejections": results.rejections(), "waited_ms": results.waited().as_millis() as u64, "failovers": results.failovers() })
-        )?;
-    } else {
-        writeln!(out, "{}", summary.render())?;
+    let mut printer = ResultPrinter::new(args.count, args.json, started);
+    while let Some(result) = results.next().await {
+        printer.print(result.context("the job's result stream failed")?)?;
     }
-    out.flush()?;
-    Ok(if summary.succeeded == summary.tasks { ExitCode::SUCCESS } else { ExitCode::from(2) })
+    let extra = serde_json::json!({
+        "rejections": results.rejections(),
+        "waited_ms": results.waited().as_millis() as u64,
+        "failovers": results.failovers(),
+    });
+    Ok(printer.finish(extra)?)
 }

@@ -23,6 +23,7 @@ from .errors import (
     FailedPrecondition,
     InvalidArgument,
     JobTimeout,
+    NotFound,
     Overloaded,
     PasserError,
     TaskFailed,
@@ -38,6 +39,7 @@ from .job import JobStream
 from .model import JobSummary, Task, TaskResult, TaskStatus
 from .remote import RemoteFunction
 from .running_task import RunningTask
+from .watch import JobWatch
 
 __version__ = "0.1.0"
 
@@ -58,7 +60,9 @@ __all__ = [
     "JobStream",
     "JobSummary",
     "JobTimeout",
+    "JobWatch",
     "Node",
+    "NotFound",
     "Overloaded",
     "PasserError",
     "RemoteFunction",

@@ -32,6 +32,7 @@ from .graph import Graph
 from .graph_run import GraphRun
 from .job import JobStream
 from .model import Task, TaskResult
+from .watch import JobWatch
 
 log = logging.getLogger("passer.client")
 
@@ -188,6 +189,18 @@ class Client:
             GraphError: The graph cannot run; the message names the node.
         """
         return GraphRun(self, graph, tenant=tenant, priority=priority, timeout=timeout)
+
+    def watch(self, job_id: str, *, timeout: Optional[float] = None) -> JobWatch:
+        """Streams the results of ``job_id``, a job submitted by any client
+        (this one after letting its stream go, or another process): the
+        results so far, then the rest as they end. A finished job's results
+        come back while a scheduler keeps them (``--keep-results-secs``).
+
+        Raises:
+            NotFound: No scheduler runs the job or keeps its results.
+            JobTimeout: ``timeout`` seconds passed before the job finished.
+        """
+        return JobWatch(self, job_id, timeout)
 
     def cancel(self, job_id: str, scheduler: Optional[str] = None) -> bool:
         """Cancels a job; True if a scheduler was running it.

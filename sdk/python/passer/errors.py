@@ -39,6 +39,10 @@ class Unauthenticated(PasserError):
     """The token was missing or wrong (UNAUTHENTICATED or PERMISSION_DENIED)."""
 
 
+class NotFound(FailedPrecondition):
+    """No scheduler runs the job or keeps its results (``NOT_FOUND``)."""
+
+
 class Unavailable(PasserError):
     """No scheduler could be reached or kept, after every retry.
 
@@ -81,7 +85,7 @@ _FATAL_CODES = {
     grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
     grpc.StatusCode.PERMISSION_DENIED: Unauthenticated,
     grpc.StatusCode.UNIMPLEMENTED: FailedPrecondition,
-    grpc.StatusCode.NOT_FOUND: FailedPrecondition,
+    grpc.StatusCode.NOT_FOUND: NotFound,
     grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,
     grpc.StatusCode.OUT_OF_RANGE: InvalidArgument,
 }

@@ -5,6 +5,7 @@
 //! - [`spec`]: what is submitted and what comes back.
 //! - `submit`: one submission, retried across schedulers until accepted.
 //! - [`results`]: the result stream of an accepted job, with failover.
+//! - [`watch`]: the results of a job submitted elsewhere or let go.
 //! - `backoff`: capped exponential backoff with full jitter.
 //! - `reach`: why an address did not take a submission.
 
@@ -13,6 +14,7 @@ mod reach;
 pub mod results;
 pub mod spec;
 mod submit;
+pub mod watch;
 
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,6 +31,7 @@ use crate::security::TlsFiles;
 
 pub use results::JobResults;
 pub use spec::{JobSpec, TaskOutput, TaskSpec};
+pub use watch::JobWatch;
 
 /// Largest message the client accepts from a scheduler (result batches carry outputs).
 const MAX_DECODING_MESSAGE_BYTES: usize = passer_proto::MAX_MESSAGE_BYTES_DEFAULT;
@@ -168,6 +171,15 @@ impl Client {
         }
         outputs.sort_by_key(|output| order.get(&output.task_id).copied().unwrap_or(usize::MAX));
         Ok(outputs)
+    }
+
+    /// Streams the results of `job_id`, a job submitted by any client (this
+    /// one after it let the job's [`JobResults`] go, or another process):
+    /// the results so far, then the rest as they end. A finished job's
+    /// results come back while a scheduler keeps them (`--keep-results-secs`).
+    /// `NotFound` when no scheduler runs the job or keeps its results.
+    pub async fn watch(&self, job_id: &str) -> Result<JobWatch, ClientError> {
+        JobWatch::open(self.clone(), job_id).await
     }
 
     /// Asks the schedulers in turn to cancel `job_id` until one says it ran
