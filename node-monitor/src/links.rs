@@ -1,6 +1,6 @@
 //! Scheduler links: one long-lived `TaskSource.Session` stream from this node
-//! monitor to each scheduler it holds reservations for. GetTask requests and
-//! finished attempts go out batched; grants come back. A link that cannot
+//! monitor to each scheduler it holds reservations for. GetTask requests,
+//! finished attempts and progress go out batched; grants come back. A link that cannot
 //! connect or breaks reports itself lost, and the next message to that
 //! scheduler opens a new one.
 
@@ -25,6 +25,8 @@ pub enum LinkMessage {
     Request(pb::GetTaskRequest),
     /// Report a finished attempt.
     Outcome(pb::TaskOutcome),
+    /// Forward a running attempt's progress.
+    Progress(pb::TaskProgress),
 }
 
 /// The sending half of a link.
@@ -69,6 +71,7 @@ fn merge_items(batch: Vec<LinkMessage>) -> Vec<pb::NodeToScheduler> {
     for item in batch {
         match item {
             LinkMessage::Request(request) => message.requests.push(request),
+            LinkMessage::Progress(progress) => message.progress.push(progress),
             LinkMessage::Outcome(outcome) => {
                 if bytes + outcome.output.len() > budget && !message.outcomes.is_empty() {
                     messages.push(std::mem::take(&mut message));

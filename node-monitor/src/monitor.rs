@@ -147,6 +147,9 @@ impl Monitor {
                         "scheduler did not answer GetTask in time: slots released, its reservations wait"
                     );
                 }
+                Effect::Progress { scheduler, progress } => {
+                    self.send_link(inner, scheduler, LinkMessage::Progress(progress));
+                }
                 Effect::Withdraw { instance, reason } => {
                     tracing::warn!(instance, %reason, "executor withdrawn: its tasks go back to their schedulers");
                     // Dropping the channel ends the attach stream.
@@ -208,6 +211,11 @@ impl Monitor {
     pub fn on_heard(self: &Arc<Self>, instance: InstanceId, heartbeat: bool) {
         let now = self.now();
         self.inner.lock().state.on_heard(instance, heartbeat, now);
+    }
+
+    /// Progress of a task from an executor instance.
+    pub fn on_progress(self: &Arc<Self>, instance: InstanceId, progress: pb::executor_message::Progress) {
+        self.with_state(|state, now| ((), state.on_progress(instance, progress, now)));
     }
 
     /// Results from an executor instance.

@@ -1,6 +1,7 @@
 //! The node monitor's decisions, free of I/O: reservations in, GetTask
 //! requests out when slots free up, tasks onto executor instances, results
-//! back to schedulers, deadlines and executor loss.
+//! back to schedulers, deadlines and executor loss; running tasks' progress
+//! forwarded to their schedulers (`state_progress.rs`).
 //!
 //! Every method returns the [`Effect`]s the I/O shell must carry out (send a
 //! request on a scheduler link, a task to an executor). Time is passed in.
@@ -67,6 +68,13 @@ pub enum Effect {
         /// Why.
         reason: String,
     },
+    /// Forward a running attempt's progress to the scheduler that launched it.
+    Progress {
+        /// The scheduler's address.
+        scheduler: String,
+        /// The progress.
+        progress: pb::TaskProgress,
+    },
 }
 
 type TaskKey = (String, String);
@@ -81,6 +89,8 @@ struct Running {
     /// Set once a cancel was sent: the attempt is already reported, the slot
     /// stays busy until the executor answers or the grace period ends.
     cancelled_at: Option<Duration>,
+    /// When progress was last forwarded (they are spaced out).
+    progress_sent_at: Option<Duration>,
 }
 
 #[derive(Debug)]
@@ -378,6 +388,7 @@ impl NodeState {
             started_at: now,
             deadline,
             cancelled_at: None,
+            progress_sent_at: None,
         };
         if let Some(previous) = self.running.insert(key, run) {
             // A retry of a task whose earlier attempt still holds a slot here.
@@ -703,6 +714,9 @@ fn ceil_millis(duration: Duration) -> u64 {
 fn micros(duration: Duration) -> u64 {
     u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
+
+#[path = "state_progress.rs"]
+mod progress;
 
 #[cfg(test)]
 #[path = "state_tests.rs"]

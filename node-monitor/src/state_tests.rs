@@ -352,3 +352,41 @@ fn offered_tasks_start_on_idle_slots_and_the_rest_are_declined() {
     assert!(runs(&effects).is_empty());
     assert_eq!(response.declined_task_ids, ["a"], "a draining node starts nothing");
 }
+
+#[test]
+fn progress_goes_to_the_launching_scheduler_spaced_out_and_only_while_running() {
+    let mut state = node();
+    let (_, effects) = state.enqueue(reserve("j", 1), T0);
+    let request = asks(&effects).remove(0);
+    state.on_grant(grant(&request, vec![launch("j", "t", 10_000)]), T0);
+    let report = |fraction: f32| pb::executor_message::Progress {
+        job_id: "j".into(),
+        task_id: "t".into(),
+        fraction,
+        message: format!("{fraction}"),
+    };
+    let forwarded = |effects: Vec<Effect>| -> Vec<pb::TaskProgress> {
+        effects
+            .into_iter()
+            .filter_map(|e| match e {
+                Effect::Progress { scheduler, progress } => {
+                    assert_eq!(scheduler, "sched:1");
+                    Some(progress)
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let ms = Duration::from_millis;
+    let first = forwarded(state.on_progress(1, report(0.1), ms(10)));
+    assert_eq!(first.len(), 1);
+    assert_eq!((first[0].attempt, first[0].fraction, first[0].message.as_str()), (1, 0.1, "0.1"));
+    assert!(forwarded(state.on_progress(1, report(0.2), ms(50))).is_empty(), "within the spacing");
+    assert_eq!(forwarded(state.on_progress(1, report(0.3), ms(110))).len(), 1);
+    assert_eq!(forwarded(state.on_progress(1, report(1.0), ms(120))).len(), 1, "completion always goes");
+    assert!(forwarded(state.on_progress(2, report(0.5), ms(500))).is_empty(), "another executor's report");
+    let clamped = forwarded(state.on_progress(1, report(f32::NAN), ms(900)));
+    assert_eq!(clamped[0].fraction, 0.0);
+    let unknown = pb::executor_message::Progress { task_id: "other".into(), ..report(0.5) };
+    assert!(forwarded(state.on_progress(1, unknown, ms(1000))).is_empty());
+}

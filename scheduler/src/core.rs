@@ -42,6 +42,8 @@ pub struct JobEntry {
     pub events: EventSender,
     /// Other clients' streams (`WatchJob`); closed ones are dropped.
     pub watchers: Vec<EventSender>,
+    /// The latest progress a running task reported (for the status page).
+    pub last_progress: Option<pb::TaskProgress>,
     /// Placement calls in flight, of this entry's generation (no
     /// re-probing while any is).
     pub placements: Placements,
@@ -59,6 +61,19 @@ pub struct JobEntry {
 pub const MAX_WATCHERS_PER_JOB: usize = 64;
 
 impl JobEntry {
+    /// Sends a progress event to each stream with room for it beyond the
+    /// results and summary still due (progress never crowds a result out).
+    pub fn send_progress(&mut self, progress: pb::TaskProgress) {
+        let due = self.state.unfinished_count() + 1;
+        self.last_progress = Some(progress.clone());
+        let event = event(pb::job_event::Event::Progress(progress));
+        for sender in std::iter::once(&self.events).chain(self.watchers.iter()) {
+            if sender.capacity() > due {
+                let _ = sender.try_send(Ok(event.clone()));
+            }
+        }
+    }
+
     /// Sends `event` to the submitter's stream and every watcher's. Each
     /// stream holds one slot per task plus two, and a job sends at most that
     /// many events, so a send fails only when the stream is gone.
@@ -206,6 +221,7 @@ impl Scheduler {
                 placements: Placements::new(generation),
                 digest,
                 watchers: Vec::new(),
+                last_progress: None,
                 next_probe_at: now,
                 probe_backoff: Duration::from_millis(20),
                 accepted_at: now,
@@ -496,6 +512,18 @@ impl Scheduler {
         }
         if retried {
             collect_probes(job_id, entry, followups);
+        }
+    }
+
+    /// Progress of running attempts reported by `node_id`: passed on to
+    /// each job's streams when the attempt is current, dropped otherwise.
+    pub fn progress(&self, node_id: &str, reports: Vec<pb::TaskProgress>) {
+        let mut jobs = self.jobs.lock();
+        for report in reports {
+            let Some(entry) = jobs.get_mut(&report.job_id) else { continue };
+            if entry.state.is_running(&report.task_id, node_id, report.attempt) {
+                entry.send_progress(report);
+            }
         }
     }
 

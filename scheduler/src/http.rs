@@ -103,6 +103,7 @@ fn status(scheduler: &Scheduler, history: &History) -> Value {
                     entry.accepted_at,
                     now,
                 )
+                .with_progress(entry.last_progress.as_ref())
             })
             .collect();
         running.sort_by(|a, b| b.accepted_at.total_cmp(&a.accepted_at));

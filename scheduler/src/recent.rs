@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use parking_lot::Mutex;
+use passer_proto::pb;
 
 /// Finished jobs remembered.
 pub const RECENT_JOBS: usize = 50;
@@ -30,6 +31,9 @@ pub struct JobRecord {
     pub elapsed: f64,
     /// Whether every task has its result.
     pub done: bool,
+    /// The latest progress a running task reported (`t3 25% loading`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub progress: String,
 }
 
 impl JobRecord {
@@ -52,7 +56,22 @@ impl JobRecord {
             accepted_at: accepted_at.as_secs_f64(),
             elapsed: now.saturating_sub(accepted_at).as_secs_f64(),
             done: finished == tasks,
+            progress: String::new(),
         }
+    }
+
+    /// The record with a running task's latest progress shown.
+    pub fn with_progress(mut self, progress: Option<&pb::TaskProgress>) -> Self {
+        if let Some(progress) = progress {
+            self.progress = format!(
+                "{} {:.0}%{}{}",
+                progress.task_id,
+                f64::from(progress.fraction) * 100.0,
+                if progress.message.is_empty() { "" } else { " " },
+                progress.message
+            );
+        }
+        self
     }
 }
 

@@ -141,6 +141,9 @@ impl pb::task_source_server::TaskSource for TaskSourceService {
                 if !message.outcomes.is_empty() {
                     scheduler.report(&node_id, message.outcomes);
                 }
+                if !message.progress.is_empty() {
+                    scheduler.progress(&node_id, message.progress);
+                }
                 if !message.requests.is_empty() {
                     let responses = scheduler.assign(&node_id, message.requests);
                     let sent = split_by_payload(responses).into_iter().all(|responses| {

@@ -31,7 +31,7 @@ pub mod security;
 pub mod signal;
 pub mod telemetry;
 
-pub use client::{Client, ClientConfig, JobResults, JobSpec, JobWatch, TaskOutput, TaskSpec};
+pub use client::{Client, ClientConfig, JobResults, JobSpec, JobUpdate, JobWatch, TaskOutput, TaskSpec};
 pub use error::ClientError;
 pub use graph::{Graph, GraphError, GraphEvent, GraphOutcome, Inputs};
 pub use handler::{Handler, Task, TaskError};

@@ -76,6 +76,9 @@ impl pb::executors_server::Executors for AttachService {
                     Ok(Some(pb::ExecutorMessage { message: Some(FromExecutor::Heartbeat(_)) })) => {
                         monitor.on_heard(instance, true);
                     }
+                    Ok(Some(pb::ExecutorMessage { message: Some(FromExecutor::Progress(progress)) })) => {
+                        monitor.on_progress(instance, progress);
+                    }
                     Ok(Some(_)) => monitor.on_heard(instance, false),
                     Ok(None) => break "executor stream closed".to_owned(),
                     Err(status) => break format!("executor stream broke: {}", status.message()),

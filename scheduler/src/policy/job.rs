@@ -248,6 +248,15 @@ impl JobState {
         self.groups.iter().map(|g| (g.executor.as_str(), &g.constraint))
     }
 
+    /// Whether attempt `attempt` of `task_id` is running on `node` (so a
+    /// report about it is current).
+    pub fn is_running(&self, task_id: &str, node: &str, attempt: u32) -> bool {
+        self.index.get(task_id).is_some_and(|&i| {
+            let task = &self.tasks[i];
+            task.attempt == attempt && matches!(&task.state, TaskState::Launched { node: n, .. } if n == node)
+        })
+    }
+
     /// The node ids with an attempt of this job running.
     pub fn running_nodes(&self) -> Vec<NodeId> {
         let mut nodes: Vec<NodeId> = self

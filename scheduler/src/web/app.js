@@ -82,7 +82,8 @@ function drawJobs(jobs) {
       el("td", {}, j.job_id), el("td", {}, j.tenant || "—"),
       el("td", {}, bar(j.tasks ? j.finished / j.tasks : 1, kind)),
       el("td", {}, j.finished + "/" + j.tasks), el("td", {}, j.failed),
-      el("td", {}, seconds(j.elapsed)), el("td", {}, j.done ? "finished" : "running"));
+      el("td", {}, seconds(j.elapsed)),
+      el("td", {}, j.done ? "finished" : j.progress ? "running · " + j.progress : "running"));
   });
   if (single.length > 0) {
     const running = single.filter((j) => !j.done).length;

@@ -1,6 +1,7 @@
 //! How `passer submit` and `passer results` print a job's results: one line
 //! per failed task (and per task for jobs of up to 20), or one JSON object
-//! per task with `--json`; a progress bar on a terminal; then the summary and
+//! per task with `--json`; a progress bar on a terminal (its message: the
+//! failures so far and the latest task progress); then the summary and
 //! the exit code (0 when every task succeeded, 2 otherwise).
 
 use std::io::{BufWriter, StdoutLock, Write};
@@ -23,6 +24,7 @@ pub(crate) struct ResultPrinter {
     bar: indicatif::ProgressBar,
     outputs: Vec<TaskOutput>,
     failed: u64,
+    latest_progress: String,
 }
 
 impl ResultPrinter {
@@ -36,7 +38,29 @@ impl ResultPrinter {
             bar: crate::progress::job_bar(count, !json),
             outputs: Vec::with_capacity(count),
             failed: 0,
+            latest_progress: String::new(),
         }
+    }
+
+    /// Shows a running task's progress in the bar's message.
+    pub(crate) fn progress(&mut self, progress: &passer::pb::TaskProgress) {
+        self.latest_progress = format!(
+            "{}: {:.0}%{}{}",
+            progress.task_id,
+            f64::from(progress.fraction) * 100.0,
+            if progress.message.is_empty() { "" } else { " " },
+            progress.message
+        );
+        self.show_message();
+    }
+
+    fn show_message(&self) {
+        let message = match (self.failed, self.latest_progress.is_empty()) {
+            (0, _) => self.latest_progress.clone(),
+            (failed, true) => format!("{failed} failed"),
+            (failed, false) => format!("{failed} failed · {}", self.latest_progress),
+        };
+        self.bar.set_message(message);
     }
 
     /// Prints one result.
@@ -44,7 +68,7 @@ impl ResultPrinter {
         self.bar.inc(1);
         if !result.succeeded() {
             self.failed += 1;
-            self.bar.set_message(format!("{} failed", self.failed));
+            self.show_message();
         }
         if self.json {
             let line = serde_json::json!({

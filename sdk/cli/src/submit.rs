@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use passer::{Client, ClientConfig, JobSpec, TaskSpec};
+use passer::{Client, ClientConfig, JobSpec, JobUpdate, TaskSpec};
 
 use crate::result_printer::ResultPrinter;
 
@@ -132,8 +132,11 @@ pub(crate) async fn run(args: SubmitArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let mut printer = ResultPrinter::new(args.count, args.json, started);
-    while let Some(result) = results.next().await {
-        printer.print(result.context("the job's result stream failed")?)?;
+    while let Some(update) = results.next_update().await {
+        match update.context("the job's result stream failed")? {
+            JobUpdate::Result(result) => printer.print(result)?,
+            JobUpdate::Progress(progress) => printer.progress(&progress),
+        }
     }
     let extra = serde_json::json!({
         "rejections": results.rejections(),

@@ -36,7 +36,7 @@ from .graph import Graph, GraphError, Inputs, Node, decode_envelope, encode_enve
 from .graph_run import GraphEvent, GraphOutcome, GraphRun, StageFinished, StageSubmitted, TaskFinished
 from .futures import TaskError, TaskFuture
 from .job import JobStream
-from .model import JobSummary, Task, TaskResult, TaskStatus
+from .model import JobSummary, Task, TaskProgress, TaskResult, TaskStatus
 from .remote import RemoteFunction
 from .running_task import RunningTask
 from .watch import JobWatch
@@ -74,6 +74,7 @@ __all__ = [
     "TaskFailed",
     "TaskFinished",
     "TaskFuture",
+    "TaskProgress",
     "TaskResult",
     "TaskStatus",
     "TlsConfig",

@@ -20,7 +20,7 @@ import os
 import random
 import threading
 import uuid
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import grpc
 
@@ -31,7 +31,7 @@ from .errors import InvalidArgument, PasserError, Unavailable, fatal_error
 from .graph import Graph
 from .graph_run import GraphRun
 from .job import JobStream
-from .model import Task, TaskResult
+from .model import Task, TaskProgress, TaskResult
 from .watch import JobWatch
 
 log = logging.getLogger("passer.client")
@@ -125,6 +125,7 @@ class Client:
         *,
         constraints: Sequence[str] = (),
         timeout: Optional[float] = None,
+        on_progress: Optional[Callable[[TaskProgress], None]] = None,
     ) -> JobStream:
         """Submits a job and returns its results as they arrive.
 
@@ -140,6 +141,9 @@ class Client:
             constraints: Job-wide placement constraints, each a ``key=value``
                 label the node must have or a node id; they add to each task's own.
             timeout: Seconds for the whole job, retries included; ``None`` waits forever.
+            on_progress: Called (on the iterating thread) with each
+                :class:`TaskProgress` a running task reports; the latest per
+                task is also in ``stream.progress``.
 
         Raises:
             InvalidArgument: A bad spec, found here or by the scheduler.
@@ -147,7 +151,7 @@ class Client:
             PasserError: Any other error that retrying could not fix.
         """
         request = self._build_request(job_id, tasks, tenant, priority, constraints)
-        stream = JobStream(self, request, timeout)
+        stream = JobStream(self, request, timeout, on_progress)
         stream._wait_accepted()
         return stream
 

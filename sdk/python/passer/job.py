@@ -30,7 +30,7 @@ import collections
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Deque, Iterator, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Callable, Deque, Dict, Iterator, List, Optional, Set, Tuple
 
 import grpc
 
@@ -39,7 +39,7 @@ from passer.v1 import scheduler_pb2
 from ._backoff import Backoff
 from ._reach import Attempts, certificate_problem, transport_reason, wrong_server
 from .errors import JobTimeout, Overloaded, TlsError, Unavailable, fatal_error
-from .model import JobSummary, TaskResult
+from .model import JobSummary, TaskProgress, TaskResult
 
 if TYPE_CHECKING:
     from .client import Client
@@ -76,6 +76,7 @@ class JobStream(Iterator[TaskResult]):
         client: "Client",
         request: scheduler_pb2.SubmitJobRequest,
         timeout: Optional[float],
+        on_progress: Optional[Callable[[TaskProgress], None]] = None,
     ) -> None:
         self._client = client
         self._request = request
@@ -95,6 +96,10 @@ class JobStream(Iterator[TaskResult]):
         self.scheduler: Optional[str] = None
         #: Counts of delivered results by status.
         self.summary = JobSummary()
+        #: The latest progress each task reported (``RunningTask.progress()``
+        #: in its executor), by task id, as far as the stream has been read.
+        self.progress: Dict[str, TaskProgress] = {}
+        self._on_progress = on_progress
         self._deadline = None if timeout is None else time.monotonic() + timeout
         self._delivered: Set[str] = set()
         self._pending: Deque[TaskResult] = collections.deque()
@@ -218,6 +223,13 @@ class JobStream(Iterator[TaskResult]):
             if len(self._delivered) > before:  # progress: failures start over
                 self._unavailable_in_a_row = 0
                 self._unavailable.reset()
+        elif kind == "progress":
+            task_id = event.progress.task_id
+            if task_id in self.task_ids and task_id not in self._delivered:
+                progress = TaskProgress.from_proto(event.progress)
+                self.progress[task_id] = progress
+                if self._on_progress is not None:
+                    self._on_progress(progress)
         elif kind == "job_finished":
             self._finished_event = True
             if self.remaining() == 0:

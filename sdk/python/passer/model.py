@@ -129,6 +129,26 @@ class TaskResult:
         )
 
 
+@dataclass(frozen=True)
+class TaskProgress:
+    """How far a running task has got (``passer.v1.TaskProgress``), as its
+    executor said with :meth:`passer.RunningTask.progress`. Informational:
+    reports may be coalesced or dropped on the way."""
+
+    task_id: str
+    #: The attempt it is about.
+    attempt: int
+    #: 0.0 to 1.0.
+    fraction: float
+    #: Short human text.
+    message: str
+
+    @classmethod
+    def from_proto(cls, progress: common_pb2.TaskProgress) -> "TaskProgress":
+        """Converts the wire message."""
+        return cls(progress.task_id, progress.attempt, progress.fraction, progress.message)
+
+
 @dataclass
 class JobSummary:
     """Counts over the results delivered so far, by status."""

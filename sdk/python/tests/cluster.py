@@ -85,7 +85,13 @@ class Process:
 class Cluster:
     """``schedulers`` schedulers sampling ``node_monitors`` node monitors."""
 
-    def __init__(self, schedulers: int = 1, node_monitors: int = 2, node_args: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        schedulers: int = 1,
+        node_monitors: int = 2,
+        node_args: Sequence[str] = (),
+        scheduler_args: Sequence[str] = (),
+    ) -> None:
         directory = require_binaries()
         self._tmp = tempfile.TemporaryDirectory(prefix="passer-pytest-")
         log_dir = Path(self._tmp.name)
@@ -102,7 +108,7 @@ class Cluster:
             for index, address in enumerate(self.scheduler_addrs):
                 argv = [
                     str(directory / "passer-scheduler"), "--listen", address,
-                    "--node-monitors", ",".join(self.node_addrs),
+                    "--node-monitors", ",".join(self.node_addrs), *scheduler_args,
                 ]
                 self.processes.append(Process(f"scheduler{index}", argv, env, log_dir))
         except BaseException:

@@ -29,7 +29,7 @@ use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 use crate::error::ClientError;
 use crate::security::TlsFiles;
 
-pub use results::JobResults;
+pub use results::{JobResults, JobUpdate};
 pub use spec::{JobSpec, TaskOutput, TaskSpec};
 pub use watch::JobWatch;
 

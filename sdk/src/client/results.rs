@@ -3,7 +3,7 @@
 //! has its result it resubmits the job to the next scheduler, skipping the
 //! tasks already delivered, so each task id is delivered exactly once.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::time::Duration;
 
@@ -38,6 +38,27 @@ pub struct JobResults {
     failover_backoff: Backoff,
     /// Set once a terminal error was handed out.
     failed: bool,
+    /// The latest progress each task reported (known tasks only).
+    progress: HashMap<String, pb::TaskProgress>,
+    /// The task id of the latest progress report.
+    last_progress_opt: Option<String>,
+    /// Progress reports not yet handed out by `next_update` (the newest
+    /// [`MAX_QUEUED_PROGRESS`]).
+    progress_updates: VecDeque<pb::TaskProgress>,
+}
+
+/// Progress reports queued for [`JobResults::next_update`]; older ones are
+/// dropped (progress is informational).
+const MAX_QUEUED_PROGRESS: usize = 64;
+
+/// One thing that happened to a job: a task's terminal result, or a running
+/// task's progress.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobUpdate {
+    /// A task ended.
+    Result(TaskOutput),
+    /// A running task reported progress (`fraction` 0.0 to 1.0, `message`).
+    Progress(pb::TaskProgress),
 }
 
 impl JobResults {
@@ -62,6 +83,9 @@ impl JobResults {
             failovers: 0,
             failover_backoff,
             failed: false,
+            progress: HashMap::new(),
+            last_progress_opt: None,
+            progress_updates: VecDeque::new(),
         })
     }
 
@@ -95,12 +119,39 @@ impl JobResults {
         self.failovers
     }
 
+    /// The latest progress `task_id` reported (`RunningTask.progress()` in
+    /// its executor), as far as this stream has read.
+    pub fn progress(&self, task_id: &str) -> Option<&pb::TaskProgress> {
+        self.progress.get(task_id)
+    }
+
+    /// The latest progress report of any task, as far as this stream has read.
+    pub fn last_progress(&self) -> Option<&pb::TaskProgress> {
+        self.last_progress_opt.as_deref().and_then(|task_id| self.progress.get(task_id))
+    }
+
     /// The next task result; `None` once every task has had its result (or
-    /// after an error, which ends the stream).
+    /// after an error, which ends the stream). Progress reports are read on
+    /// the way (see [`Self::progress`]); [`Self::next_update`] hands them out.
     pub async fn next(&mut self) -> Option<Result<TaskOutput, ClientError>> {
         loop {
+            match self.next_update().await? {
+                Ok(JobUpdate::Result(output)) => return Some(Ok(output)),
+                Ok(JobUpdate::Progress(_)) => {}
+                Err(error) => return Some(Err(error)),
+            }
+        }
+    }
+
+    /// Like [`Self::next`], but also hands out progress reports as they
+    /// arrive (for a progress display); results come first when both wait.
+    pub async fn next_update(&mut self) -> Option<Result<JobUpdate, ClientError>> {
+        loop {
             if let Some(output) = self.buffer.pop_front() {
-                return Some(Ok(output));
+                return Some(Ok(JobUpdate::Result(output)));
+            }
+            if let Some(progress) = self.progress_updates.pop_front() {
+                return Some(Ok(JobUpdate::Progress(progress)));
             }
             if self.failed || self.delivered.len() == self.task_ids.len() {
                 return None;
@@ -167,6 +218,17 @@ impl JobResults {
                         self.scheduler(),
                         self.request.job_id
                     )));
+                }
+                Ok(())
+            }
+            Some(Event::Progress(progress)) => {
+                if self.task_ids.contains(&progress.task_id) && !self.delivered.contains(&progress.task_id) {
+                    self.last_progress_opt = Some(progress.task_id.clone());
+                    if self.progress_updates.len() == MAX_QUEUED_PROGRESS {
+                        self.progress_updates.pop_front();
+                    }
+                    self.progress_updates.push_back(progress.clone());
+                    self.progress.insert(progress.task_id.clone(), progress);
                 }
                 Ok(())
             }

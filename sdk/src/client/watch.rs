@@ -130,7 +130,7 @@ impl JobWatch {
                 self.summary_opt = Some(summary);
                 self.stream_opt = None;
             }
-            Some(Event::Accepted(_)) | None => {}
+            Some(Event::Accepted(_)) | Some(Event::Progress(_)) | None => {}
         }
     }
 
