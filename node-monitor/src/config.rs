@@ -117,6 +117,9 @@ pub struct NodeMonitorConfig {
     /// TLS and token.
     #[command(flatten)]
     pub security: passer_server::security::SecurityArgs,
+    /// Connection cap and handshake deadline of the gRPC listeners.
+    #[command(flatten)]
+    pub connections: passer_server::incoming::ConnectionArgs,
 }
 
 impl NodeMonitorConfig {
@@ -146,6 +149,7 @@ impl NodeMonitorConfig {
             attach_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             attach_socket: None,
             security: Default::default(),
+            connections: Default::default(),
             allow_command: false,
             command_max_output_bytes: 65_536,
         }

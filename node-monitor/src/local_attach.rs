@@ -9,7 +9,6 @@ use anyhow::Context;
 use passer_server::security::TokenLayer;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tonic::transport::server::TcpIncoming;
 use tonic::transport::Server;
 
 use crate::executors::attach::executors_server;
@@ -23,6 +22,7 @@ pub async fn serve_local_attach(
     monitor: Arc<Monitor>,
     exits: ExitLog,
     token_layer: TokenLayer,
+    limits: passer_server::incoming::ConnectionLimits,
 ) -> anyhow::Result<(SocketAddr, JoinHandle<()>)> {
     let listener =
         TcpListener::bind(address).await.with_context(|| format!("cannot bind --attach-listen {address}"))?;
@@ -33,7 +33,7 @@ pub async fn serve_local_attach(
         .layer(token_layer)
         .add_service(health_service)
         .add_service(executors_server(monitor, exits));
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let incoming = passer_server::incoming::incoming(listener, limits);
     let task = tokio::spawn(async move {
         if let Err(error) = router.serve_with_incoming(incoming).await {
             tracing::error!(%error, "local attach listener failed");

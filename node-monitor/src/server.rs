@@ -110,9 +110,14 @@ pub async fn run_with_security(
     let (stop_executors, stop_signal) = watch::channel(false);
     let mut local_attach = None;
     let tcp_attach_addr = if security.server_tls.is_some() {
-        let (address, task) =
-            serve_local_attach(config.attach_listen, Arc::clone(&monitor), exits.clone(), security.token_layer())
-                .await?;
+        let (address, task) = serve_local_attach(
+            config.attach_listen,
+            Arc::clone(&monitor),
+            exits.clone(),
+            security.token_layer(),
+            config.connections.limits(),
+        )
+        .await?;
         local_attach = Some(task);
         format!("http://{address}")
     } else {
@@ -177,7 +182,8 @@ pub async fn run_with_security(
                 .max_encoding_message_size(passer_proto::MAX_MESSAGE_BYTES_DEFAULT),
         )
         .add_service(executors_server(Arc::clone(&monitor), exits));
-    serve_grpc(router, listener, graceful).await.context("node monitor server failed")?;
+    let limits = config.connections.limits();
+    serve_grpc(router, listener, limits, graceful).await.context("node monitor server failed")?;
     sweeper.abort();
     drop(metrics_server);
     if let Some(task) = local_attach {

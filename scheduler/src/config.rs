@@ -94,6 +94,9 @@ pub struct SchedulerConfig {
     /// TLS and token.
     #[command(flatten)]
     pub security: passer_server::security::SecurityArgs,
+    /// Connection cap and handshake deadline of the gRPC listener.
+    #[command(flatten)]
+    pub connections: passer_server::incoming::ConnectionArgs,
 }
 
 impl SchedulerConfig {
@@ -124,6 +127,7 @@ impl SchedulerConfig {
             keep_results_secs: 300,
             keep_results_bytes: 16 * 1024 * 1024,
             security: Default::default(),
+            connections: Default::default(),
         }
     }
 
@@ -165,6 +169,15 @@ impl SchedulerConfig {
             max_job_bytes: self.max_job_bytes,
             max_id_bytes: self.max_id_bytes,
             ..Limits::default()
+        }
+    }
+
+    /// What a submission is checked against before it is decoded.
+    pub fn scan_limits(&self) -> crate::intake::scan::ScanLimits {
+        crate::intake::scan::ScanLimits {
+            max_message_bytes: self.max_message_bytes,
+            max_tasks_per_job: self.max_tasks_per_job,
+            max_constraints: crate::policy::validate::MAX_CONSTRAINTS,
         }
     }
 

@@ -4,7 +4,8 @@
 //!
 //! Layout: the pure policy in [`policy`] (sampler, job state machine,
 //! validation); live state in [`core`]; placement I/O in [`placement`]; the
-//! node registry in [`nodes`]; gRPC in [`service`]; start-up in [`server`].
+//! node registry in [`nodes`]; gRPC in [`service`], with submissions scanned
+//! before decoding in [`intake`]; start-up in [`server`].
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
@@ -14,6 +15,7 @@ pub mod discovery;
 pub mod error;
 pub mod history;
 pub mod http;
+pub mod intake;
 pub mod metrics;
 pub mod nodes;
 pub mod placement;

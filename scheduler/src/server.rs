@@ -44,6 +44,7 @@ pub async fn run_with_security(
 ) -> anyhow::Result<()> {
     config.validate().map_err(anyhow::Error::msg)?;
     let max_message_bytes = config.max_message_bytes;
+    let scan_limits = config.scan_limits();
     let bound = listener.local_addr().context("listener has no address")?;
     let advertise = passer_server::net::advertised_address(config.advertise.as_deref(), bound);
     let registration =
@@ -73,17 +74,19 @@ pub async fn run_with_security(
         }
     };
     let router = router
-        .add_service(
+        .add_service(crate::intake::guard::SubmitGuard::new(
             pb::scheduler_server::SchedulerServer::new(SchedulerService::new(Arc::clone(&scheduler)))
                 .max_decoding_message_size(max_message_bytes)
                 .max_encoding_message_size(max_message_bytes),
-        )
+            scan_limits,
+        ))
         .add_service(
             pb::task_source_server::TaskSourceServer::new(TaskSourceService::new(Arc::clone(&scheduler)))
                 .max_decoding_message_size(max_message_bytes)
                 .max_encoding_message_size(max_message_bytes),
         );
-    serve_grpc(router, listener, graceful).await.context("scheduler server failed")?;
+    let limits = scheduler.config.connections.limits();
+    serve_grpc(router, listener, limits, graceful).await.context("scheduler server failed")?;
     background.abort();
     discovery_feed.abort();
     drop(discovery);

@@ -47,9 +47,29 @@ pub struct Process {
 impl Process {
     /// Starts binary `binary` with `args` and extra environment.
     pub fn start(name: &str, binary: &str, args: &[String], env: &[(&str, String)]) -> anyhow::Result<Self> {
+        Self::start_under(name, &[], binary, args, env)
+    }
+
+    /// Starts binary `binary` through `wrapper`, a command that execs its
+    /// last argument with the rest (such as `prlimit --nofile=256:256 --`),
+    /// so the pid is still the binary's.
+    pub fn start_under(
+        name: &str,
+        wrapper: &[&str],
+        binary: &str,
+        args: &[String],
+        env: &[(&str, String)],
+    ) -> anyhow::Result<Self> {
         let log = std::env::temp_dir().join(format!("passer-test-{}-{}-{}.log", name, std::process::id(), free_port()));
         let file = std::fs::File::create(&log).context("create log file")?;
-        let mut command = Command::new(bin_path(binary));
+        let mut command = match wrapper.split_first() {
+            Some((program, wrapper_args)) => {
+                let mut command = Command::new(program);
+                command.args(wrapper_args).arg(bin_path(binary));
+                command
+            }
+            None => Command::new(bin_path(binary)),
+        };
         command.args(args).stdin(Stdio::null()).stdout(file.try_clone()?).stderr(file);
         command.env("RUST_LOG", std::env::var("PASSER_TEST_LOG").unwrap_or_else(|_| "info".into()));
         for (key, value) in env {

@@ -6,6 +6,7 @@
 #![deny(rust_2018_idioms)]
 
 mod cancel;
+mod connect_args;
 mod dev;
 mod executor;
 mod graph_file;

@@ -49,6 +49,9 @@ pub(crate) struct RunArgs {
     /// TLS.
     #[command(flatten)]
     pub(crate) tls: crate::tls_args::TlsArgs,
+    /// How long to try when no scheduler answers.
+    #[command(flatten)]
+    pub(crate) connect: crate::connect_args::ConnectArgs,
 }
 
 fn parse_var(text: &str) -> Result<(String, String), String> {
@@ -71,6 +74,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut config = ClientConfig::new(schedulers);
     config.token = args.token.clone();
     config.tls = args.tls.files();
+    config.unreachable_timeout = args.connect.connect_timeout;
     let client = Client::new(config).context("cannot create the client")?;
     let started = Instant::now();
     let mut run = client.run_graph(graph).await?;

@@ -76,6 +76,9 @@ pub(crate) struct SubmitArgs {
     /// TLS.
     #[command(flatten)]
     pub(crate) tls: crate::tls_args::TlsArgs,
+    /// How long to try when no scheduler answers.
+    #[command(flatten)]
+    pub(crate) connect: crate::connect_args::ConnectArgs,
 }
 
 /// Runs `passer submit`.
@@ -89,6 +92,7 @@ pub(crate) async fn run(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     let mut config = ClientConfig::new(schedulers);
     config.token = args.token.clone();
     config.tls = args.tls.files();
+    config.unreachable_timeout = args.connect.connect_timeout;
     let client = Client::new(config).context("cannot create the client")?;
     let mut job = JobSpec::new(args.job_id.clone()).tenant(args.tenant.clone()).priority(args.priority);
     job.constraints = args.constraints.clone();

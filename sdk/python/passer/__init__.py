@@ -28,6 +28,7 @@ from .errors import (
     PasserError,
     TaskFailed,
     Unauthenticated,
+    TlsError,
     Unavailable,
 )
 from .executor import Executor
@@ -78,6 +79,7 @@ __all__ = [
     "TaskStatus",
     "TlsConfig",
     "Unauthenticated",
+    "TlsError",
     "Unavailable",
     "decode_envelope",
     "encode_envelope",

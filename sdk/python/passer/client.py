@@ -65,6 +65,7 @@ class Client:
         max_backoff: float = 5.0,
         max_rejections: Optional[int] = None,
         max_unavailable: int = 10,
+        connect_timeout: float = 10.0,
         channel_options: Optional[Sequence[Tuple[str, object]]] = None,
         rng: Optional[random.Random] = None,
         tls: Optional[TlsConfig] = None,
@@ -84,6 +85,12 @@ class Client:
             max_unavailable: Give up (:class:`passer.errors.Unavailable`) once
                 this many submissions in a row broke or could not connect
                 with no new result in between.
+            connect_timeout: Seconds a new job's submission keeps trying while
+                no scheduler answers at all, before it raises
+                :class:`passer.errors.Unavailable` naming each address and
+                why. Certificate errors raise :class:`passer.errors.TlsError`
+                at once; addresses that are no scheduler (a node monitor, an
+                HTTP port) are not retried.
             channel_options: Extra gRPC channel options.
             rng: Random source for jitter (seed it in tests).
             tls: CA, client certificate and key for TLS; defaults to
@@ -95,6 +102,9 @@ class Client:
         self.max_backoff = max_backoff
         self.max_rejections = max_rejections
         self.max_unavailable = max_unavailable
+        if connect_timeout <= 0:
+            raise ValueError("connect_timeout must be above zero")
+        self.connect_timeout = connect_timeout
         self._metadata = auth_metadata(resolve_token(token))
         self._channel_options = channel_options
         self._tls = tls if tls is not None else TlsConfig.from_env()
@@ -248,6 +258,12 @@ class Client:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def _channel(self, address: str) -> grpc.Channel:
+        """The channel to ``address`` (opened with its stub on first use)."""
+        self._stub(address)
+        with self._lock:
+            return self._channels[address]
 
     def _stub(self, address: str) -> scheduler_pb2_grpc.SchedulerStub:
         with self._lock:

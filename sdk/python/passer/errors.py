@@ -44,7 +44,19 @@ class NotFound(FailedPrecondition):
 
 
 class Unavailable(PasserError):
-    """No scheduler could be reached or kept, after every retry."""
+    """No scheduler could be reached or kept, after every retry.
+
+    When no scheduler answered at all, the message names each address tried
+    and why (``connection refused``, ``this is a node monitor, not a
+    scheduler``, ``not a gRPC server``).
+    """
+
+
+class TlsError(Unavailable):
+    """The TLS handshake failed on a certificate (the server's does not verify
+    against the CA given, or mutual TLS wants a client certificate that was
+    not given or not accepted); the message names the address and the reason.
+    Never retried."""
 
 
 class Overloaded(PasserError):

@@ -14,6 +14,12 @@ small state machine over ``Scheduler.SubmitJob`` calls:
   already delivered; counted in :attr:`JobStream.failovers`.
 - ``ALREADY_EXISTS`` (another job runs under this id): raise
   :class:`passer.AlreadyExists`, never retried.
+- a TLS certificate failure: raise :class:`passer.TlsError` naming the
+  address and the reason, never retried.
+- nothing serving at any address (refused, unresolvable, not a scheduler): once
+  ``Client.connect_timeout`` would pass, or at once when every address is
+  not a scheduler (a node monitor, an HTTP port), raise
+  :class:`passer.Unavailable` naming each address and why.
 
 Every task id is delivered exactly once; a repeated result is dropped.
 """
@@ -31,7 +37,8 @@ import grpc
 from passer.v1 import scheduler_pb2
 
 from ._backoff import Backoff
-from .errors import JobTimeout, Overloaded, Unavailable, fatal_error
+from ._reach import Attempts, certificate_problem, transport_reason, wrong_server
+from .errors import JobTimeout, Overloaded, TlsError, Unavailable, fatal_error
 from .model import JobSummary, TaskProgress, TaskResult
 
 if TYPE_CHECKING:
@@ -105,6 +112,12 @@ class JobStream(Iterator[TaskResult]):
         self._unavailable = Backoff(client.initial_backoff, client.max_backoff, client._rng)
         self._overloaded = Backoff(client.initial_backoff, client.max_backoff, client._rng)
         self._unavailable_in_a_row = 0
+        #: True once any scheduler answered (accepted, refused, any event) or
+        #: an address accepted the connection and stayed silent (perhaps a
+        #: frozen scheduler): from then on ``connect_timeout`` no longer applies.
+        self._answered = False
+        self._first_submit: Optional[float] = None
+        self._attempts = Attempts(client.schedulers)
 
     # === iteration ===
 
@@ -188,12 +201,15 @@ class JobStream(Iterator[TaskResult]):
         stub = self._client._stub(address)
         log.debug("submitting job %s to %s (%d skipped)", self.job_id, address, len(self._delivered))
         self.scheduler = address
+        if self._first_submit is None:
+            self._first_submit = time.monotonic()
         self._finished_event = False
         self._call = stub.SubmitJob(
             request, metadata=self._client._metadata, timeout=remaining
         )
 
     def _on_event(self, event: scheduler_pb2.JobEvent) -> None:
+        self._answered = True
         kind = event.WhichOneof("event")
         if kind == "accepted":
             self._accepted = True
@@ -254,15 +270,33 @@ class JobStream(Iterator[TaskResult]):
             code = grpc.StatusCode.UNAVAILABLE
         else:
             code = error.code()
-            reason = f"{code.name}: {error.details()}" if code else str(error)
-            fatal = fatal_error(code, error.details() or "") if code else None
+            details = error.details() or ""
+            reason = f"{code.name}: {details}" if code else str(error)
+            problem = certificate_problem(details)
+            if problem is not None:
+                raise TlsError(f"{self.scheduler}: TLS handshake failed: {problem}", code)
+            assert self.scheduler is not None
+            wrong = wrong_server(error, self._client._channel(self.scheduler))
+            if wrong is not None:
+                self._attempts.record(self.scheduler, wrong)
+                self._fail_over(wrong.reason, code)
+                return
+            fatal = fatal_error(code, details) if code else None
             if fatal is not None:
                 raise fatal
             if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                self._answered = True
                 self._retry_after_rejection(error)
                 return
             if code == grpc.StatusCode.DEADLINE_EXCEEDED and self._expired():
                 raise JobTimeout(f"job {self.job_id} did not finish in time", code)
+            if not self._answered:
+                unreached = transport_reason(code, details)
+                self._attempts.record(self.scheduler, unreached)
+                if not unreached.absent:
+                    # Something listens there and may be a frozen scheduler:
+                    # wait for it as for an overloaded one.
+                    self._answered = True
         self._fail_over(reason, code)
 
     def _retry_after_rejection(self, error: grpc.RpcError) -> None:
@@ -279,8 +313,16 @@ class JobStream(Iterator[TaskResult]):
         self._rotate()
 
     def _fail_over(self, reason: str, code: grpc.StatusCode) -> None:
+        if self._attempts.all_permanent():
+            raise Unavailable(f"no scheduler at the addresses given: {self._attempts.describe()}", code)
         self._unavailable_in_a_row += 1
         if self._unavailable_in_a_row >= self._client.max_unavailable:
+            if not self._answered:
+                raise Unavailable(
+                    f"no scheduler answered after {self._unavailable_in_a_row} tries: "
+                    f"{self._attempts.describe()}",
+                    code,
+                )
             raise Unavailable(
                 f"job {self.job_id}: no scheduler available after "
                 f"{self._unavailable_in_a_row} tries, last: {reason}",
@@ -295,7 +337,16 @@ class JobStream(Iterator[TaskResult]):
         # Capped exponential backoff with full jitter on every failover
         # (reset by each new result): a stream that keeps breaking, or a
         # scheduler that keeps ending it, is never resubmitted in a tight loop.
-        self._sleep(self._unavailable.next_delay())
+        delay = self._unavailable.next_delay()
+        if not self._answered and self._first_submit is not None:
+            # Give up before connect_timeout passes rather than after it.
+            if time.monotonic() + delay - self._first_submit >= self._client.connect_timeout:
+                raise Unavailable(
+                    f"no scheduler answered within {self._client.connect_timeout:g}s: "
+                    f"{self._attempts.describe()}",
+                    code,
+                )
+        self._sleep(delay)
 
     def _rotate(self) -> None:
         self._index = (self._index + 1) % len(self._client.schedulers)

@@ -17,11 +17,14 @@
 //! - [`telemetry`]: logging set-up (stderr, optionally a daily file).
 //! - [`runtime`]: the tokio runtime, current-thread or multi-thread.
 //! - [`net`]: the address a server advertises.
+//! - [`incoming`]: the accept side of the gRPC listeners (connection cap,
+//!   handshake deadline).
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
 pub mod binary;
 pub mod consul;
+pub mod incoming;
 pub mod metrics;
 pub mod net;
 pub mod observability;

@@ -10,7 +10,7 @@ use std::future::Future;
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tonic::server::NamedService;
-use tonic::transport::server::{Router, TcpIncoming};
+use tonic::transport::server::Router;
 use tonic::transport::Server;
 use tonic_health::server::HealthReporter;
 use tonic_health::ServingStatus;
@@ -68,12 +68,13 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets the
-/// calls in flight finish.
+/// calls in flight finish. Connections are accepted under `limits` (a cap,
+/// a handshake deadline; see [`crate::incoming`]).
 pub async fn serve_grpc(
     router: GrpcRouter,
     listener: TcpListener,
+    limits: crate::incoming::ConnectionLimits,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    router.serve_with_incoming_shutdown(incoming, shutdown).await
+    router.serve_with_incoming_shutdown(crate::incoming::incoming(listener, limits), shutdown).await
 }

@@ -7,8 +7,10 @@
 //! - [`results`]: the result stream of an accepted job, with failover.
 //! - [`watch`]: the results of a job submitted elsewhere or let go.
 //! - `backoff`: capped exponential backoff with full jitter.
+//! - `reach`: why an address did not take a submission.
 
 pub(crate) mod backoff;
+mod reach;
 pub mod results;
 pub mod spec;
 mod submit;
@@ -48,6 +50,12 @@ pub struct ClientConfig {
     /// How long one submission keeps retrying while schedulers are
     /// overloaded or unreachable before it gives up.
     pub max_retry_time: Duration,
+    /// How long a new job's submission keeps trying while no scheduler
+    /// answers at all (connection refused, no answer, not a scheduler)
+    /// before it fails naming each address and why; `passer
+    /// --connect-timeout`. Once any scheduler answered (even "overloaded"),
+    /// and on failover of an accepted job, `max_retry_time` applies instead.
+    pub unreachable_timeout: Duration,
     /// The shared cluster token, sent as `authorization: Bearer <token>` on every call.
     pub token: Option<String>,
     /// TLS: a CA to verify schedulers (turns on `https`), and a client
@@ -57,7 +65,8 @@ pub struct ClientConfig {
 
 impl ClientConfig {
     /// A configuration for `schedulers` with default timeouts: connect 2 s,
-    /// backoff 20 ms to 2 s, give up after 10 min, no token.
+    /// backoff 20 ms to 2 s, give up after 10 s when no scheduler answers
+    /// and after 10 min of overload, no token.
     pub fn new(schedulers: impl IntoIterator<Item = impl Into<String>>) -> Self {
         Self {
             schedulers: schedulers.into_iter().map(Into::into).collect(),
@@ -65,6 +74,7 @@ impl ClientConfig {
             initial_backoff: Duration::from_millis(20),
             max_backoff: Duration::from_secs(2),
             max_retry_time: Duration::from_secs(600),
+            unreachable_timeout: Duration::from_secs(10),
             token: None,
             tls: TlsFiles::default(),
         }
@@ -88,6 +98,7 @@ impl fmt::Debug for ClientConfig {
             .field("initial_backoff", &self.initial_backoff)
             .field("max_backoff", &self.max_backoff)
             .field("max_retry_time", &self.max_retry_time)
+            .field("unreachable_timeout", &self.unreachable_timeout)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("tls", &self.tls)
             .finish()
@@ -220,8 +231,12 @@ impl Client {
 
     /// A gRPC client for the scheduler at `index`, sharing its connection.
     pub(crate) fn scheduler(&self, index: usize) -> SchedulerClient<Channel> {
-        let channel = self.inner.channels[index].get_or_init(|| self.inner.endpoints[index].connect_lazy());
-        SchedulerClient::new(channel.clone()).max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES)
+        SchedulerClient::new(self.channel(index)).max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES)
+    }
+
+    /// The connection to the scheduler at `index`, created on first use.
+    pub(crate) fn channel(&self, index: usize) -> Channel {
+        self.inner.channels[index].get_or_init(|| self.inner.endpoints[index].connect_lazy()).clone()
     }
 
     /// Wraps `message` in a request carrying the token, if any.
@@ -255,6 +270,9 @@ fn validate(config: &ClientConfig) -> Result<(), ClientError> {
     }
     if config.connect_timeout.is_zero() {
         return Err(ClientError::Config("connect_timeout must be above zero".to_owned()));
+    }
+    if config.unreachable_timeout.is_zero() {
+        return Err(ClientError::Config("unreachable_timeout (--connect-timeout) must be above zero".to_owned()));
     }
     Ok(())
 }

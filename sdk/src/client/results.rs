@@ -67,7 +67,7 @@ impl JobResults {
         let request = job.to_wire();
         let mut retry = RetryStats::default();
         let start = client.next_start();
-        let opened = submit::open(&client, &request, start, &mut retry).await?;
+        let opened = submit::open(&client, &request, start, &mut retry, true).await?;
         debug!(job_id = %request.job_id, scheduler = %client.schedulers()[opened.index], tasks = opened.accepted.task_count, "job accepted");
         let task_ids = request.tasks.iter().map(|task| task.task_id.clone()).collect();
         let failover_backoff = Backoff::new(client.config().initial_backoff, client.config().max_backoff);
@@ -246,7 +246,7 @@ impl JobResults {
         skip.sort_unstable();
         request.skip_task_ids = skip;
         let start = self.scheduler_index + 1;
-        let opened = submit::open(&self.client, &request, start, &mut self.retry).await?;
+        let opened = submit::open(&self.client, &request, start, &mut self.retry, false).await?;
         self.failovers += 1;
         self.scheduler_index = opened.index;
         self.stream_opt = Some(opened.stream);

@@ -2,6 +2,11 @@
 //! overloaded schedulers (`RESOURCE_EXHAUSTED`) are retried after their
 //! `retry-after-ms` hint or a jittered backoff, unreachable ones are skipped
 //! round-robin with a backoff after each full round, and a bad job fails at once.
+//! A first submission where nothing serves at any address (refused,
+//! unresolvable, not a scheduler) fails after `unreachable_timeout` (at once
+//! when every address is not a scheduler), naming each address and why; an
+//! address that accepts the connection and stays silent (perhaps a frozen
+//! scheduler) is waited for like an overloaded one.
 
 use std::time::Duration;
 
@@ -12,11 +17,14 @@ use tonic::{Code, Status, Streaming};
 use tracing::{debug, warn};
 
 use super::backoff::{retry_after, Backoff};
+use super::reach::{self, Attempts, Unreached};
 use super::Client;
 use crate::error::ClientError;
 
 /// Longest wait for a scheduler's `accepted` once the call is made.
 const ACCEPT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Shortest wait for `accepted` near the end of a first submission's window.
+const MIN_ANSWER_TIMEOUT: Duration = Duration::from_millis(200);
 
 /// A job stream a scheduler accepted.
 pub(crate) struct Opened {
@@ -41,19 +49,23 @@ pub(crate) struct RetryStats {
 enum Refusal {
     /// The scheduler is overloaded; retry later, perhaps elsewhere.
     Overloaded(Status),
-    /// The scheduler could not be reached or dropped the call; try another.
-    Unreachable(String),
+    /// The scheduler could not be reached or dropped the call, or the
+    /// address is no scheduler at all; try another.
+    Unreachable(Unreached),
     /// Retrying cannot help.
     Fatal(ClientError),
 }
 
 /// Submits `request`, starting at scheduler `start`, until a scheduler
-/// accepts it or `max_retry_time` has passed.
+/// accepts it or `max_retry_time` has passed. On a `first` submission, a
+/// cluster where no scheduler answers at all fails after
+/// `unreachable_timeout` instead.
 pub(crate) async fn open(
     client: &Client,
     request: &pb::SubmitJobRequest,
     start: usize,
     stats: &mut RetryStats,
+    first: bool,
 ) -> Result<Opened, ClientError> {
     let config = client.config();
     let count = client.scheduler_count();
@@ -62,16 +74,30 @@ pub(crate) async fn open(
     let mut index = start % count;
     let mut unreachable_in_round = 0usize;
     let mut unreachable_total = 0u32;
+    let mut attempts = Attempts::new(count);
+    // Set once a scheduler answered (even "overloaded"): from then on only
+    // `max_retry_time` bounds the retries.
+    let mut window_opt = first.then_some(config.unreachable_timeout);
     loop {
-        let refusal = match attempt(client, index, request).await {
+        let answer_timeout = match window_opt {
+            // A share of what is left, so one silent address cannot use up
+            // the window before the others are tried.
+            Some(window) => {
+                (window.saturating_sub(began.elapsed()) / count as u32).clamp(MIN_ANSWER_TIMEOUT, ACCEPT_TIMEOUT)
+            }
+            None => ACCEPT_TIMEOUT,
+        };
+        let refusal = match attempt(client, index, request, answer_timeout).await {
             Ok((stream, accepted)) => return Ok(Opened { index, stream, accepted }),
             Err(refusal) => refusal,
         };
+        let tried = index;
         let address = &client.schedulers()[index];
         index = (index + 1) % count;
         match refusal {
             Refusal::Fatal(error) => return Err(error),
             Refusal::Overloaded(status) => {
+                window_opt = None;
                 stats.rejections += 1;
                 unreachable_in_round = 0;
                 let delay = retry_after(&status).unwrap_or_else(|| backoff.next_delay());
@@ -82,7 +108,18 @@ pub(crate) async fn open(
                 tokio::time::sleep(delay).await;
                 stats.waited += delay;
             }
-            Refusal::Unreachable(reason) => {
+            Refusal::Unreachable(unreached) => {
+                let reason = unreached.reason.clone();
+                if !unreached.absent {
+                    // Something listens there and may be a frozen scheduler:
+                    // wait for it as long as for an overloaded one.
+                    window_opt = None;
+                }
+                attempts.record(tried, unreached);
+                let window_passed = window_opt.is_some_and(|window| began.elapsed() >= window);
+                if attempts.all_permanent() || window_passed {
+                    return Err(no_scheduler_answered(config.unreachable_timeout, &attempts, client.schedulers()));
+                }
                 unreachable_total += 1;
                 if unreachable_total == 1 {
                     warn!(job_id = %request.job_id, scheduler = %address, %reason, "scheduler unreachable, trying others");
@@ -95,6 +132,10 @@ pub(crate) async fn open(
                 }
                 unreachable_in_round = 0;
                 let delay = backoff.next_delay();
+                // Give up before the window ends rather than after it.
+                if window_opt.is_some_and(|window| began.elapsed() + delay >= window) {
+                    return Err(no_scheduler_answered(config.unreachable_timeout, &attempts, client.schedulers()));
+                }
                 if began.elapsed() + delay > config.max_retry_time {
                     return Err(ClientError::Unavailable(format!(
                         "no scheduler accepted job {} within {:?}; last error from {address}: {reason}",
@@ -107,30 +148,61 @@ pub(crate) async fn open(
     }
 }
 
-/// One call to the scheduler at `index`, up to its `accepted` event.
+/// The error of a first submission no scheduler answered.
+fn no_scheduler_answered(window: Duration, attempts: &Attempts, addresses: &[String]) -> ClientError {
+    let verdict = if attempts.all_permanent() {
+        "no scheduler at the addresses given".to_owned()
+    } else {
+        format!("no scheduler answered within {window:?}")
+    };
+    ClientError::Unavailable(format!("{verdict}: {}", attempts.describe(addresses)))
+}
+
+/// One call to the scheduler at `index`, up to its `accepted` event, which
+/// must come within `answer_timeout`.
 async fn attempt(
     client: &Client,
     index: usize,
     request: &pb::SubmitJobRequest,
+    answer_timeout: Duration,
 ) -> Result<(Streaming<pb::JobEvent>, pb::JobAccepted), Refusal> {
     let call = async {
         let mut scheduler = client.scheduler(index);
-        let response = scheduler.submit_job(client.request(request.clone())).await.map_err(classify)?;
+        let response = match scheduler.submit_job(client.request(request.clone())).await {
+            Ok(response) => response,
+            Err(status) => return Err(refusal(client, index, status).await),
+        };
         let mut stream = response.into_inner();
-        match stream.message().await.map_err(classify)? {
+        let first = match stream.message().await {
+            Ok(first) => first,
+            Err(status) => return Err(refusal(client, index, status).await),
+        };
+        match first {
             Some(pb::JobEvent { event: Some(Event::Accepted(accepted)) }) => Ok((stream, accepted)),
             Some(other) => Err(Refusal::Fatal(ClientError::Protocol(format!(
                 "scheduler {} sent {other:?} before accepting job {}",
                 client.schedulers()[index],
                 request.job_id
             )))),
-            None => Err(Refusal::Unreachable("stream ended before the job was accepted".to_owned())),
+            None => Err(unreachable("stream ended before the job was accepted".to_owned())),
         }
     };
-    match tokio::time::timeout(ACCEPT_TIMEOUT, call).await {
+    match tokio::time::timeout(answer_timeout, call).await {
         Ok(result) => result,
-        Err(_) => Err(Refusal::Unreachable(format!("no answer within {ACCEPT_TIMEOUT:?}"))),
+        Err(_) => Err(unreachable(format!("no answer within {answer_timeout:?}"))),
     }
+}
+
+/// Sorts a failed call, first asking whether the address is a scheduler at all.
+async fn refusal(client: &Client, index: usize, status: Status) -> Refusal {
+    match reach::wrong_server(&status, client.channel(index)).await {
+        Some(wrong) => Refusal::Unreachable(wrong),
+        None => classify(status),
+    }
+}
+
+fn unreachable(reason: String) -> Refusal {
+    Refusal::Unreachable(Unreached::silent(reason))
 }
 
 /// Sorts a failed call by what to do next. A TLS certificate failure
@@ -142,7 +214,7 @@ fn classify(status: Status) -> Refusal {
     match status.code() {
         Code::ResourceExhausted => Refusal::Overloaded(status),
         Code::Unavailable | Code::Cancelled | Code::Aborted | Code::Unknown | Code::DeadlineExceeded => {
-            Refusal::Unreachable(format!("{:?}: {}", status.code(), status.message()))
+            Refusal::Unreachable(reach::transport_reason(&status))
         }
         _ => Refusal::Fatal(ClientError::from(status)),
     }

@@ -12,6 +12,7 @@ use prometheus_client::registry::Registry;
 /// (`scheduler`, `node-monitor`) in `registry`.
 pub fn register_process_metrics(registry: &mut Registry, component: &'static str) {
     registry.register_collector(Box::new(ProcessCollector { component }));
+    registry.register_collector(Box::new(crate::incoming::stats::ConnectionCollector));
 }
 
 /// Reads `/proc/self` whenever it is scraped.
