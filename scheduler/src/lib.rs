@@ -14,6 +14,7 @@ pub mod discovery;
 pub mod error;
 pub mod history;
 pub mod http;
+pub mod job_api;
 pub mod metrics;
 pub mod nodes;
 pub mod placement;
