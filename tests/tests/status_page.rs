@@ -180,8 +180,10 @@ async fn job_view_lists_failures_first_and_cancels_in_chromium() -> anyhow::Resu
     cluster.wait_nodes_up(0, 2).await?;
     let http = cluster.scheduler_http_addrs[0].clone();
     let client = cluster.client();
-    for round in 0..3 {
+    // Traffic for the charts, spread over a few seconds.
+    for round in 0..5 {
         client.run(JobSpec::uniform(format!("warm-up-{round}"), "echo", 300, b"x")).await?;
+        tokio::time::sleep(Duration::from_millis(600)).await;
     }
 
     // Six tasks that run for a minute and one whose payload `sleep` rejects.
@@ -216,7 +218,7 @@ async fn job_view_lists_failures_first_and_cancels_in_chromium() -> anyhow::Resu
     assert!(body.contains("no-such-job"), "the 404 names the job: {body}");
 
     // The page opened on the job: its task rows, the failure first.
-    wait_history(&http, 4).await?;
+    wait_history(&http, 6).await?;
     let profile = std::env::temp_dir().join(format!("passer-chromium-job-{}", std::process::id()));
     std::fs::create_dir_all(&profile)?;
     let url = format!("http://{http}/#job=mixed-job");
@@ -228,7 +230,7 @@ async fn job_view_lists_failures_first_and_cancels_in_chromium() -> anyhow::Resu
     let failed_at = dom.find("<tr class=\"task failed\"").context("failed row")?;
     assert!(failed_at < dom.find("<tr class=\"task running\"").context("running row")?, "the failure is listed first");
     assert!(dom.contains("is not a decimal number of milliseconds"), "the error text is on the page");
-    screenshot(&profile, budget, &url, Some("status-page.png"), 1500)?;
+    screenshot(&profile, budget, &url, Some("status-page.png"), 1300)?;
 
     // A cancel without the page's header (as a form on another site would
     // send it) is refused; the page's own cancel ends the running tasks.
