@@ -231,6 +231,9 @@ async fn job_view_lists_failures_first_and_cancels_in_chromium() -> anyhow::Resu
     assert!(failed_at < dom.find("<tr class=\"task running\"").context("running row")?, "the failure is listed first");
     assert!(dom.contains("is not a decimal number of milliseconds"), "the error text is on the page");
     screenshot(&profile, budget, &url, Some("status-page.png"), 1300)?;
+    let unknown = format!("http://{http}/#job=no-such-job");
+    let dom = run_chromium(&profile, &["--virtual-time-budget=3000".to_owned(), "--dump-dom".to_owned()], &unknown)?;
+    assert!(dom.contains("no job \"no-such-job\" on this scheduler"), "an unknown job is named on the page:\n{dom}");
 
     // A cancel without the page's header (as a form on another site would
     // send it) is refused; the page's own cancel ends the running tasks.
