@@ -1,6 +1,7 @@
 //! The scheduler's HTTP side: Prometheus `/metrics` and the web status page
-//! (`/`, its script and style, all built into the binary) fed by the JSON
-//! of `/api/status`. A sampler fills the [`History`] the charts draw.
+//! (`/`, its scripts and style, all built into the binary) fed by the JSON
+//! of `/api/status` and, for the job view, of `/api/jobs/{id}`
+//! ([`crate::job_api`]). A sampler fills the [`History`] the charts draw.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -20,6 +21,8 @@ use crate::recent::JobRecord;
 
 const INDEX_HTML: &str = include_str!("web/index.html");
 const APP_JS: &str = include_str!("web/app.js");
+const API_JS: &str = include_str!("web/api.js");
+const JOB_JS: &str = include_str!("web/job.js");
 const STYLE_CSS: &str = include_str!("web/style.css");
 
 /// How often the history is sampled.
@@ -29,12 +32,15 @@ const RUNNING_JOBS_SHOWN: usize = 50;
 
 /// The status page, its JSON and `/metrics`.
 pub fn status_router(scheduler: Arc<Scheduler>, history: Arc<History>, registry: Arc<Registry>) -> Router {
+    let jobs = crate::job_api::job_router(Arc::clone(&scheduler));
     let asset = |content_type: &'static str, body: &'static str| {
         get(move || async move { ([(header::CONTENT_TYPE, content_type)], body).into_response() })
     };
     Router::new()
         .route("/", asset("text/html; charset=utf-8", INDEX_HTML))
         .route("/app.js", asset("text/javascript; charset=utf-8", APP_JS))
+        .route("/api.js", asset("text/javascript; charset=utf-8", API_JS))
+        .route("/job.js", asset("text/javascript; charset=utf-8", JOB_JS))
         .route("/style.css", asset("text/css; charset=utf-8", STYLE_CSS))
         .route(
             "/api/status",
@@ -43,6 +49,7 @@ pub fn status_router(scheduler: Arc<Scheduler>, history: Arc<History>, registry:
                 async move { Json(body) }
             }),
         )
+        .merge(jobs)
         .merge(passer_server::metrics::metrics_router(registry))
 }
 

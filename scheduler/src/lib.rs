@@ -16,6 +16,7 @@ pub mod error;
 pub mod history;
 pub mod http;
 pub mod intake;
+pub mod job_api;
 pub mod metrics;
 pub mod nodes;
 pub mod placement;

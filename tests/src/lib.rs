@@ -15,5 +15,5 @@ pub mod http;
 pub mod process;
 
 pub use cluster::{Cluster, ClusterBuilder};
-pub use http::{http_get, parse_metrics};
+pub use http::{http_get, http_request, parse_metrics};
 pub use process::{bin_path, free_port, Process};

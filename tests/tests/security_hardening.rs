@@ -1,31 +1,24 @@
 //! Security that fails closed (issue 16, items 8 and 10): a scheduler with
 //! a token asks for it on every HTTP endpoint too (status page, its JSON,
-//! `/metrics`); the `Bearer` scheme is matched in any case; a certificate
-//! error fails `passer submit` at once with the reason instead of retrying.
+//! the job view's `/api/jobs/{id}` and its cancel, `/metrics`); the
+//! `Bearer` scheme is matched in any case; a certificate error fails
+//! `passer submit` at once with the reason instead of retrying.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use passer_proto::pb;
 use passer_tests::certs::TestPki;
-use passer_tests::{bin_path, Cluster};
+use passer_tests::{bin_path, http_request, Cluster};
 
 const TOKEN: &str = "s3cret-hardening-token";
 
 /// GETs `path` from `address` with an optional `Authorization` value;
 /// returns the status code.
 fn http_status(address: &str, path: &str, authorization: Option<&str>) -> anyhow::Result<u16> {
-    let mut stream = TcpStream::connect(address).with_context(|| format!("connect to {address}"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let header = authorization.map(|value| format!("Authorization: {value}\r\n")).unwrap_or_default();
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n{header}Connection: close\r\n\r\n")?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer)?;
-    let status_line = answer.lines().next().unwrap_or_default();
-    status_line.split_whitespace().nth(1).context("no status code")?.parse().context("status code")
+    let headers: Vec<(&str, &str)> = authorization.map(|value| ("Authorization", value)).into_iter().collect();
+    Ok(http_request(address, "GET", path, &headers)?.0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,6 +46,7 @@ async fn http_endpoints_ask_for_the_token_and_bearer_is_case_insensitive() -> an
         (status_page, "/"),
         (status_page, "/api/status"),
         (status_page, "/app.js"),
+        (status_page, "/job.js"),
         (status_page, "/metrics"),
         (metrics, "/metrics"),
         (node_metrics, "/metrics"),
@@ -62,6 +56,16 @@ async fn http_endpoints_ask_for_the_token_and_bearer_is_case_insensitive() -> an
         assert_eq!(http_status(address, path, Some(&bearer))?, 200, "{path} with the token");
         assert_eq!(http_status(address, path, Some(&lowercase))?, 200, "{path} with lowercase bearer");
         assert_eq!(http_status(address, path, Some(basic))?, 200, "{path} with Basic");
+    }
+    // The job view's endpoints: refused without the token; with it, an
+    // unknown job is a 404 (past the token check).
+    for (method, path) in [("GET", "/api/jobs/some-job"), ("POST", "/api/jobs/some-job/cancel")] {
+        let page = ("X-Requested-With", "passer");
+        let (status, _) = http_request(status_page, method, path, &[page])?;
+        assert_eq!(status, 401, "{method} {path} without the token");
+        let (status, body) = http_request(status_page, method, path, &[page, ("Authorization", &bearer)])?;
+        assert_eq!(status, 404, "{method} {path} with the token: {body}");
+        assert!(body.contains("some-job"), "the 404 names the job: {body}");
     }
 
     // gRPC: a lowercase scheme is the same token.

@@ -13,6 +13,7 @@
 //! type, so a node redeeming one gets a pending task of that executor type
 //! from any group whose constraint admits the node (the Sparrow paper's
 //! scheme for mixed constraints), never a task it is not eligible for.
+//! What the status page's job view lists is read out in `job_view.rs`.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
@@ -610,6 +611,10 @@ mod offers;
 #[path = "job_retries.rs"]
 mod retries;
 pub use retries::{retry_backoff, DEFAULT_RETRY_BACKOFF_MS, MAX_RETRY_BACKOFF_MS};
+
+#[path = "job_view.rs"]
+mod view;
+pub use view::{JobView, TaskPhase, TaskView};
 
 #[cfg(test)]
 #[path = "job_tests.rs"]

@@ -1,5 +1,6 @@
 // passer's status page: polls /api/status and draws the cards, the node and
-// job tables, and the charts (plain canvas, no libraries).
+// job tables, and the charts (plain canvas, no libraries); the job view is
+// job.js, the token-aware fetch api.js.
 "use strict";
 
 const REFRESH_MS = 2000;
@@ -78,12 +79,15 @@ function drawJobs(jobs) {
   const multi = all.filter((j) => j.tasks !== 1);
   const rows = multi.map((j) => {
     const kind = j.failed > 0 ? "failed" : j.done ? "done" : "";
-    return el("tr", { class: "job" },
+    const selected = j.job_id === openJobId() ? " selected" : "";
+    const row = el("tr", { class: "job" + selected, title: "show its tasks" },
       el("td", {}, j.job_id), el("td", {}, j.tenant || "—"),
       el("td", {}, bar(j.tasks ? j.finished / j.tasks : 1, kind)),
       el("td", {}, j.finished + "/" + j.tasks), el("td", {}, j.failed),
       el("td", {}, seconds(j.elapsed)),
       el("td", {}, j.done ? "finished" : j.progress ? "running · " + j.progress : "running"));
+    row.addEventListener("click", () => showJob(j.job_id));
+    return row;
   });
   if (single.length > 0) {
     const running = single.filter((j) => !j.done).length;
@@ -176,7 +180,7 @@ function drawCharts(history) {
 
 async function refresh() {
   try {
-    const response = await fetch("/api/status", { cache: "no-store" });
+    const response = await api("/api/status");
     const status = await response.json();
     const s = status.scheduler;
     document.getElementById("scheduler").textContent = "scheduler " + s.address + " · up " + seconds(s.uptime_s) + " · " + status.nodes.length + " node monitors";
@@ -185,6 +189,7 @@ async function refresh() {
     drawNodes(status.nodes, s.uptime_s);
     drawJobs(status.jobs);
     drawCharts(status.history);
+    await refreshJobView();
     document.body.dataset.loaded = "true";
   } catch (error) {
     document.getElementById("scheduler").textContent = "cannot reach the scheduler: " + error;
