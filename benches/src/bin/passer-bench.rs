@@ -141,7 +141,7 @@ enum Command {
         sweep: SweepArgs,
     },
     /// passer, then Ray, Dask and Celery on the same workloads; writes docs/benchmarks.md.
-    Compare(CompareArgs),
+    Compare(Box<CompareArgs>),
     /// The task-graph benchmarks' executor process (node monitors start it):
     /// echo, sleep, noop, fan-in, wc-map, wc-reduce.
     Executor {

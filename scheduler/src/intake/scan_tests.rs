@@ -61,7 +61,7 @@ fn a_request_within_the_limits_passes_in_any_chunking() {
 fn one_task_too_many_is_refused_naming_the_limit() {
     let bytes = framed(&request(4));
     for size in [1, 2, 7, bytes.len()] {
-        let refusal = scan_in_chunks(&bytes, size).err().expect("refused");
+        let refusal = scan_in_chunks(&bytes, size).expect_err("refused");
         assert_eq!(refusal.field, "tasks");
         assert!(refusal.problem.contains("limit of 3 per job"), "{refusal}");
     }
@@ -71,24 +71,24 @@ fn one_task_too_many_is_refused_naming_the_limit() {
 fn too_many_constraints_on_a_task_or_the_job_are_refused() {
     let mut by_task = request(1);
     by_task.tasks[0].constraints = vec!["a".into(), "b".into(), "c".into()];
-    let refusal = scan_in_chunks(&framed(&by_task), 3).err().expect("refused");
+    let refusal = scan_in_chunks(&framed(&by_task), 3).expect_err("refused");
     assert_eq!(refusal.field, "tasks[0].constraints");
     let mut by_job = request(1);
     by_job.constraints = vec!["a".into(), "b".into(), "c".into()];
-    assert_eq!(scan_in_chunks(&framed(&by_job), 3).err().expect("refused").field, "constraints");
+    assert_eq!(scan_in_chunks(&framed(&by_job), 3).expect_err("refused").field, "constraints");
 }
 
 #[test]
 fn too_many_skip_ids_are_refused() {
     let mut skips = request(1);
     skips.skip_task_ids = (0..4).map(|i| format!("s{i}")).collect();
-    assert_eq!(scan_in_chunks(&framed(&skips), 5).err().expect("refused").field, "skip_task_ids");
+    assert_eq!(scan_in_chunks(&framed(&skips), 5).expect_err("refused").field, "skip_task_ids");
 }
 
 #[test]
 fn a_frame_over_the_message_limit_is_refused_from_its_header() {
     let header = [0, 0x00, 0x20, 0x00, 0x01]; // 2 MiB + 1 byte
-    let refusal = SubmitScan::new(LIMITS).feed(&header).err().expect("refused");
+    let refusal = SubmitScan::new(LIMITS).feed(&header).expect_err("refused");
     assert!(refusal.problem.contains("2097153 bytes, more than the limit of 1048576"), "{refusal}");
 }
 
@@ -98,7 +98,7 @@ fn malformed_requests_are_refused_not_panicked_on() {
         let mut bytes = vec![0];
         bytes.extend_from_slice(&(body.len() as u32).to_be_bytes());
         bytes.extend_from_slice(&body);
-        let refusal = SubmitScan::new(LIMITS).feed(&bytes).err().expect("refused");
+        let refusal = SubmitScan::new(LIMITS).feed(&bytes).expect_err("refused");
         assert!(refusal.problem.contains("not a well-formed"), "{refusal}");
     }
 }
