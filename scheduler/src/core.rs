@@ -291,19 +291,14 @@ impl Scheduler {
                 request.job_id
             )));
         }
-        let skip: std::collections::HashSet<&str> = request.skip_task_ids.iter().map(String::as_str).collect();
-        let (events, receiver) = mpsc::channel(entry.state.task_count() + 2);
-        let accepted = pb::JobAccepted {
-            job_id: request.job_id.clone(),
-            task_count: entry.state.task_count() as u32,
-            scheduler: self.address.clone(),
-        };
-        let _ = events.try_send(Ok(event(pb::job_event::Event::Accepted(accepted))));
-        let seen: Vec<pb::TaskFinished> =
-            entry.state.results().iter().filter(|r| !skip.contains(r.task_id.as_str())).cloned().collect();
-        if !seen.is_empty() {
-            let _ = events.try_send(Ok(event(pb::job_event::Event::Results(pb::TaskResults { tasks: seen }))));
-        }
+        let (events, receiver) = replay_channel(
+            &request.job_id,
+            &self.address,
+            entry.state.task_count(),
+            entry.state.results(),
+            &request.skip_task_ids,
+            None,
+        );
         entry.events = events;
         tracing::info!(job_id = %request.job_id, "client re-attached to running job");
         Ok(Some(receiver))
