@@ -120,6 +120,9 @@ pub struct NodeMonitorConfig {
     /// Connection cap and handshake deadline of the gRPC listeners.
     #[command(flatten)]
     pub connections: passer_server::incoming::ConnectionArgs,
+    /// Where to write the bound addresses once serving (`--ready-file`).
+    #[command(flatten)]
+    pub ready: passer_server::ready::ReadyArgs,
 }
 
 impl NodeMonitorConfig {
@@ -150,6 +153,7 @@ impl NodeMonitorConfig {
             attach_socket: None,
             security: Default::default(),
             connections: Default::default(),
+            ready: Default::default(),
             allow_command: false,
             command_max_output_bytes: 65_536,
         }

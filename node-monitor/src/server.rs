@@ -109,6 +109,7 @@ pub async fn run_with_security(
     let exits = ExitLog::default();
     let (stop_executors, stop_signal) = watch::channel(false);
     let mut local_attach = None;
+    let mut listeners = vec![("grpc", bound)];
     let tcp_attach_addr = if security.server_tls.is_some() {
         let (address, task) = serve_local_attach(
             config.attach_listen,
@@ -119,6 +120,7 @@ pub async fn run_with_security(
         )
         .await?;
         local_attach = Some(task);
+        listeners.push(("attach", address));
         format!("http://{address}")
     } else {
         format!("http://127.0.0.1:{}", bound.port())
@@ -162,6 +164,8 @@ pub async fn run_with_security(
 
     let (router, health) =
         grpc_server::<pb::node_monitor_server::NodeMonitorServer<NodeMonitorService>>(&security).await?;
+    listeners.extend(metrics_server.as_ref().and_then(|server| Some(("metrics", server.address()?))));
+    config.ready.announce(&listeners)?;
     tracing::info!(%bound, %advertise, %node_id, tls = security.server_tls.is_some(), token = token.is_some(), "node monitor serving");
     let drain_monitor = Arc::clone(&monitor);
     let drain_timeout = config.drain_timeout();

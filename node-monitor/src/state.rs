@@ -725,3 +725,7 @@ mod tests;
 #[cfg(test)]
 #[path = "state_fault_tests.rs"]
 mod fault_tests;
+
+#[cfg(test)]
+#[path = "state_props.rs"]
+mod props;

@@ -97,6 +97,9 @@ pub struct SchedulerConfig {
     /// Connection cap and handshake deadline of the gRPC listener.
     #[command(flatten)]
     pub connections: passer_server::incoming::ConnectionArgs,
+    /// Where to write the bound addresses once serving (`--ready-file`).
+    #[command(flatten)]
+    pub ready: passer_server::ready::ReadyArgs,
 }
 
 impl SchedulerConfig {
@@ -128,6 +131,7 @@ impl SchedulerConfig {
             keep_results_bytes: 16 * 1024 * 1024,
             security: Default::default(),
             connections: Default::default(),
+            ready: Default::default(),
         }
     }
 

@@ -65,6 +65,9 @@ pub async fn run_with_security(
 
     let (router, health) = grpc_server::<pb::scheduler_server::SchedulerServer<SchedulerService>>(&security).await?;
     tracing::info!(source = %discovery.describe(), nodes = ?discovery.current(), "node monitor discovery");
+    let mut listeners = vec![("grpc", bound)];
+    listeners.extend(http_servers.iter().filter_map(|(name, server)| Some((*name, server.address()?))));
+    scheduler.config.ready.announce(&listeners)?;
     tracing::info!(%bound, %advertise, nodes = scheduler.config.node_monitors.len(), tls = security.server_tls.is_some(), token = security.token.is_some(), "scheduler serving");
     let graceful = async move {
         shutdown.await;
@@ -122,18 +125,23 @@ impl passer_server::binary::ServerConfig for SchedulerConfig {
 /// Starts the `--metrics-listen` and `--http-listen` servers that are
 /// configured, each behind `token` when there is one; they stop when the
 /// returned handles are dropped.
-async fn serve_observability(scheduler: &Arc<Scheduler>, token: Option<&str>) -> anyhow::Result<Vec<Background>> {
+/// Starts the HTTP listeners the flags ask for, each named as the ready
+/// file names it (`metrics`, `http`; the status page's sampler has no name).
+async fn serve_observability(
+    scheduler: &Arc<Scheduler>,
+    token: Option<&str>,
+) -> anyhow::Result<Vec<(&'static str, Background)>> {
     let registry = Arc::new(crate::metrics::registry(Arc::clone(scheduler)));
     let mut servers = Vec::new();
     if let Some(address) = scheduler.config.metrics_listen {
         let router = passer_server::metrics::metrics_router(Arc::clone(&registry));
-        servers.push(spawn_http("--metrics-listen", "metrics at /metrics", address, router, token).await?);
+        servers.push(("metrics", spawn_http("--metrics-listen", "metrics at /metrics", address, router, token).await?));
     }
     if let Some(address) = scheduler.config.http_listen {
         let history = Arc::new(crate::history::History::default());
-        servers.push(Background::spawn(crate::http::sample_history(Arc::clone(scheduler), Arc::clone(&history))));
+        servers.push(("", Background::spawn(crate::http::sample_history(Arc::clone(scheduler), Arc::clone(&history)))));
         let router = crate::http::status_router(Arc::clone(scheduler), history, registry);
-        servers.push(spawn_http("--http-listen", "the status page", address, router, token).await?);
+        servers.push(("http", spawn_http("--http-listen", "the status page", address, router, token).await?));
     }
     Ok(servers)
 }

@@ -38,7 +38,7 @@ fn leaf(issuer: &Authority, name: &str, alt_names: &[&str]) -> anyhow::Result<(S
 impl TestPki {
     /// Generates the certificates into a new temporary directory.
     pub fn generate() -> anyhow::Result<Self> {
-        let dir = std::env::temp_dir().join(format!("passer-pki-{}-{}", std::process::id(), crate::free_port()));
+        let dir = std::env::temp_dir().join(crate::unique_name("passer-pki"));
         std::fs::create_dir_all(&dir).context("create the pki directory")?;
         let ca = authority("passer test CA")?;
         let other = authority("some other CA")?;

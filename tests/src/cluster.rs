@@ -8,7 +8,7 @@ use passer::security::{BearerToken, PeerConnector, TlsFiles};
 use passer::{Client, ClientConfig};
 use passer_proto::pb;
 
-use crate::process::{free_port, Process};
+use crate::process::{Process, Ready};
 
 /// How to start a cluster.
 #[derive(Debug, Clone)]
@@ -109,42 +109,44 @@ impl ClusterBuilder {
             scheduler_args_of: Vec::new(),
         };
         for index in 0..self.node_monitors {
-            let port = free_port();
-            let address = format!("127.0.0.1:{port}");
             let mut node_args = cluster.args_of_node(index);
             if self.observability {
-                let metrics = format!("127.0.0.1:{}", free_port());
-                node_args.extend(["--metrics-listen".to_owned(), metrics.clone()]);
-                cluster.node_metrics_addrs.push(metrics);
+                node_args.extend(["--metrics-listen".to_owned(), ANY_PORT.to_owned()]);
             }
-            let process = start_node_monitor(index, &address, &node_args, &env)?;
+            let (process, ready) = start_node_monitor(index, ANY_PORT, &node_args, &env).await?;
+            if self.observability {
+                cluster.node_metrics_addrs.push(ready.address("metrics")?);
+            }
             cluster.node_monitors.push(process);
-            cluster.node_addrs.push(address);
+            cluster.node_addrs.push(ready.address("grpc")?);
         }
         for (index, address) in cluster.node_addrs.iter().enumerate() {
             wait_serving_with(address, &cluster.node_monitors[index], &self.client_tls).await?;
         }
         for index in 0..self.schedulers {
-            let port = free_port();
-            let address = format!("127.0.0.1:{port}");
-            let mut args = vec![
-                "--listen".to_owned(),
-                address.clone(),
-                "--node-monitors".to_owned(),
-                cluster.node_addrs.join(","),
-            ];
+            let mut args = vec!["--node-monitors".to_owned(), cluster.node_addrs.join(",")];
             args.extend(self.scheduler_args.iter().cloned());
+            let mut listens = vec![("--listen", "grpc")];
             if self.observability {
-                let metrics = format!("127.0.0.1:{}", free_port());
-                let http = format!("127.0.0.1:{}", free_port());
-                args.extend(["--metrics-listen".to_owned(), metrics.clone(), "--http-listen".to_owned(), http.clone()]);
-                cluster.scheduler_metrics_addrs.push(metrics);
-                cluster.scheduler_http_addrs.push(http);
+                listens.extend([("--metrics-listen", "metrics"), ("--http-listen", "http")]);
             }
-            let process = Process::start(&format!("scheduler{index}"), "passer-scheduler", &args, &env)?;
+            let mut first = args.clone();
+            for (flag, _) in &listens {
+                first.extend([(*flag).to_owned(), ANY_PORT.to_owned()]);
+            }
+            let (process, ready) =
+                Process::start_server(&format!("scheduler{index}"), "passer-scheduler", &first, &env).await?;
+            // A restart takes the same ports again: clients know them.
+            for (flag, name) in &listens {
+                args.extend([(*flag).to_owned(), ready.address(name)?]);
+            }
+            if self.observability {
+                cluster.scheduler_metrics_addrs.push(ready.address("metrics")?);
+                cluster.scheduler_http_addrs.push(ready.address("http")?);
+            }
             cluster.scheduler_args_of.push(args);
             cluster.schedulers.push(process);
-            cluster.scheduler_addrs.push(address);
+            cluster.scheduler_addrs.push(ready.address("grpc")?);
         }
         for (index, address) in cluster.scheduler_addrs.iter().enumerate() {
             wait_serving_with(address, &cluster.schedulers[index], &self.client_tls).await?;
@@ -153,15 +155,35 @@ impl ClusterBuilder {
     }
 }
 
-fn start_node_monitor(
+/// Listen on any free port; the server reports the one it bound.
+pub const ANY_PORT: &str = "127.0.0.1:0";
+
+/// Starts node monitor `index` listening on `address` (port 0 for any) and
+/// waits for its ready file.
+async fn start_node_monitor(
     index: usize,
     address: &str,
     extra: &[String],
     env: &[(&str, String)],
-) -> anyhow::Result<Process> {
+) -> anyhow::Result<(Process, Ready)> {
     let mut args = vec!["--listen".to_owned(), address.to_owned()];
     args.extend(extra.iter().cloned());
-    Process::start(&format!("node{index}"), "passer-node-monitor", &args, env)
+    Process::start_server(&format!("node{index}"), "passer-node-monitor", &args, env).await
+}
+
+/// Starts server `binary` with `args` (which name its `--listen` address,
+/// usually [`ANY_PORT`]), waits for its ready file and then for gRPC health
+/// SERVING; returns it with the gRPC address it bound.
+pub async fn start_serving(
+    name: &str,
+    binary: &str,
+    args: &[String],
+    env: &[(&str, String)],
+) -> anyhow::Result<(Process, String)> {
+    let (process, ready) = Process::start_server(name, binary, args, env).await?;
+    let address = ready.address("grpc")?;
+    wait_serving(&address, &process).await?;
+    Ok((process, address))
 }
 
 /// Polls gRPC health until SERVING (at most 20 s).
@@ -248,24 +270,47 @@ impl Cluster {
         Ok(client.get_stats(pb::GetStatsRequest {}).await?.into_inner())
     }
 
-    /// Restarts node monitor `index` on its old address (after a kill).
+    /// Restarts node monitor `index` on its old addresses (after a kill).
     pub async fn restart_node_monitor(&mut self, index: usize) -> anyhow::Result<()> {
         let env: Vec<(&str, String)> = self.env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
         self.node_monitors[index].kill();
         let address = self.node_addrs[index].clone();
-        let args = self.args_of_node(index);
-        self.node_monitors[index] = start_node_monitor(index, &address, &args, &env)?;
+        let mut args = self.args_of_node(index);
+        if let Some(metrics) = self.node_metrics_addrs.get(index) {
+            args.extend(["--metrics-listen".to_owned(), metrics.clone()]);
+        }
+        self.node_monitors[index] = start_node_monitor(index, &address, &args, &env).await?.0;
         wait_serving_with(&address, &self.node_monitors[index], &self.client_tls).await
     }
 
-    /// Restarts scheduler `index` on its old address with its old flags
+    /// Restarts scheduler `index` on its old addresses with its old flags
     /// (after a kill) and waits until it serves.
     pub async fn restart_scheduler(&mut self, index: usize) -> anyhow::Result<()> {
         let env: Vec<(&str, String)> = self.env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
         self.schedulers[index].kill();
         let args = self.scheduler_args_of[index].clone();
-        self.schedulers[index] = Process::start(&format!("scheduler{index}"), "passer-scheduler", &args, &env)?;
+        self.schedulers[index] =
+            Process::start_server(&format!("scheduler{index}"), "passer-scheduler", &args, &env).await?.0;
         wait_serving_with(&self.scheduler_addrs[index], &self.schedulers[index], &self.client_tls).await
+    }
+
+    /// Waits until node monitor `index` has at least `busy` executor slots
+    /// running tasks (asked of the node itself, not a scheduler's poll).
+    pub async fn wait_node_busy(&self, index: usize, busy: u32) -> anyhow::Result<()> {
+        let uri = format!("http://{}", self.node_addrs[index]);
+        let mut client = pb::node_monitor_client::NodeMonitorClient::connect(uri).await.context("connect to node")?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let load = client.get_load(pb::GetLoadRequest {}).await?.into_inner();
+            let running: u32 = load.executors.iter().map(|e| e.slots_busy).sum();
+            if running >= busy {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                bail!("node monitor {index} ran {running} tasks, not {busy}, within 20 s: {load:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Waits until scheduler `index` sees `count` node monitors up with executors.

@@ -1,5 +1,8 @@
 //! One child process of ours: started from the workspace's release
-//! binaries, its output captured to a log file, killed on drop.
+//! binaries, its output captured to a log file, killed on drop. Servers are
+//! started on port 0 with `--ready-file` and report the addresses they
+//! bound ([`Process::start_server`]), so no test picks a port and races
+//! another process for it.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -29,10 +32,36 @@ pub fn bin_path(name: &str) -> PathBuf {
     path
 }
 
-/// A free loopback port (bound, then released for the child to take).
-pub fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("local addr").port()
+/// An address where nothing listens: port 1 on loopback (below 1024, so
+/// no ephemeral port ever lands there). Connections to it are refused.
+pub const DEAD_ADDRESS: &str = "127.0.0.1:1";
+
+/// A name no other test process or call in this one uses: the pid and a
+/// counter (for log files, temporary directories).
+pub fn unique_name(prefix: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let count = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{prefix}-{}-{count}", std::process::id())
+}
+
+/// How long a server may take to bind its listeners and write its ready file.
+const READY_WITHIN: Duration = Duration::from_secs(20);
+
+/// The addresses a server wrote to its `--ready-file`.
+#[derive(Debug, Clone, Default)]
+pub struct Ready {
+    entries: Vec<(String, std::net::SocketAddr)>,
+}
+
+impl Ready {
+    /// The bound address of listener `name` (`grpc`, `metrics`, `http`,
+    /// `attach`) as `host:port`, failing with what the file held.
+    pub fn address(&self, name: &str) -> anyhow::Result<String> {
+        match self.entries.iter().find(|(n, _)| n == name) {
+            Some((_, address)) => Ok(address.to_string()),
+            None => anyhow::bail!("the ready file names no '{name}' listener: {:?}", self.entries),
+        }
+    }
 }
 
 /// A running child process, killed (SIGKILL) when dropped.
@@ -60,7 +89,7 @@ impl Process {
         args: &[String],
         env: &[(&str, String)],
     ) -> anyhow::Result<Self> {
-        let log = std::env::temp_dir().join(format!("passer-test-{}-{}-{}.log", name, std::process::id(), free_port()));
+        let log = std::env::temp_dir().join(format!("{}.log", unique_name(&format!("passer-test-{name}"))));
         let file = std::fs::File::create(&log).context("create log file")?;
         let mut command = match wrapper.split_first() {
             Some((program, wrapper_args)) => {
@@ -77,6 +106,52 @@ impl Process {
         }
         let child = command.spawn().with_context(|| format!("start {binary}"))?;
         Ok(Self { name: name.to_owned(), child: Some(child), log })
+    }
+
+    /// Starts server binary `binary` with `args` (whose listen flags may name
+    /// port 0) plus `--ready-file`, and waits until it has bound every
+    /// listener: returns it with the addresses it bound. Fails with its log
+    /// if it exits first or takes longer than 20 s.
+    pub async fn start_server(
+        name: &str,
+        binary: &str,
+        args: &[String],
+        env: &[(&str, String)],
+    ) -> anyhow::Result<(Self, Ready)> {
+        Self::start_server_under(name, &[], binary, args, env).await
+    }
+
+    /// [`Process::start_server`] through `wrapper` (see [`Process::start_under`]).
+    pub async fn start_server_under(
+        name: &str,
+        wrapper: &[&str],
+        binary: &str,
+        args: &[String],
+        env: &[(&str, String)],
+    ) -> anyhow::Result<(Self, Ready)> {
+        let ready_file = std::env::temp_dir().join(format!("{}.ready", unique_name(&format!("passer-test-{name}"))));
+        let mut args = args.to_vec();
+        args.extend(["--ready-file".to_owned(), ready_file.display().to_string()]);
+        let mut process = Self::start_under(name, wrapper, binary, &args, env)?;
+        let ready = process.wait_ready(&ready_file).await;
+        let _ = std::fs::remove_file(&ready_file);
+        Ok((process, ready?))
+    }
+
+    async fn wait_ready(&mut self, ready_file: &std::path::Path) -> anyhow::Result<Ready> {
+        let deadline = tokio::time::Instant::now() + READY_WITHIN;
+        loop {
+            if let Ok(text) = std::fs::read_to_string(ready_file) {
+                return Ok(Ready { entries: passer_server::ready::parse(&text) });
+            }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                anyhow::bail!("{} exited ({status}) before it was ready; log:\n{}", self.name, self.log_tail());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                anyhow::bail!("{} wrote no ready file within {READY_WITHIN:?}; log:\n{}", self.name, self.log_tail());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// The process id.

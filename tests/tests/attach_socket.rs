@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{ensure, Context};
 use nix::sys::signal::Signal;
 use passer::JobSpec;
-use passer_tests::{bin_path, free_port, Cluster, Process};
+use passer_tests::{bin_path, unique_name, Cluster, Process, Within, ANY_PORT};
 
 fn passer_executor(attach: Option<&str>) -> Vec<String> {
     let mut args = vec!["executor".to_owned(), "--builtin".to_owned(), "echo".to_owned(), "--slots".to_owned()];
@@ -24,7 +24,7 @@ fn passer_executor(attach: Option<&str>) -> Vec<String> {
 
 /// A fresh directory for a test's socket.
 fn scratch_dir(name: &str) -> anyhow::Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("passer-{name}-{}-{}", std::process::id(), free_port()));
+    let dir = std::env::temp_dir().join(unique_name(&format!("passer-{name}")));
     std::fs::create_dir_all(&dir).context("create the scratch dir")?;
     Ok(dir)
 }
@@ -58,7 +58,8 @@ async fn wait_log(process: &Process, needle: &str, patience: Duration) -> anyhow
 
 /// Runs 20 echo tasks and checks each ran on executor process `pid`.
 async fn run_on(cluster: &Cluster, job_id: &str, pid: u32) -> anyhow::Result<()> {
-    let results = cluster.client().run(JobSpec::uniform(job_id, "echo", 20, b"hi")).await?;
+    let results =
+        cluster.client().run(JobSpec::uniform(job_id, "echo", 20, b"hi")).within("the results of job echo").await??;
     ensure!(results.len() == 20, "one result per task");
     for result in &results {
         ensure!(result.succeeded(), "{} failed: {}", result.task_id, result.error);
@@ -132,7 +133,7 @@ async fn bad_socket_paths_are_named_in_the_error() -> anyhow::Result<()> {
     let missing_dir = Path::new("/nonexistent-passer-dir/attach.sock");
     let args = vec![
         "--listen".to_owned(),
-        format!("127.0.0.1:{}", free_port()),
+        ANY_PORT.to_owned(),
         "--attach-socket".to_owned(),
         missing_dir.display().to_string(),
     ];

@@ -4,6 +4,7 @@
 //! the scheduler's memory stays near its baseline, at its peak and after.
 //! Before the scan it decoded all 5,000,000 tasks first: ~900 MB peak.
 
+use passer_tests::Within;
 use std::time::Duration;
 
 use passer::{JobSpec, TaskSpec};
@@ -78,7 +79,7 @@ async fn a_huge_submission_is_refused_before_decoding_and_memory_stays_bounded()
     cluster.wait_nodes_up(0, 1).await?;
     let pid = cluster.schedulers[0].pid();
     // Warm the scheduler up with a normal job, so the baseline includes it.
-    cluster.client().run(JobSpec::uniform("warm-up", "echo", 100, b"x")).await?;
+    cluster.client().run(JobSpec::uniform("warm-up", "echo", 100, b"x")).within("the results of job warm-up").await??;
     let (baseline_rss_kib, baseline_hwm_kib) = memory_kib(pid)?;
 
     let request = big_request();
@@ -119,8 +120,11 @@ async fn a_huge_submission_is_refused_before_decoding_and_memory_stays_bounded()
     assert!(rss_kib <= baseline_rss_kib + 16 * 1024, "RSS {rss_kib} KiB after, baseline {baseline_rss_kib} KiB");
 
     // The scheduler still serves normal work.
-    let results =
-        cluster.client().run(JobSpec::new("after-big").task(TaskSpec::new("ok", "echo", b"hi".to_vec()))).await?;
+    let results = cluster
+        .client()
+        .run(JobSpec::new("after-big").task(TaskSpec::new("ok", "echo", b"hi".to_vec())))
+        .within("the results of job after-big")
+        .await??;
     assert!(results[0].succeeded(), "{:?}", results[0].error);
     Ok(())
 }

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::ensure;
-use passer_tests::{bin_path, free_port, Cluster};
+use passer_tests::{bin_path, Cluster, DEAD_ADDRESS};
 
 /// Runs `passer submit --scheduler ADDRESS`; returns its exit code, stderr
 /// and how long it took.
@@ -24,14 +24,14 @@ fn submit_to(address: &str, extra: &[&str]) -> anyhow::Result<(Option<i32>, Stri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_address_fails_within_ten_seconds_naming_it() -> anyhow::Result<()> {
-    let address = format!("127.0.0.1:{}", free_port());
-    let (code, stderr, took) = submit_to(&address, &[])?;
+    let address = DEAD_ADDRESS;
+    let (code, stderr, took) = submit_to(address, &[])?;
     ensure!(code == Some(1), "exit {code:?}: {stderr}");
     ensure!(took < Duration::from_secs(10), "took {took:?}");
-    ensure!(stderr.contains(&address) && stderr.contains("connection refused"), "stderr: {stderr}");
+    ensure!(stderr.contains(address) && stderr.contains("connection refused"), "stderr: {stderr}");
 
     // A shorter --connect-timeout gives up sooner.
-    let (code, stderr, took) = submit_to(&address, &["--connect-timeout", "1s"])?;
+    let (code, stderr, took) = submit_to(address, &["--connect-timeout", "1s"])?;
     ensure!(code == Some(1) && took < Duration::from_secs(2), "exit {code:?} after {took:?}: {stderr}");
     Ok(())
 }

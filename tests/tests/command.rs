@@ -3,6 +3,7 @@
 //! dies at its deadline or on cancel, and without `--allow-command` a job
 //! using it is refused with a clear reason.
 
+use passer_tests::Within;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -43,7 +44,7 @@ async fn a_command_reports_its_exit_code_and_output() -> anyhow::Result<()> {
         ))
         .task(command_task("noisy", json!({"argv": ["sh", "-c", "yes | head -c 5000"]})))
         .task(command_task("bad", json!({"args": ["ls"]})));
-    let results = cluster.client().run(job).await?;
+    let results = cluster.client().run(job).within("the job's results").await??;
     let by_id = |id: &str| results.iter().find(|r| r.task_id == id).expect("a result per task");
 
     let exit3 = by_id("exit3");
@@ -81,7 +82,11 @@ async fn a_runaway_command_is_killed_at_its_deadline() -> anyhow::Result<()> {
     assert_eq!(result.status, TaskStatus::Failed);
     assert!(result.error.contains("deadline exceeded"), "{}", result.error);
     wait_group_gone(group, sleeper).await?;
-    let after = cluster.client().run(JobSpec::new("after").task(command_task("t", json!({"argv": ["true"]})))).await?;
+    let after = cluster
+        .client()
+        .run(JobSpec::new("after").task(command_task("t", json!({"argv": ["true"]}))))
+        .within("the results of job after")
+        .await??;
     assert!(after[0].succeeded(), "the slot is free again: {:?}", after[0]);
     Ok(())
 }

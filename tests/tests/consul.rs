@@ -8,18 +8,17 @@
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use passer_tests::cluster::wait_serving;
+use passer_tests::cluster::start_serving;
 use passer_tests::consul_agent::FakeConsulAgent;
-use passer_tests::{free_port, Process};
+use passer_tests::{ANY_PORT, DEAD_ADDRESS};
 
 const WAIT: Duration = Duration::from_secs(10);
 
 async fn registers_and_deregisters(binary: &str, service: &str, extra: &[&str]) -> anyhow::Result<()> {
     let agent = FakeConsulAgent::start().await?;
-    let address = format!("127.0.0.1:{}", free_port());
     let mut args: Vec<String> = [
         "--listen",
-        &address,
+        ANY_PORT,
         "--consul-agent",
         agent.url(),
         "--consul-tags",
@@ -34,8 +33,7 @@ async fn registers_and_deregisters(binary: &str, service: &str, extra: &[&str]) 
     .map(str::to_owned)
     .into();
     args.extend(extra.iter().map(|arg| (*arg).to_owned()));
-    let mut process = Process::start(binary, binary, &args, &[])?;
-    wait_serving(&address, &process).await?;
+    let (mut process, address) = start_serving(binary, binary, &args, &[]).await?;
 
     let is_register =
         |r: &passer_tests::consul_agent::RecordedRequest| r.method == "PUT" && r.path == "/v1/agent/service/register";
@@ -76,11 +74,9 @@ async fn scheduler_registers_with_consul_and_deregisters_on_sigterm() -> anyhow:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_agent_does_not_stop_the_server() -> anyhow::Result<()> {
-    let address = format!("127.0.0.1:{}", free_port());
-    let unreachable = format!("http://127.0.0.1:{}", free_port());
-    let args = ["--listen", &address, "--consul-agent", &unreachable].map(str::to_owned);
-    let process = Process::start("node", "passer-node-monitor", &args, &[])?;
-    wait_serving(&address, &process).await
+    let unreachable = format!("http://{DEAD_ADDRESS}");
+    let args = ["--listen", ANY_PORT, "--consul-agent", &unreachable].map(str::to_owned);
+    start_serving("node", "passer-node-monitor", &args, &[]).await.map(drop)
 }
 
 /// The Python the CI prepared (`.ci/python-env.sh`), else `python3`.
@@ -106,13 +102,10 @@ async fn python_grpc_health_client_sees_every_binary_serving() -> anyhow::Result
         eprintln!("skipped: {python} has no grpcio-health-checking (run .ci/python-env.sh and set PASSER_PYTHON)");
         return Ok(());
     }
-    let node_address = format!("127.0.0.1:{}", free_port());
-    let node = Process::start("node", "passer-node-monitor", &["--listen".to_owned(), node_address.clone()], &[])?;
-    wait_serving(&node_address, &node).await?;
-    let scheduler_address = format!("127.0.0.1:{}", free_port());
-    let scheduler_args = ["--listen", &scheduler_address, "--node-monitors", &node_address].map(str::to_owned);
-    let scheduler = Process::start("scheduler", "passer-scheduler", &scheduler_args, &[])?;
-    wait_serving(&scheduler_address, &scheduler).await?;
+    let (_node, node_address) =
+        start_serving("node", "passer-node-monitor", &["--listen".to_owned(), ANY_PORT.to_owned()], &[]).await?;
+    let scheduler_args = ["--listen", ANY_PORT, "--node-monitors", &node_address].map(str::to_owned);
+    let (_scheduler, scheduler_address) = start_serving("scheduler", "passer-scheduler", &scheduler_args, &[]).await?;
     for address in [&node_address, &scheduler_address] {
         let output = tokio::process::Command::new(&python)
             .args(["-c", PYTHON_HEALTH_CHECK, address])

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use passer::{JobSpec, TaskSpec};
 use passer_proto::pb;
-use passer_tests::{bin_path, Cluster};
+use passer_tests::{bin_path, Cluster, Within};
 
 fn executor_command() -> String {
     format!("{} executor --builtin echo --slots 4", bin_path("passer").display())
@@ -25,7 +25,7 @@ async fn five_hundred_tasks_through_external_executors_each_get_one_result() -> 
     assert_eq!(executor_pids.len(), 3, "each node monitor supervises one executor process");
 
     let job = JobSpec::uniform("core-500", "echo", 500, b"payload");
-    let results = cluster.client().run(job).await?;
+    let results = cluster.client().run(job).within("the job's results").await??;
 
     assert_eq!(results.len(), 500);
     let mut seen = HashSet::new();
@@ -114,7 +114,8 @@ async fn bad_jobs_get_clear_errors_and_the_scheduler_keeps_serving() -> anyhow::
     let results = cluster
         .client()
         .run(JobSpec::new("after-bad").task(TaskSpec::new("ok", "echo", b"still here".to_vec())))
-        .await?;
+        .within("the results of job after-bad")
+        .await??;
     assert_eq!(results.len(), 1);
     assert_eq!(results[0].output, b"still here");
     Ok(())

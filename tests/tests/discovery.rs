@@ -9,30 +9,35 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use passer::{Client, ClientConfig, JobSpec};
-use passer_tests::cluster::wait_serving;
+use passer_tests::cluster::start_serving;
 use passer_tests::dns::{ConsulDns, Instance};
-use passer_tests::{free_port, Process};
+use passer_tests::{Process, Within, ANY_PORT};
 
 /// Record TTL in the test zone, in seconds: one refresh.
 const TTL_SECS: u32 = 1;
 
-fn node_monitor(index: usize, listen: &str) -> anyhow::Result<Process> {
+/// Starts node monitor `index` on `listen` (port 0 for any) and waits until
+/// it serves: returns it with its gRPC address.
+async fn node_monitor(index: usize, listen: &str) -> anyhow::Result<(Process, String)> {
     let args = ["--listen", listen, "--node-id", &format!("node{index}"), "--slots", "2"];
-    Process::start(&format!("node{index}"), "passer-node-monitor", &args.map(str::to_owned), &[])
+    start_serving(&format!("node{index}"), "passer-node-monitor", &args.map(str::to_owned), &[]).await
 }
 
-fn scheduler(listen: &str, discovery_args: &[String]) -> anyhow::Result<Process> {
+/// Starts a scheduler on any port with `discovery_args` and waits until it
+/// serves: returns it with its gRPC address.
+async fn scheduler(discovery_args: &[String]) -> anyhow::Result<(Process, String)> {
     let mut args: Vec<String> =
-        ["--listen", listen, "--node-poll-ms", "100", "--discovery-min-refresh-ms", "200"].map(str::to_owned).into();
+        ["--listen", ANY_PORT, "--node-poll-ms", "100", "--discovery-min-refresh-ms", "200"].map(str::to_owned).into();
     args.extend(discovery_args.iter().cloned());
-    Process::start("scheduler", "passer-scheduler", &args, &[])
+    start_serving("scheduler", "passer-scheduler", &args, &[]).await
 }
 
 /// Runs a job of sleep tasks (more than the nodes' slots, so every node
 /// that holds reservations takes some) and returns the nodes that ran them.
 async fn nodes_used(scheduler_address: &str, job_id: &str) -> anyhow::Result<BTreeSet<String>> {
     let client = Client::new(ClientConfig::new([scheduler_address]))?;
-    let results = client.run(JobSpec::uniform(job_id, "sleep", 16, b"150")).await?;
+    let results =
+        client.run(JobSpec::uniform(job_id, "sleep", 16, b"150")).within("the results of job sleep").await??;
     for result in &results {
         anyhow::ensure!(result.succeeded(), "{} failed: {}", result.task_id, result.error);
     }
@@ -62,21 +67,19 @@ async fn wait_registry(scheduler_address: &str, wanted: &[&str], within: Duratio
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduler_follows_consul_dns_as_node_monitors_come_and_go() -> anyhow::Result<()> {
     let dns = ConsulDns::start(TTL_SECS).await?;
-    let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
     let mut nodes = Vec::new();
-    for (index, port) in ports.iter().enumerate() {
-        let address = format!("127.0.0.1:{port}");
-        nodes.push(node_monitor(index, &address)?);
-        wait_serving(&address, &nodes[index]).await?;
+    let mut ports = Vec::new();
+    for index in 0..4 {
+        let (node, address) = node_monitor(index, ANY_PORT).await?;
+        nodes.push(node);
+        ports.push(address.rsplit_once(':').and_then(|(_, port)| port.parse::<u16>().ok()).unwrap_or_default());
     }
     let instances: Vec<Instance> =
         ports.iter().enumerate().map(|(index, port)| Instance::loopback(&format!("host{index}"), *port)).collect();
     dns.set_service("passer-node-monitor", &instances[..3]).await?;
 
-    let scheduler_address = format!("127.0.0.1:{}", free_port());
     let consul_args = ["--consul-dns".to_owned(), dns.address().to_string()];
-    let scheduler = scheduler(&scheduler_address, &consul_args)?;
-    wait_serving(&scheduler_address, &scheduler).await?;
+    let (_scheduler, scheduler_address) = scheduler(&consul_args).await?;
     wait_registry(&scheduler_address, &["node0", "node1", "node2"], Duration::from_secs(10)).await?;
     let first = nodes_used(&scheduler_address, "discovered-3").await?;
     assert_eq!(first, ["node0", "node1", "node2"].map(str::to_owned).into(), "a job runs on all three");
@@ -97,25 +100,22 @@ async fn scheduler_follows_consul_dns_as_node_monitors_come_and_go() -> anyhow::
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduler_finds_node_monitors_by_plain_dns_a_records() -> anyhow::Result<()> {
     let dns = ConsulDns::start(TTL_SECS).await?;
-    let port = free_port();
     let ips = [Ipv4Addr::new(127, 0, 0, 2), Ipv4Addr::new(127, 0, 0, 3)];
-    let mut nodes = Vec::new();
-    for (index, ip) in ips.iter().enumerate() {
-        let address = format!("{ip}:{port}");
-        nodes.push(node_monitor(index, &address)?);
-        wait_serving(&address, &nodes[index]).await?;
-    }
+    // The first takes any port; the second the same port on its own address
+    // (A records carry no port).
+    let (first, address) = node_monitor(0, &format!("{}:0", ips[0])).await?;
+    let port = address.rsplit_once(':').map(|(_, port)| port.to_owned()).unwrap_or_default();
+    let (second, _) = node_monitor(1, &format!("{}:{port}", ips[1])).await?;
+    let _nodes = [first, second];
     dns.set_a_records("tasks.nm.consul.", &ips).await?;
 
-    let scheduler_address = format!("127.0.0.1:{}", free_port());
     let dns_args = [
         "--consul-dns".to_owned(),
         dns.address().to_string(),
         "--node-monitors-dns".to_owned(),
         format!("tasks.nm.consul:{port}"),
     ];
-    let scheduler = scheduler(&scheduler_address, &dns_args)?;
-    wait_serving(&scheduler_address, &scheduler).await?;
+    let (_scheduler, scheduler_address) = scheduler(&dns_args).await?;
     wait_registry(&scheduler_address, &["node0", "node1"], Duration::from_secs(10)).await?;
     let used = nodes_used(&scheduler_address, "plain-dns").await?;
     assert_eq!(used, ["node0", "node1"].map(str::to_owned).into());

@@ -9,7 +9,7 @@ use nix::sys::signal::Signal;
 use passer::{JobSpec, TaskOutput, TaskSpec};
 use passer_proto::pb::TaskStatus;
 use passer_tests::process::{children_of, peak_rss_kib};
-use passer_tests::{bin_path, Cluster};
+use passer_tests::{bin_path, Cluster, Within};
 
 fn assert_one_result_each(results: &[TaskOutput], expected: usize) {
     assert_eq!(results.len(), expected, "one result per task");
@@ -40,7 +40,7 @@ async fn killing_a_node_monitor_mid_job_loses_nothing() -> anyhow::Result<()> {
     let client = cluster.client();
     let mut results = client.submit(sleep_job("kill-node", 2000, 5)).await?;
     let mut collected = Vec::new();
-    while let Some(result) = results.next().await {
+    while let Some(result) = results.next().within("the next result").await? {
         collected.push(result?);
         if collected.len() == 300 {
             cluster.node_monitors[1].signal(Signal::SIGKILL);
@@ -65,24 +65,24 @@ async fn a_crashed_executor_process_is_retried_or_named() -> anyhow::Result<()> 
     // With retries: the task survives its executor's death.
     let mut results =
         client.submit(JobSpec::new("crash-retry").task(TaskSpec::new("t", "sleep", b"1500".to_vec()))).await?;
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    cluster.wait_node_busy(0, 1).await?;
     let victims = node.children();
     assert_eq!(victims.len(), 1, "one supervised executor process");
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(victims[0] as i32), Signal::SIGKILL)?;
-    let result = results.next().await.expect("a result")?;
+    let result = results.next().within("the next result").await?.expect("a result")?;
     assert!(result.succeeded(), "retried on the restarted executor: {}", result.error);
     assert_eq!(result.attempt, 2);
-    assert!(results.next().await.is_none());
+    assert!(results.next().within("the next result").await?.is_none());
 
     // Without retries: the failure names the crash.
     cluster.wait_nodes_up(0, 1).await?;
     let task = TaskSpec::new("t", "sleep", b"1500".to_vec()).max_attempts(1);
     let mut results = client.submit(JobSpec::new("crash-final").task(task)).await?;
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    cluster.wait_node_busy(0, 1).await?;
     for pid in node.children() {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGKILL)?;
     }
-    let result = results.next().await.expect("a result")?;
+    let result = results.next().within("the next result").await?.expect("a result")?;
     assert_eq!(result.status, TaskStatus::Failed);
     assert!(result.error.contains("executor exited with status"), "{}", result.error);
     println!("crash reported as: {}", result.error);
@@ -98,7 +98,7 @@ async fn an_executor_killed_with_tasks_queued_in_it_loses_nothing() -> anyhow::R
     let client = cluster.client();
     let mut results = client.submit(sleep_job("kill-queued", 600, 2)).await?;
     let mut collected = Vec::new();
-    while let Some(result) = results.next().await {
+    while let Some(result) = results.next().within("the next result").await? {
         collected.push(result?);
         if collected.len() == 150 {
             let victims = cluster.node_monitors[0].children();
@@ -151,7 +151,7 @@ async fn the_client_fails_over_when_its_scheduler_dies() -> anyhow::Result<()> {
     let mut collected = Vec::new();
     let mut killed_at: Option<Instant> = None;
     let mut first_after_kill: Option<Duration> = None;
-    while let Some(result) = results.next().await {
+    while let Some(result) = results.next().within("the next result").await? {
         collected.push(result?);
         if collected.len() == 100 && killed_at.is_none() {
             cluster.schedulers[victim].signal(Signal::SIGKILL);
@@ -188,7 +188,7 @@ async fn overload_pushes_back_and_everything_completes() -> anyhow::Result<()> {
         tokio::spawn(async move {
             let mut results = client.submit(JobSpec::uniform(format!("flood-{i}"), "echo", 50, b"x")).await?;
             let mut outputs = Vec::new();
-            while let Some(result) = results.next().await {
+            while let Some(result) = results.next().within("the next result").await? {
                 outputs.push(result?);
             }
             anyhow::Ok((outputs, results.rejections(), results.waited()))
@@ -226,7 +226,7 @@ async fn a_timed_out_task_fails_and_frees_its_slot() -> anyhow::Result<()> {
         .task(TaskSpec::new("slow", "sleep", b"5000".to_vec()).timeout(Duration::from_millis(200)).max_attempts(1))
         .task(TaskSpec::new("next", "sleep", b"10".to_vec()));
     let started = Instant::now();
-    let results = cluster.client().run(job).await?;
+    let results = cluster.client().run(job).within("the job's results").await??;
     assert_one_result_each(&results, 2);
     let slow = results.iter().find(|r| r.task_id == "slow").expect("slow result");
     assert_eq!(slow.status, TaskStatus::Failed);
@@ -243,9 +243,9 @@ async fn a_cancelled_job_closes_every_task() -> anyhow::Result<()> {
     cluster.wait_nodes_up(0, 2).await?;
     let client = cluster.client();
     let mut results = client.submit(sleep_job("to-cancel", 200, 50)).await?;
-    let mut collected = vec![results.next().await.expect("first result")?];
+    let mut collected = vec![results.next().within("the next result").await?.expect("first result")?];
     assert!(client.cancel("to-cancel").await?, "scheduler found the job");
-    while let Some(result) = results.next().await {
+    while let Some(result) = results.next().within("the next result").await? {
         collected.push(result?);
     }
     assert_one_result_each(&collected, 200);
@@ -261,12 +261,19 @@ async fn a_restarted_node_monitor_takes_work_at_once() -> anyhow::Result<()> {
     let mut cluster = Cluster::builder().node_monitors(1).scheduler_args(["--node-poll-ms", "100"]).start().await?;
     cluster.wait_nodes_up(0, 1).await?;
     let client = cluster.client();
-    assert_eq!(client.run(JobSpec::uniform("before", "echo", 10, b"x")).await?.len(), 10);
+    assert_eq!(
+        client.run(JobSpec::uniform("before", "echo", 10, b"x")).within("the results of job before").await??.len(),
+        10
+    );
     cluster.node_monitors[0].kill();
     cluster.restart_node_monitor(0).await?;
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        match client.run(JobSpec::uniform(format!("after-{}", deadline.elapsed().as_nanos()), "echo", 10, b"x")).await {
+        match client
+            .run(JobSpec::uniform(format!("after-{}", deadline.elapsed().as_nanos()), "echo", 10, b"x"))
+            .within("the job's results")
+            .await?
+        {
             Ok(results) => {
                 assert!(results.iter().all(TaskOutput::succeeded));
                 break;

@@ -12,7 +12,7 @@ use passer::{Client, ClientConfig, JobSpec, TaskOutput, TaskSpec};
 use passer_proto::pb;
 use passer_proto::pb::TaskStatus;
 use passer_tests::process::children_of;
-use passer_tests::{bin_path, Cluster};
+use passer_tests::{bin_path, Cluster, Within};
 
 /// The healthy scheduler's job: 200 tasks of 10 ms.
 const SMALL_TASKS: usize = 200;
@@ -246,7 +246,7 @@ async fn an_executor_that_stops_answering_has_its_tasks_replaced_issue_16() -> a
     nix::sys::signal::kill(victim, Signal::SIGSTOP)?;
     let mut collected = Vec::new();
     let outcome = tokio::time::timeout(Duration::from_secs(20), async {
-        while let Some(result) = results.next().await {
+        while let Some(result) = results.next().within("the next result").await? {
             collected.push(result?);
         }
         anyhow::Ok(())

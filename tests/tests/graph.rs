@@ -3,6 +3,7 @@
 //! scheduler serving a stage mid-graph with every task ending exactly once,
 //! and each refused shape with its message (nothing submitted).
 
+use passer_tests::Within;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ const GRAPH_DEADLINE: Duration = Duration::from_secs(60);
 async fn drain(mut run: GraphRun) -> anyhow::Result<(Vec<GraphEvent>, GraphOutcome)> {
     let collect = async {
         let mut events = Vec::new();
-        while let Some(event) = run.next().await {
+        while let Some(event) = run.next().within("the next graph event").await? {
             events.push(event);
         }
         let outcome = run.outcome().await?;
@@ -136,7 +137,7 @@ async fn killing_the_serving_scheduler_mid_graph_ends_every_task_exactly_once() 
     let mut events = Vec::new();
     let mut killed_opt = None;
     let collect = async {
-        while let Some(event) = run.next().await {
+        while let Some(event) = run.next().within("the next graph event").await? {
             let in_b = matches!(&event, GraphEvent::TaskFinished { node, .. } if node == "b");
             events.push(event);
             if in_b && killed_opt.is_none() {
@@ -218,7 +219,7 @@ async fn cancelling_a_graph_cancels_its_running_stage_and_everything_after() -> 
     let mut run = cluster.client().run_graph(graph).await?;
     let handle = run.cancel_handle();
     let started = std::time::Instant::now();
-    while let Some(event) = run.next().await {
+    while let Some(event) = run.next().within("the next graph event").await? {
         if matches!(event, GraphEvent::StageSubmitted { .. }) {
             handle.cancel().await;
             break;

@@ -6,6 +6,7 @@
 //! RSS stays under [`CHAINS_PEAK_RSS_BOUND_MIB`], then [`PEAK_RSS_BOUND_MIB`]. Its own file, so the process
 //! measured runs nothing else.
 
+use passer_tests::Within;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
@@ -91,7 +92,7 @@ async fn run_counting(cluster: &Cluster, graph: Graph) -> anyhow::Result<(usize,
     let mut tasks_finished = 0usize;
     let mut stages_finished = HashSet::new();
     let collect = async {
-        while let Some(event) = run.next().await {
+        while let Some(event) = run.next().within("the next graph event").await? {
             match event {
                 GraphEvent::TaskFinished { output, .. } => {
                     ensure!(output.succeeded(), "task {} ended {:?}: {}", output.task_id, output.status, output.error);

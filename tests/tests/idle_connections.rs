@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use passer::{Client, ClientConfig, JobSpec};
 use passer_tests::cluster::wait_serving;
-use passer_tests::{free_port, Cluster, Process};
+use passer_tests::{Cluster, Process, ANY_PORT};
 use tokio::io::AsyncReadExt;
 
 const IDLE_CONNECTIONS: usize = 300;
@@ -17,10 +17,16 @@ const IDLE_CONNECTIONS: usize = 300;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_neither_starve_jobs_nor_stay_open() -> anyhow::Result<()> {
     let nodes = Cluster::builder().schedulers(0).node_monitors(1).start().await?;
-    let address = format!("127.0.0.1:{}", free_port());
-    let args = ["--listen", &address, "--node-monitors", &nodes.node_addrs[0]].map(str::to_owned);
-    let scheduler =
-        Process::start_under("scheduler", &["prlimit", "--nofile=256:256", "--"], "passer-scheduler", &args, &[])?;
+    let args = ["--listen", ANY_PORT, "--node-monitors", &nodes.node_addrs[0]].map(str::to_owned);
+    let (scheduler, ready) = Process::start_server_under(
+        "scheduler",
+        &["prlimit", "--nofile=256:256", "--"],
+        "passer-scheduler",
+        &args,
+        &[],
+    )
+    .await?;
+    let address = ready.address("grpc")?;
     wait_serving(&address, &scheduler).await?;
 
     let mut idle = Vec::with_capacity(IDLE_CONNECTIONS);

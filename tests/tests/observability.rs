@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::bail;
 use futures::StreamExt;
 use passer::JobSpec;
-use passer_tests::{http_get, parse_metrics, Cluster};
+use passer_tests::{http_get, parse_metrics, Cluster, Within};
 
 const TASKS: usize = 300;
 
@@ -28,7 +28,11 @@ async fn metrics_count_exactly_the_job_that_ran() -> anyhow::Result<()> {
     assert_eq!(before["passer_scheduler_tasks_launched_total"], 0.0);
     assert_eq!(before["passer_scheduler_nodes_up"], 2.0);
 
-    let results = cluster.client().run(JobSpec::uniform("metrics-job", "echo", TASKS, b"x")).await?;
+    let results = cluster
+        .client()
+        .run(JobSpec::uniform("metrics-job", "echo", TASKS, b"x"))
+        .within("the results of job metrics-job")
+        .await??;
     assert_eq!(results.len(), TASKS);
     assert!(results.iter().all(|r| r.succeeded()));
 
@@ -99,7 +103,11 @@ async fn metrics_count_exactly_the_job_that_ran() -> anyhow::Result<()> {
 async fn status_json_lists_nodes_and_the_finished_job() -> anyhow::Result<()> {
     let cluster = Cluster::builder().node_monitors(2).observability().start().await?;
     cluster.wait_nodes_up(0, 2).await?;
-    cluster.client().run(JobSpec::uniform("status-job", "echo", 20, b"x")).await?;
+    cluster
+        .client()
+        .run(JobSpec::uniform("status-job", "echo", 20, b"x"))
+        .within("the results of job status-job")
+        .await??;
     let status: serde_json::Value = serde_json::from_str(&http_get(&cluster.scheduler_http_addrs[0], "/api/status")?)?;
     let nodes = status["nodes"].as_array().expect("nodes");
     assert_eq!(nodes.len(), 2);

@@ -1,6 +1,7 @@
 //! Scheduling policies on real processes: weighted fair shares between
 //! tenants, strict priorities under a flood, and placement constraints.
 
+use passer_tests::Within;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,7 +43,7 @@ fn saturate(
                     .tenant(tenant)
                     .priority(priority);
                     let Ok(mut results) = client.submit(job).await else { continue };
-                    while let Some(result) = results.next().await {
+                    while let Ok(Some(result)) = results.next().within("the next result").await {
                         let now = Instant::now();
                         if now >= until {
                             return;

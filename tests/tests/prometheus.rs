@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use passer::JobSpec;
-use passer_tests::{http_get, Cluster};
+use passer_tests::{http_get, Cluster, Within};
 
 const TASKS: usize = 200;
 
@@ -130,7 +130,11 @@ fn query_value(prometheus: &Prometheus, query: &str) -> Option<f64> {
 async fn metrics_pass_promtool_and_a_real_prometheus_scrape() -> anyhow::Result<()> {
     let cluster = Cluster::builder().node_monitors(2).observability().start().await?;
     cluster.wait_nodes_up(0, 2).await?;
-    cluster.client().run(JobSpec::uniform("prometheus-job", "echo", TASKS, b"x")).await?;
+    cluster
+        .client()
+        .run(JobSpec::uniform("prometheus-job", "echo", TASKS, b"x"))
+        .within("the results of job prometheus-job")
+        .await??;
     check_with_promtool(&cluster)?;
 
     let targets: Vec<String> =

@@ -23,7 +23,7 @@ fn http_status(address: &str, path: &str, authorization: Option<&str>) -> anyhow
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_endpoints_ask_for_the_token_and_bearer_is_case_insensitive() -> anyhow::Result<()> {
-    let dir = std::env::temp_dir().join(format!("passer-token-{}-{}", std::process::id(), passer_tests::free_port()));
+    let dir = std::env::temp_dir().join(passer_tests::unique_name("passer-token"));
     std::fs::create_dir_all(&dir)?;
     let token_file = dir.join("token");
     std::fs::write(&token_file, format!("{TOKEN}\n"))?;
@@ -146,9 +146,8 @@ fn a_server_that_cannot_read_its_token_refuses_to_start() -> anyhow::Result<()> 
     let missing = std::env::temp_dir().join(format!("passer-no-such-token-{}", std::process::id()));
     let missing = missing.display().to_string();
     for binary in ["passer-scheduler", "passer-node-monitor"] {
-        let listen = format!("127.0.0.1:{}", passer_tests::free_port());
         let output = Command::new(bin_path(binary))
-            .args(["--listen", &listen, "--token-file", &missing])
+            .args(["--listen", passer_tests::ANY_PORT, "--token-file", &missing])
             .stdin(Stdio::null())
             .output()?;
         let stderr = String::from_utf8_lossy(&output.stderr);

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context};
 use passer::{JobSpec, TaskSpec};
 use passer_proto::pb;
-use passer_tests::{http_get, http_request, Cluster};
+use passer_tests::{http_get, http_request, Cluster, Within};
 
 /// The browser: `PASSER_CHROMIUM`, or `chromium` on the PATH.
 fn chromium() -> anyhow::Result<PathBuf> {
@@ -107,16 +107,17 @@ async fn status_page_renders_nodes_and_charts_in_chromium() -> anyhow::Result<()
     // while the page is captured.
     let client = cluster.client();
     for round in 0..3 {
-        client.run(JobSpec::uniform(format!("echo-{round}"), "echo", 400, b"x")).await?;
+        client.run(JobSpec::uniform(format!("echo-{round}"), "echo", 400, b"x")).within("the job's results").await??;
         tokio::time::sleep(Duration::from_millis(700)).await;
     }
     // Many single-task jobs: folded into one summary row, not a row each.
     for index in 0..30 {
-        client.run(JobSpec::uniform(format!("single-{index}"), "echo", 1, b"x")).await?;
+        client.run(JobSpec::uniform(format!("single-{index}"), "echo", 1, b"x")).within("the job's results").await??;
     }
     let slow_client = cluster.client();
     let slow = tokio::spawn(async move {
-        slow_client.run(JobSpec::uniform("sleepy-job", "sleep", 240, b"250")).await.map(|r| r.len())
+        let results = slow_client.run(JobSpec::uniform("sleepy-job", "sleep", 240, b"250"));
+        anyhow::Ok(results.within("the results of job sleepy-job").await??.len())
     });
     wait_history(&http, 5).await?;
 
@@ -182,7 +183,10 @@ async fn job_view_lists_failures_first_and_cancels_in_chromium() -> anyhow::Resu
     let client = cluster.client();
     // Traffic for the charts, spread over a few seconds.
     for round in 0..5 {
-        client.run(JobSpec::uniform(format!("warm-up-{round}"), "echo", 300, b"x")).await?;
+        client
+            .run(JobSpec::uniform(format!("warm-up-{round}"), "echo", 300, b"x"))
+            .within("the job's results")
+            .await??;
         tokio::time::sleep(Duration::from_millis(600)).await;
     }
 

@@ -16,17 +16,17 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import pytest
 
-from fakes import free_port
 from passer import Client, PasserError
 
 SDK_DIR = Path(__file__).resolve().parent.parent
 REPO = SDK_DIR.parent.parent
 #: The longest a cluster may take to come up or a test may wait for one thing.
 WAIT = 20.0
+WAIT_READY = 20.0  # the longest a server may take to bind its listeners
 
 
 def bin_dir() -> Path:
@@ -67,6 +67,20 @@ class Process:
         self._log = open(self.log_path, "wb")
         self.popen = subprocess.Popen(list(argv), env=env, stdout=self._log, stderr=subprocess.STDOUT)
 
+    def wait_ready(self, ready_file: Path) -> Dict[str, str]:
+        """Waits for the ``--ready-file`` the server writes once its listeners
+        are bound; returns listener name -> ``host:port``. Fails naming the
+        process and its log if it exits first or takes longer than WAIT_READY."""
+        deadline = time.monotonic() + WAIT_READY
+        while not ready_file.exists():
+            if self.popen.poll() is not None:
+                pytest.fail(f"{self.name} exited ({self.popen.returncode}) before it was ready\n{self.log_tail()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"{self.name} wrote no ready file within {WAIT_READY}s\n{self.log_tail()}")
+            time.sleep(0.01)
+        lines = ready_file.read_text().splitlines()
+        return dict(line.split(" ", 1) for line in lines if " " in line)
+
     def kill(self) -> None:
         """SIGKILL, then reap."""
         if self.popen.poll() is None:
@@ -99,18 +113,31 @@ class Cluster:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SDK_DIR), env.get("PYTHONPATH")]))
         env.setdefault("RUST_LOG", "warn")
         self.processes: List[Process] = []
-        self.node_addrs = [f"127.0.0.1:{free_port()}" for _ in range(node_monitors)]
-        self.scheduler_addrs = [f"127.0.0.1:{free_port()}" for _ in range(schedulers)]
+        self.node_addrs: List[str] = []
+        self.scheduler_addrs: List[str] = []
+        #: Status page addresses of schedulers started with ``--http-listen``.
+        self.scheduler_http_addrs: List[str] = []
         try:
-            for index, address in enumerate(self.node_addrs):
-                argv = [str(directory / "passer-node-monitor"), "--listen", address, *node_args]
-                self.processes.append(Process(f"node{index}", argv, env, log_dir))
-            for index, address in enumerate(self.scheduler_addrs):
+            # Port 0 everywhere: each server reports the port it bound.
+            for index in range(node_monitors):
+                ready = log_dir / f"node{index}.ready"
                 argv = [
-                    str(directory / "passer-scheduler"), "--listen", address,
+                    str(directory / "passer-node-monitor"), "--listen", "127.0.0.1:0",
+                    "--ready-file", str(ready), *node_args,
+                ]
+                self.processes.append(Process(f"node{index}", argv, env, log_dir))
+                self.node_addrs.append(self.processes[-1].wait_ready(ready)["grpc"])
+            for index in range(schedulers):
+                ready = log_dir / f"scheduler{index}.ready"
+                argv = [
+                    str(directory / "passer-scheduler"), "--listen", "127.0.0.1:0", "--ready-file", str(ready),
                     "--node-monitors", ",".join(self.node_addrs), *scheduler_args,
                 ]
                 self.processes.append(Process(f"scheduler{index}", argv, env, log_dir))
+                bound = self.processes[-1].wait_ready(ready)
+                self.scheduler_addrs.append(bound["grpc"])
+                if "http" in bound:
+                    self.scheduler_http_addrs.append(bound["http"])
         except BaseException:
             self.stop()
             raise

@@ -22,11 +22,18 @@ from passer.v1 import scheduler_pb2 as spb, scheduler_pb2_grpc
 WAIT = 5.0  # the longest any single expectation may take
 
 
-def free_port() -> int:
-    """A port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+#: An address where nothing listens (port 1: no ephemeral port lands there).
+DEAD_ADDRESS = "127.0.0.1:1"
+
+
+def reserved_port() -> "socket.socket":
+    """A loopback socket bound to a free port but not listening: connections
+    to the port are refused while it is held, and no other process can take
+    the port. Close it just before a server binds the port."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
 
 def start_server(register: Callable[[grpc.Server], None], port: int = 0) -> Tuple[grpc.Server, int]:

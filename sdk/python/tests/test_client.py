@@ -9,7 +9,7 @@ from typing import Callable, Iterator, List, Tuple
 import grpc
 import pytest
 
-from fakes import FakeScheduler, accepted, finished, free_port, job_finished, results, start_server
+from fakes import DEAD_ADDRESS, FakeScheduler, accepted, finished, job_finished, results, start_server
 from passer import (
     Client,
     FailedPrecondition,
@@ -195,13 +195,13 @@ def test_fails_over_when_scheduler_process_dies(scheduler) -> None:
 
 def test_skips_a_dead_scheduler(scheduler) -> None:
     fake, address = scheduler()
-    with make_client([f"127.0.0.1:{free_port()}", address]) as client:
+    with make_client([DEAD_ADDRESS, address]) as client:
         assert len(client.run("job", tasks(2))) == 2
     assert len(fake.requests) == 1
 
 
 def test_raises_unavailable_when_no_scheduler_answers() -> None:
-    client = make_client([f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"], max_unavailable=4)
+    client = make_client([DEAD_ADDRESS, "127.0.0.1:2"], max_unavailable=4)
     with pytest.raises(Unavailable):
         client.submit("job", tasks(1))
 

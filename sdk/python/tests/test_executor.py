@@ -10,7 +10,7 @@ from typing import Iterator, List, Tuple
 
 import pytest
 
-from fakes import WAIT, FakeNodeMonitor, free_port, run_task, start_server
+from fakes import WAIT, FakeNodeMonitor, reserved_port, run_task, start_server
 from passer import Executor, RunningTask, TaskFailed
 from passer.v1 import executor_pb2_grpc
 
@@ -203,12 +203,14 @@ def test_heartbeats_when_idle(node_monitor, started) -> None:
 
 
 def test_reattaches_when_node_monitor_comes_up_late() -> None:
-    port = free_port()
+    held = reserved_port()  # refuses connections until the server takes it
+    port = held.getsockname()[1]
     ex = make_executor(port)
     ex.register("python", lambda task: task.payload)
     ex.start()
     try:
         time.sleep(0.3)  # several refused attempts
+        held.close()
         fake = FakeNodeMonitor()
         server, _ = start_server(
             lambda s: executor_pb2_grpc.add_ExecutorsServicer_to_server(fake, s), port=port

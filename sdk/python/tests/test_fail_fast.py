@@ -22,8 +22,8 @@ from typing import Iterator, List
 
 import pytest
 
-from cluster import WAIT, Process, require_binaries
-from fakes import free_port
+from cluster import Process, require_binaries
+from fakes import DEAD_ADDRESS
 from passer import Client, Task, TlsConfig, TlsError, Unavailable
 
 
@@ -69,44 +69,35 @@ def pki() -> Iterator[Path]:
         yield directory
 
 
-def _start(binary: str, args: List[str], log_dir: Path) -> Process:
+def _start(binary: str, args: List[str], log_dir: Path) -> "tuple[Process, str]":
+    """Starts ``binary`` on any free port; returns it with the address it bound."""
     directory = require_binaries()
     env = dict(os.environ)
     env.setdefault("RUST_LOG", "warn")
-    return Process(binary, [str(directory / binary), *args], env, log_dir)
-
-
-def _wait_listening(address: str, process: Process) -> None:
-    import socket
-
-    host, port = address.rsplit(":", 1)
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        assert process.popen.poll() is None, f"{process.name} exited:\n{process.log_tail()}"
-        try:
-            socket.create_connection((host, int(port)), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    pytest.fail(f"{process.name} did not listen on {address}:\n{process.log_tail()}")
+    ready = log_dir / f"{binary}.ready"
+    argv = [str(directory / binary), "--listen", "127.0.0.1:0", "--ready-file", str(ready), *args]
+    process = Process(binary, argv, env, log_dir)
+    try:
+        return process, process.wait_ready(ready)["grpc"]
+    except BaseException:
+        process.kill()
+        raise
 
 
 @pytest.fixture(scope="module")
 def mtls_scheduler(pki: Path) -> Iterator[str]:
     """A scheduler serving TLS that demands a client certificate from ``ca``."""
-    address = f"127.0.0.1:{free_port()}"
     with tempfile.TemporaryDirectory(prefix="passer-tls-") as logs:
-        process = _start(
+        process, address = _start(
             "passer-scheduler",
             [
-                "--listen", address, "--node-monitors", f"127.0.0.1:{free_port()}",
+                "--node-monitors", DEAD_ADDRESS,
                 "--tls-cert", str(pki / "server.pem"), "--tls-key", str(pki / "server.key"),
                 "--tls-ca", str(pki / "ca.pem"), "--tls-client-ca", str(pki / "ca.pem"),
             ],
             Path(logs),
         )
         try:
-            _wait_listening(address, process)
             yield address
         finally:
             process.kill()
@@ -146,17 +137,15 @@ def test_the_right_certificates_are_accepted(pki: Path, mtls_scheduler: str) -> 
 
 
 def test_a_dead_address_fails_within_the_connect_timeout() -> None:
-    address = f"127.0.0.1:{free_port()}"
+    address = DEAD_ADDRESS
     error, took = _submit_fails(Client([address], connect_timeout=3), Unavailable)
     assert address in str(error) and "connection refused" in str(error), str(error)
     assert took < 3.5, f"took {took:.1f}s"
 
 
 def test_a_node_monitor_is_named_as_one(tmp_path: Path) -> None:
-    address = f"127.0.0.1:{free_port()}"
-    process = _start("passer-node-monitor", ["--listen", address], tmp_path)
+    process, address = _start("passer-node-monitor", [], tmp_path)
     try:
-        _wait_listening(address, process)
         error, took = _submit_fails(Client([address]), Unavailable)
     finally:
         process.kill()

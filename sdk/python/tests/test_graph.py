@@ -12,7 +12,7 @@ from typing import Dict, Iterator, List
 import pytest
 
 from cluster import Cluster
-from fakes import free_port
+from fakes import DEAD_ADDRESS
 from passer import (
     Client,
     FailedPrecondition,
@@ -196,7 +196,7 @@ def test_refused_shapes_name_the_node_before_anything_runs(build, node: str, mes
     graph = Graph()
     build(graph)
     # Nothing listens at this address: a graph that got as far as submitting would hang, not raise.
-    with Client([f"127.0.0.1:{free_port()}"], max_unavailable=1) as client:
+    with Client([DEAD_ADDRESS], max_unavailable=1) as client:
         with pytest.raises(GraphError) as refused:
             client.run_graph(graph)
     assert refused.value.node == node

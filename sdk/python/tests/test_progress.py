@@ -13,16 +13,14 @@ from typing import Iterator, List, Tuple
 import pytest
 
 from cluster import Cluster
-from fakes import free_port
 from passer import Executor, RunningTask, Task, TaskProgress, TaskStatus
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Tuple[Cluster, threading.Event, str]]:
     release = threading.Event()
-    status_url = f"http://127.0.0.1:{free_port()}/api/status"
-    http_listen = status_url.split("/")[2]
-    with Cluster(schedulers=1, node_monitors=1, scheduler_args=["--http-listen", http_listen]) as running:
+    with Cluster(schedulers=1, node_monitors=1, scheduler_args=["--http-listen", "127.0.0.1:0"]) as running:
+        status_url = f"http://{running.scheduler_http_addrs[0]}/api/status"
         ex = Executor(attach=f"http://{running.node_addrs[0]}", exit_with_parent=False, reconnect_backoff=(0.02, 0.2))
 
         @ex.task("steps", slots=2)

@@ -19,6 +19,8 @@
 //! - [`net`]: the address a server advertises.
 //! - [`incoming`]: the accept side of the gRPC listeners (connection cap,
 //!   handshake deadline).
+//! - [`ready`]: `--ready-file`, the bound addresses written once every
+//!   listener is up (so launchers can use port 0).
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
@@ -28,6 +30,7 @@ pub mod incoming;
 pub mod metrics;
 pub mod net;
 pub mod observability;
+pub mod ready;
 pub mod runtime;
 pub mod security;
 pub mod serve;

@@ -18,12 +18,18 @@ use crate::security::http_auth::require_token;
 #[derive(Debug)]
 pub struct Background {
     task: JoinHandle<()>,
+    address: Option<SocketAddr>,
 }
 
 impl Background {
     /// Spawns `future` on the current runtime.
     pub fn spawn(future: impl Future<Output = ()> + Send + 'static) -> Self {
-        Self { task: tokio::spawn(future) }
+        Self { task: tokio::spawn(future), address: None }
+    }
+
+    /// The address its listener is bound to (for an HTTP listener).
+    pub fn address(&self) -> Option<SocketAddr> {
+        self.address
     }
 }
 
@@ -47,11 +53,13 @@ pub async fn spawn_http(
     let bound = listener.local_addr().with_context(|| format!("{flag} {address} has no address"))?;
     tracing::info!(address = %bound, "serving {what}");
     let router = require_token(router, token);
-    Ok(Background::spawn(async move {
+    let mut background = Background::spawn(async move {
         if let Err(error) = serve_http(listener, router, std::future::pending()).await {
             tracing::error!(%error, "HTTP server for {what} failed");
         }
-    }))
+    });
+    background.address = Some(bound);
+    Ok(background)
 }
 
 /// Serves `router` over HTTP on `listener` until `shutdown` resolves.
