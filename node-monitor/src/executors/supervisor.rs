@@ -75,7 +75,7 @@ pub async fn supervise(
     exits: ExitLog,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut backoff = BACKOFF_MIN;
+    let mut backoff = passer::client::backoff::Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
     while !*stop.borrow() {
         let started = tokio::time::Instant::now();
         let mut child = match Command::new("sh")
@@ -113,13 +113,12 @@ pub async fn supervise(
             }
         }
         if started.elapsed() >= HEALTHY_RUN {
-            backoff = BACKOFF_MIN;
+            backoff.reset();
         }
         tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
+            _ = tokio::time::sleep(backoff.next_delay()) => {}
             _ = wait_stopped(&mut stop) => return,
         }
-        backoff = (backoff * 2).min(BACKOFF_MAX);
     }
 }
 

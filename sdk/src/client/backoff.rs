@@ -1,5 +1,10 @@
 //! Capped exponential backoff with full jitter, and reading a server's
-//! `retry-after-ms` hint from a status.
+//! `retry-after-ms` hint from a status. The one backoff of the project: the
+//! clients' retries, an executor reattaching, a node monitor restarting its
+//! executors and a server re-registering with Consul all use it. (backon's
+//! exponential backoff was weighed: its jitter adds up to one more delay on
+//! top, so delays overshoot the cap by up to 2x; full jitter within the cap
+//! spreads retrying clients best, and a seeded RNG keeps the tests exact.)
 
 use std::time::Duration;
 
@@ -10,7 +15,7 @@ use rand::{Rng, SeedableRng};
 /// `0..=min(max, initial * 2^n)` ("full jitter"), so many clients backing
 /// off at once spread out instead of retrying in lockstep.
 #[derive(Debug)]
-pub(crate) struct Backoff {
+pub struct Backoff {
     initial: Duration,
     max: Duration,
     attempt: u32,
@@ -19,24 +24,24 @@ pub(crate) struct Backoff {
 
 impl Backoff {
     /// A backoff starting at `initial` and never exceeding `max`.
-    pub(crate) fn new(initial: Duration, max: Duration) -> Self {
+    pub fn new(initial: Duration, max: Duration) -> Self {
         Self::with_rng(initial, max, SmallRng::from_rng(&mut rand::rng()))
     }
 
     /// A backoff drawing its jitter from `rng` (seeded in tests).
-    pub(crate) fn with_rng(initial: Duration, max: Duration, rng: SmallRng) -> Self {
+    pub fn with_rng(initial: Duration, max: Duration, rng: SmallRng) -> Self {
         debug_assert!(initial <= max, "initial backoff above max");
         Self { initial, max, attempt: 0, rng }
     }
 
     /// The ceiling of the next delay, before jitter.
-    pub(crate) fn ceiling(&self) -> Duration {
+    pub fn ceiling(&self) -> Duration {
         let factor = 1u32.checked_shl(self.attempt.min(31)).unwrap_or(u32::MAX);
         self.initial.saturating_mul(factor).min(self.max)
     }
 
     /// The next delay; each call doubles the ceiling until it reaches `max`.
-    pub(crate) fn next_delay(&mut self) -> Duration {
+    pub fn next_delay(&mut self) -> Duration {
         let ceiling = self.ceiling();
         self.attempt = self.attempt.saturating_add(1);
         let ceiling_micros = u64::try_from(ceiling.as_micros()).unwrap_or(u64::MAX);
@@ -44,7 +49,7 @@ impl Backoff {
     }
 
     /// Starts over from `initial` (after a success).
-    pub(crate) fn reset(&mut self) {
+    pub fn reset(&mut self) {
         self.attempt = 0;
     }
 }

@@ -9,7 +9,7 @@
 //! - `backoff`: capped exponential backoff with full jitter.
 //! - `reach`: why an address did not take a submission.
 
-pub(crate) mod backoff;
+pub mod backoff;
 mod reach;
 pub mod results;
 pub mod spec;

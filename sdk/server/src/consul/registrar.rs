@@ -84,13 +84,13 @@ impl Keeper {
         };
         let id = self.registration.id.as_str();
         let mut failing = false;
-        let mut backoff = INITIAL_BACKOFF;
+        let mut backoff = passer::client::backoff::Backoff::new(INITIAL_BACKOFF, MAX_BACKOFF);
         loop {
             match self.request("PUT", "/v1/agent/service/register", Some(&body)).await {
                 Ok(()) => {
                     tracing::info!(service_id = %id, agent = %self.agent.authority(), "registered with consul");
                     failing = false;
-                    backoff = INITIAL_BACKOFF;
+                    backoff.reset();
                     self.watch_until_forgotten().await;
                 }
                 Err(error) => {
@@ -100,8 +100,7 @@ impl Keeper {
                         tracing::warn!(service_id = %id, %error, "consul registration failed; retrying with backoff");
                         failing = true;
                     }
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    tokio::time::sleep(backoff.next_delay()).await;
                 }
             }
         }

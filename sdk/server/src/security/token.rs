@@ -22,16 +22,11 @@ const HEALTH_PATH: &str = "/grpc.health.v1.Health/";
 /// Most peers remembered for "logged once"; beyond it refusals are not logged.
 const MAX_LOGGED_PEERS: usize = 4096;
 
-/// Compares in time that depends only on the lengths, not on where the
-/// bytes differ.
+/// Compares in time that does not depend on where the bytes differ
+/// (`subtle`; only the lengths may show).
 pub fn constant_time_eq(left: &[u8], right: &[u8]) -> bool {
-    let mut difference = left.len() ^ right.len();
-    for index in 0..left.len().max(right.len()) {
-        let a = left.get(index).copied().unwrap_or(0);
-        let b = right.get(index).copied().unwrap_or(0);
-        difference |= usize::from(a ^ b);
-    }
-    difference == 0
+    use subtle::ConstantTimeEq;
+    left.ct_eq(right).into()
 }
 
 /// Whether the `authorization` value `presented` carries `token` under the
