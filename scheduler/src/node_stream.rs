@@ -20,6 +20,8 @@ use passer_proto::pb;
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 
+use crate::stats::{add, Stats};
+
 /// Placement messages queued for one node's stream at most; beyond this the
 /// unary calls carry the excess.
 pub const STREAM_QUEUE: usize = 1024;
@@ -128,18 +130,24 @@ pub async fn enqueue(
     mut client: NodeClient,
     request: pb::EnqueueReservationsRequest,
     timeout: Duration,
+    stats: &Stats,
 ) -> Result<pb::EnqueueReservationsResponse, String> {
-    let request = match stream_opt.map(|stream| stream.reserve(request)) {
-        Some(Ok(pending)) => {
+    let attempt = match &stream_opt {
+        Some(stream) => stream.reserve(request),
+        None => Err(request),
+    };
+    let request = match attempt {
+        Ok(pending) => {
+            add(&stats.placements_streamed, 1);
             return match tokio::time::timeout(timeout, pending.answer()).await {
                 Ok(Some(answer)) => Ok(answer),
                 Ok(None) => Err("the session ended before the node answered".to_owned()),
                 Err(_) => Err("the node did not answer on its session in time".to_owned()),
             };
         }
-        Some(Err(request)) => request,
-        None => request,
+        Err(request) => request,
     };
+    add(&stats.placements_unary, 1);
     match tokio::time::timeout(timeout, client.enqueue_reservations(request)).await {
         Ok(Ok(response)) => Ok(response.into_inner()),
         Ok(Err(status)) => Err(status.to_string()),
@@ -156,11 +164,11 @@ pub async fn cancel(
     request: pb::CancelReservationsRequest,
     timeout: Duration,
 ) -> u32 {
-    let request = match stream_opt.map(|stream| stream.cancel(request)) {
-        Some(Ok(())) => return 0,
-        Some(Err(request)) => request,
-        None => request,
+    let attempt = match &stream_opt {
+        Some(stream) => stream.cancel(request),
+        None => Err(request),
     };
+    let Err(request) = attempt else { return 0 };
     let Some(mut client) = client_opt else { return 0 };
     match tokio::time::timeout(timeout, client.cancel_reservations(request)).await {
         Ok(Ok(response)) => response.into_inner().cancelled,

@@ -46,8 +46,10 @@ pub fn place(scheduler: Arc<Scheduler>, job_id: String, demand: ProbeDemand, tic
                 offered: offered.clone(),
                 request_id: 0,
             };
+            let scheduler = Arc::clone(&scheduler);
             async move {
-                let reply = match node_stream::enqueue(stream_opt, client, request, CALL_TIMEOUT).await {
+                let sent = node_stream::enqueue(stream_opt, client, request, CALL_TIMEOUT, &scheduler.stats).await;
+                let reply = match sent {
                     Ok(response) => {
                         if response.accepted < reservations && !response.refusal.is_empty() {
                             tracing::debug!(%node_id, refusal = %response.refusal, "reservations refused");
