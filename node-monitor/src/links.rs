@@ -168,7 +168,10 @@ async fn run_link(
 /// Takes reservations that came on the stream as the unary call would; a
 /// request that fails the checks is answered with nothing accepted and every
 /// offered task declined, so the scheduler places them again.
-fn take_reservations(monitor: &Arc<Monitor>, request: pb::EnqueueReservationsRequest) -> pb::EnqueueReservationsResponse {
+fn take_reservations(
+    monitor: &Arc<Monitor>,
+    request: pb::EnqueueReservationsRequest,
+) -> pb::EnqueueReservationsResponse {
     match service::check_enqueue(&request) {
         Ok(()) => service::enqueue(monitor, request),
         Err(refusal) => {

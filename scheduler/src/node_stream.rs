@@ -80,7 +80,7 @@ impl NodeStream {
     pub fn reserve(
         &self,
         mut request: pb::EnqueueReservationsRequest,
-    ) -> Result<PendingAnswer, pb::EnqueueReservationsRequest> {
+    ) -> Result<PendingAnswer, Box<pb::EnqueueReservationsRequest>> {
         let request_id = self.next_request.fetch_add(1, Ordering::Relaxed);
         request.request_id = request_id;
         let (answer, receiver) = oneshot::channel();
@@ -91,7 +91,7 @@ impl NodeStream {
             Err(mpsc::error::TrySendError::Full(Outbound::Reserve(mut request)))
             | Err(mpsc::error::TrySendError::Closed(Outbound::Reserve(mut request))) => {
                 request.request_id = 0;
-                Err(request)
+                Err(Box::new(request))
             }
             Err(_) => unreachable!("try_send returns the message it was given"),
         }
@@ -132,20 +132,19 @@ pub async fn enqueue(
     timeout: Duration,
     stats: &Stats,
 ) -> Result<pb::EnqueueReservationsResponse, String> {
-    let attempt = match &stream_opt {
-        Some(stream) => stream.reserve(request),
-        None => Err(request),
-    };
-    let request = match attempt {
-        Ok(pending) => {
-            add(&stats.placements_streamed, 1);
-            return match tokio::time::timeout(timeout, pending.answer()).await {
-                Ok(Some(answer)) => Ok(answer),
-                Ok(None) => Err("the session ended before the node answered".to_owned()),
-                Err(_) => Err("the node did not answer on its session in time".to_owned()),
-            };
-        }
-        Err(request) => request,
+    let request = match &stream_opt {
+        Some(stream) => match stream.reserve(request) {
+            Ok(pending) => {
+                add(&stats.placements_streamed, 1);
+                return match tokio::time::timeout(timeout, pending.answer()).await {
+                    Ok(Some(answer)) => Ok(answer),
+                    Ok(None) => Err("the session ended before the node answered".to_owned()),
+                    Err(_) => Err("the node did not answer on its session in time".to_owned()),
+                };
+            }
+            Err(request) => *request,
+        },
+        None => request,
     };
     add(&stats.placements_unary, 1);
     match tokio::time::timeout(timeout, client.enqueue_reservations(request)).await {
@@ -225,11 +224,8 @@ mod tests {
         }
         assert_eq!(ids.len(), 2);
         assert_ne!(ids[0].1, ids[1].1, "each request has its own id");
-        let answer = |id: u64, accepted: u32| pb::EnqueueReservationsResponse {
-            request_id: id,
-            accepted,
-            ..Default::default()
-        };
+        let answer =
+            |id: u64, accepted: u32| pb::EnqueueReservationsResponse { request_id: id, accepted, ..Default::default() };
         stream.resolve(vec![answer(ids[1].1, 2), answer(ids[0].1, 1), answer(999, 7)]);
         assert_eq!(first.answer().await.map(|a| a.accepted), Some(1));
         assert_eq!(second.answer().await.map(|a| a.accepted), Some(2));

@@ -180,9 +180,9 @@ impl pb::task_source_server::TaskSource for TaskSourceService {
         });
         let grants = UnboundedReceiverStream::new(receiver);
         let outbound: SessionStream = match placement_queue {
-            Some(queue) => Box::pin(
-                futures::stream::select(grants, node_stream::outbound(queue)).take_until(ended_signal).map(Ok),
-            ),
+            Some(queue) => {
+                Box::pin(futures::stream::select(grants, node_stream::outbound(queue)).take_until(ended_signal).map(Ok))
+            }
             None => Box::pin(grants.map(Ok)),
         };
         Ok(Response::new(outbound))
