@@ -59,6 +59,12 @@ pub struct NodeMonitorConfig {
     /// ones; see README.
     #[arg(long, env = "PASSER_PREFETCH_PER_SLOT", default_value_t = 0)]
     pub prefetch_per_slot: u32,
+    /// Take reservations, offers and cancellations only on the unary
+    /// `EnqueueReservations` / `CancelReservations` calls, never on the
+    /// scheduler links' `Session` streams, as node monitors did before the
+    /// streams carried them (compatibility tests; slower).
+    #[arg(long, env = "PASSER_UNARY_RESERVATIONS_ONLY")]
+    pub unary_reservations_only: bool,
     /// Milliseconds a GetTask may go unanswered: then its slots are
     /// released, and the scheduler's reservations are skipped for a while
     /// (doubling per silence, up to 16 s) so a frozen or unreachable
@@ -138,6 +144,7 @@ impl NodeMonitorConfig {
             executors: Vec::new(),
             queue_capacity: 20_000,
             prefetch_per_slot: 0,
+            unary_reservations_only: false,
             get_task_timeout_ms: 1_000,
             executor_silence_ms: 15_000,
             labels: Vec::new(),

@@ -93,8 +93,12 @@ pub async fn run_with_security(
     );
     state.set_tenant_policy(config.tenant_policy().map_err(anyhow::Error::msg)?);
     let token = security.token.clone();
-    let link_config =
-        LinkConfig { node_id: node_id.clone(), connect_timeout: Duration::from_secs(2), peers: security.peers.clone() };
+    let link_config = LinkConfig {
+        node_id: node_id.clone(),
+        connect_timeout: Duration::from_secs(2),
+        peers: security.peers.clone(),
+        takes_reservations: !config.unary_reservations_only,
+    };
     let monitor = Monitor::new(state, link_config);
 
     for name in config.builtin.iter().filter(|n| !n.is_empty()) {

@@ -26,11 +26,57 @@ impl NodeMonitorService {
     }
 }
 
-fn check_name(field: &str, value: &str) -> Result<(), Status> {
+/// Checks a job id or executor name.
+pub fn check_name(field: &str, value: &str) -> Result<(), String> {
     if value.is_empty() || value.len() > MAX_NAME {
-        return Err(Status::invalid_argument(format!("{field} must be 1 to {MAX_NAME} bytes")));
+        return Err(format!("{field} must be 1 to {MAX_NAME} bytes"));
     }
     Ok(())
+}
+
+/// Checks reservations (from the unary call or the `Session` stream) before
+/// they reach the state; the error names the field at fault.
+pub fn check_enqueue(request: &pb::EnqueueReservationsRequest) -> Result<(), String> {
+    check_name("job_id", &request.job_id)?;
+    check_name("executor", &request.executor)?;
+    if request.scheduler_address.is_empty() {
+        return Err("scheduler_address must be set".to_owned());
+    }
+    if request.count == 0 && request.offered.is_empty() {
+        return Err("count must be at least 1 when no task is offered".to_owned());
+    }
+    if request.offered.len() > MAX_OFFERED {
+        return Err(format!("offered must hold at most {MAX_OFFERED} tasks"));
+    }
+    if let Some(stray) = request.offered.iter().find(|launch| launch.job_id != request.job_id) {
+        return Err(format!(
+            "offered task {:?} belongs to job {:?}, not {:?}",
+            stray.task_id, stray.job_id, request.job_id
+        ));
+    }
+    Ok(())
+}
+
+/// Queues checked reservations and starts offered tasks that find an idle
+/// slot; the answer echoes the request's `request_id`.
+pub fn enqueue(monitor: &Arc<Monitor>, request: pb::EnqueueReservationsRequest) -> pb::EnqueueReservationsResponse {
+    let (count, offered, request_id) = (request.count, request.offered.len(), request.request_id);
+    let mut response = monitor.with_state(|state, now| state.enqueue(request, now));
+    response.request_id = request_id;
+    let taken = (offered - response.declined_task_ids.len()) as u32;
+    let metrics = &monitor.metrics;
+    metrics.reservations_queued.inc_by(u64::from(response.accepted));
+    metrics.offers_taken.inc_by(u64::from(taken));
+    metrics.reservations_refused.inc_by(u64::from(count.saturating_sub(response.accepted)));
+    tracing::debug!(accepted = response.accepted, queue = response.queue_length, "reservations");
+    response
+}
+
+/// Drops a job's reservations (and with `stop_running` its running tasks).
+pub fn cancel(monitor: &Arc<Monitor>, request: &pb::CancelReservationsRequest) -> pb::CancelReservationsResponse {
+    let response = monitor.with_state(|state, now| state.cancel(request, now));
+    monitor.metrics.reservations_cancelled.inc_by(u64::from(response.cancelled));
+    response
 }
 
 #[tonic::async_trait]
@@ -41,32 +87,8 @@ impl pb::node_monitor_server::NodeMonitor for NodeMonitorService {
         request: Request<pb::EnqueueReservationsRequest>,
     ) -> Result<Response<pb::EnqueueReservationsResponse>, Status> {
         let request = request.into_inner();
-        check_name("job_id", &request.job_id)?;
-        check_name("executor", &request.executor)?;
-        if request.scheduler_address.is_empty() {
-            return Err(Status::invalid_argument("scheduler_address must be set"));
-        }
-        if request.count == 0 && request.offered.is_empty() {
-            return Err(Status::invalid_argument("count must be at least 1 when no task is offered"));
-        }
-        if request.offered.len() > MAX_OFFERED {
-            return Err(Status::invalid_argument(format!("offered must hold at most {MAX_OFFERED} tasks")));
-        }
-        if let Some(stray) = request.offered.iter().find(|launch| launch.job_id != request.job_id) {
-            return Err(Status::invalid_argument(format!(
-                "offered task {:?} belongs to job {:?}, not {:?}",
-                stray.task_id, stray.job_id, request.job_id
-            )));
-        }
-        let (count, offered) = (request.count, request.offered.len());
-        let response = self.monitor.with_state(|state, now| state.enqueue(request, now));
-        let taken = (offered - response.declined_task_ids.len()) as u32;
-        let metrics = &self.monitor.metrics;
-        metrics.reservations_queued.inc_by(u64::from(response.accepted));
-        metrics.offers_taken.inc_by(u64::from(taken));
-        metrics.reservations_refused.inc_by(u64::from(count.saturating_sub(response.accepted)));
-        tracing::debug!(accepted = response.accepted, queue = response.queue_length, "reservations");
-        Ok(Response::new(response))
+        check_enqueue(&request).map_err(Status::invalid_argument)?;
+        Ok(Response::new(enqueue(&self.monitor, request)))
     }
 
     async fn cancel_reservations(
@@ -74,10 +96,8 @@ impl pb::node_monitor_server::NodeMonitor for NodeMonitorService {
         request: Request<pb::CancelReservationsRequest>,
     ) -> Result<Response<pb::CancelReservationsResponse>, Status> {
         let request = request.into_inner();
-        check_name("job_id", &request.job_id)?;
-        let response = self.monitor.with_state(|state, now| state.cancel(&request, now));
-        self.monitor.metrics.reservations_cancelled.inc_by(u64::from(response.cancelled));
-        Ok(Response::new(response))
+        check_name("job_id", &request.job_id).map_err(Status::invalid_argument)?;
+        Ok(Response::new(cancel(&self.monitor, &request)))
     }
 
     async fn get_load(&self, _request: Request<pb::GetLoadRequest>) -> Result<Response<pb::NodeLoad>, Status> {

@@ -261,6 +261,7 @@ impl NodeState {
             node_id: self.node_id.clone(),
             refusal,
             declined_task_ids,
+            request_id: 0,
         };
         (response, effects)
     }

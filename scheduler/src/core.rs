@@ -87,6 +87,8 @@ impl JobEntry {
 pub struct Session {
     /// Distinguishes a reconnected session from the old one.
     pub generation: u64,
+    /// Placement on the session, when the node takes reservations on it.
+    pub stream: Option<crate::node_stream::NodeStream>,
 }
 
 /// Work the lock holder found for the I/O side.
@@ -545,10 +547,11 @@ impl Scheduler {
         found
     }
 
-    /// Registers a node session; returns its generation.
-    pub fn session_started(&self, node_id: &str) -> u64 {
+    /// Registers a node session (with `stream` when the node takes
+    /// reservations on it); returns its generation.
+    pub fn session_started(&self, node_id: &str, stream: Option<crate::node_stream::NodeStream>) -> u64 {
         let generation = self.next_generation.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.sessions.lock().insert(node_id.to_owned(), Session { generation });
+        self.sessions.lock().insert(node_id.to_owned(), Session { generation, stream });
         tracing::debug!(node_id, generation, "node session started");
         generation
     }
@@ -568,6 +571,12 @@ impl Scheduler {
         // node is up is the poll's call (two failed polls mark it down).
         tracing::warn!(node_id, "node session lost; re-queueing its tasks");
         self.node_lost(node_id);
+    }
+
+    /// The placement stream of `node_id`'s current session, if it takes
+    /// reservations.
+    pub fn node_stream(&self, node_id: &str) -> Option<crate::node_stream::NodeStream> {
+        self.sessions.lock().get(node_id).and_then(|session| session.stream.clone())
     }
 
     /// Re-queues every task running on `node_id`.

@@ -18,6 +18,7 @@ pub mod http;
 pub mod intake;
 pub mod job_api;
 pub mod metrics;
+pub mod node_stream;
 pub mod nodes;
 pub mod placement;
 pub mod policy;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use passer_proto::pb;
 
 use crate::core::{collect_probes, Followups, Scheduler};
+use crate::node_stream;
 use crate::policy::job::{Finish, ProbeDemand};
 use crate::policy::placements::PlacementTicket;
 use crate::policy::sampler::sample_nodes;
@@ -33,7 +34,8 @@ pub fn place(scheduler: Arc<Scheduler>, job_id: String, demand: ProbeDemand, tic
         let eligible = scheduler.nodes.eligible_for(&demand.executor, &demand.constraint);
         let plan = plan_calls(&scheduler, &job_id, &demand, ticket, &eligible);
         let calls = plan.into_iter().map(|(node_index, reservations, offered)| {
-            let (node_id, mut client) = eligible[node_index].clone();
+            let (node_id, client) = eligible[node_index].clone();
+            let stream_opt = scheduler.node_stream(&node_id);
             let request = pb::EnqueueReservationsRequest {
                 job_id: job_id.clone(),
                 scheduler_address: scheduler.address.clone(),
@@ -42,22 +44,22 @@ pub fn place(scheduler: Arc<Scheduler>, job_id: String, demand: ProbeDemand, tic
                 executor: demand.executor.clone(),
                 count: reservations,
                 offered: offered.clone(),
+                request_id: 0,
             };
+            let scheduler = Arc::clone(&scheduler);
             async move {
-                let answer = tokio::time::timeout(CALL_TIMEOUT, client.enqueue_reservations(request)).await;
-                let reply = match answer {
-                    Ok(Ok(response)) => {
-                        let response = response.into_inner();
+                let sent = node_stream::enqueue(stream_opt, client, request, CALL_TIMEOUT, &scheduler.stats).await;
+                let reply = match sent {
+                    Ok(response) => {
                         if response.accepted < reservations && !response.refusal.is_empty() {
                             tracing::debug!(%node_id, refusal = %response.refusal, "reservations refused");
                         }
                         Some(response)
                     }
-                    Ok(Err(status)) => {
-                        tracing::debug!(%node_id, %status, "cannot place reservations");
+                    Err(error) => {
+                        tracing::debug!(%node_id, %error, "cannot place reservations");
                         None
                     }
-                    Err(_) => None,
                 };
                 Answer { node_id, reservations, offered, reply }
             }
@@ -236,12 +238,15 @@ fn plan_calls(
 /// Cancels `job_id`'s reservations on `node_id` (one executor type, or all
 /// with running tasks stopped when `executor` is empty: job cancellation).
 pub fn cancel_reservations(scheduler: Arc<Scheduler>, job_id: String, executor: String, node_id: String) {
-    let Some(mut client) = scheduler.nodes.client(&node_id) else { return };
+    let stream_opt = scheduler.node_stream(&node_id);
+    let client_opt = scheduler.nodes.client(&node_id);
+    if stream_opt.is_none() && client_opt.is_none() {
+        return;
+    }
     tokio::spawn(async move {
         let stop_running = executor.is_empty();
         let request = pb::CancelReservationsRequest { job_id, stop_running, executor };
-        if let Ok(Ok(response)) = tokio::time::timeout(CALL_TIMEOUT, client.cancel_reservations(request)).await {
-            add(&scheduler.stats.reservations_cancelled, u64::from(response.into_inner().cancelled));
-        }
+        let cancelled = node_stream::cancel(stream_opt, client_opt, request, CALL_TIMEOUT).await;
+        add(&scheduler.stats.reservations_cancelled, u64::from(cancelled));
     });
 }

@@ -6,11 +6,13 @@ use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
 use passer_proto::pb;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::{ReceiverStream, UnboundedReceiverStream};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::core::Scheduler;
+use crate::node_stream::{self, NodeStream};
+use crate::stats::add;
 
 /// Serves `passer.v1.Scheduler`.
 pub struct SchedulerService {
@@ -120,11 +122,20 @@ impl pb::task_source_server::TaskSource for TaskSourceService {
         check_node_id(&first.node_id)?;
         let node_id = first.node_id.clone();
         let scheduler = Arc::clone(&self.scheduler);
-        let generation = scheduler.session_started(&node_id);
+        let (placement, placement_queue) = if first.takes_reservations {
+            let (stream, queue) = NodeStream::new();
+            (Some(stream), Some(queue))
+        } else {
+            (None, None)
+        };
+        let generation = scheduler.session_started(&node_id, placement.clone());
         // One answer per inbound message at most, so the depth is bounded by
         // the node's requests in flight, which its slots bound.
         let (answers, receiver) = mpsc::unbounded_channel();
+        // Ends the outbound stream with the inbound one.
+        let (ended, ended_signal) = oneshot::channel::<()>();
         tokio::spawn(async move {
+            let _ended = ended;
             let mut next = Some(first);
             loop {
                 let message = match next.take() {
@@ -138,6 +149,14 @@ impl pb::task_source_server::TaskSource for TaskSourceService {
                         }
                     },
                 };
+                if !message.reservation_answers.is_empty() {
+                    if let Some(placement) = &placement {
+                        placement.resolve(message.reservation_answers);
+                    }
+                }
+                if message.reservations_cancelled > 0 {
+                    add(&scheduler.stats.reservations_cancelled, u64::from(message.reservations_cancelled));
+                }
                 if !message.outcomes.is_empty() {
                     scheduler.report(&node_id, message.outcomes);
                 }
@@ -146,17 +165,27 @@ impl pb::task_source_server::TaskSource for TaskSourceService {
                 }
                 if !message.requests.is_empty() {
                     let responses = scheduler.assign(&node_id, message.requests);
-                    let sent = split_by_payload(responses).into_iter().all(|responses| {
-                        answers.send(pb::SchedulerToNode { responses, cancel_jobs: Vec::new() }).is_ok()
-                    });
+                    let sent = split_by_payload(responses)
+                        .into_iter()
+                        .all(|responses| answers.send(pb::SchedulerToNode { responses, ..Default::default() }).is_ok());
                     if !sent {
                         break;
                     }
                 }
             }
+            if let Some(placement) = &placement {
+                placement.close();
+            }
             scheduler.session_ended(&node_id, generation);
         });
-        Ok(Response::new(Box::pin(UnboundedReceiverStream::new(receiver).map(Ok))))
+        let grants = UnboundedReceiverStream::new(receiver);
+        let outbound: SessionStream = match placement_queue {
+            Some(queue) => {
+                Box::pin(futures::stream::select(grants, node_stream::outbound(queue)).take_until(ended_signal).map(Ok))
+            }
+            None => Box::pin(grants.map(Ok)),
+        };
+        Ok(Response::new(outbound))
     }
 }
 

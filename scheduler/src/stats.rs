@@ -37,6 +37,10 @@ pub struct Stats {
     pub tasks_offered: AtomicU64,
     /// Offered tasks the nodes started at once.
     pub offers_taken: AtomicU64,
+    /// Reservation calls sent down a node's session stream.
+    pub placements_streamed: AtomicU64,
+    /// Reservation calls made as unary calls.
+    pub placements_unary: AtomicU64,
 }
 
 /// Adds `n` to a counter.
@@ -70,6 +74,8 @@ impl Stats {
             nodes: Vec::new(),
             tasks_offered: get(&self.tasks_offered),
             offers_taken: get(&self.offers_taken),
+            placements_streamed: get(&self.placements_streamed),
+            placements_unary: get(&self.placements_unary),
         }
     }
 }

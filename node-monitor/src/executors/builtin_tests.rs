@@ -28,6 +28,7 @@ async fn a_panicking_builtin_frees_its_slot_at_once_issue_16() {
         node_id: "n".into(),
         connect_timeout: Duration::from_millis(100),
         peers: PeerConnector::new(None, BearerToken::default()),
+        takes_reservations: true,
     };
     let monitor = Monitor::new(state, links);
     start_builtin(&monitor, "boom", Arc::new(panics), 1);
