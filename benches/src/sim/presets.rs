@@ -77,6 +77,7 @@ fn paper_cluster() -> ClusterSetup {
         queue_capacity: 20_000,
         seed: 1,
         tenants: vec![Tenant { name: "default".into(), weight: 1 }],
+        offer_to_idle: None,
     }
 }
 

@@ -78,6 +78,9 @@ pub struct ClusterSetup {
     pub seed: u64,
     /// Tenants, indexed by the workload's tenant numbers.
     pub tenants: Vec<Tenant>,
+    /// Overrides the scheduler's default `--offer-to-idle` (batch+late-binding);
+    /// `None` runs the production default.
+    pub offer_to_idle: Option<bool>,
 }
 
 /// A tenant and the weight its share of each node should follow.
@@ -103,6 +106,24 @@ impl ClusterSetup {
     /// The name of tenant `index`.
     pub fn tenant_name(&self, index: u8) -> &str {
         self.tenants.get(usize::from(index)).map_or("default", |tenant| tenant.name.as_str())
+    }
+}
+
+/// The configuration `strategy` runs in on `setup`: a short label for
+/// tables ("default" is the production default) and a full description.
+pub fn configuration(strategy: Strategy, setup: &ClusterSetup) -> (&'static str, String) {
+    match strategy {
+        Strategy::Random | Strategy::PerTask | Strategy::Batch => {
+            ("push", "tasks pushed to FIFO node queues; 1 hop to place; 1 hop back with the result".to_owned())
+        }
+        Strategy::Omniscient => (
+            "fair",
+            "central; each task to the slot that frees first; 1 hop to place; 1 hop back with the result".to_owned(),
+        ),
+        Strategy::BatchLateBinding => {
+            let (description, default) = super::production::configuration(setup.offer_to_idle);
+            (if default { "default" } else { "modified" }, description)
+        }
     }
 }
 
