@@ -606,7 +606,7 @@ impl Scheduler {
                 }
                 let Some(entry) = jobs.get_mut(&job_id) else { continue };
                 entry.state.release_backoffs(now);
-                if entry.placements.in_flight() > 0 || !entry.backoff.ready(now) {
+                if !entry.backoff.may_reprobe(&entry.placements, now) {
                     continue;
                 }
                 let stale = entry.state.expire_lease(lease, now);

@@ -139,7 +139,7 @@ pub fn place(scheduler: Arc<Scheduler>, job_id: String, demand: ProbeDemand, tic
                 return;
             };
             entry.backoff.placement_answered(refused, now);
-            if entry.placements.in_flight() == 0 && entry.backoff.ready(now) {
+            if entry.backoff.may_reprobe(&entry.placements, now) {
                 collect_probes(&job_id, entry, &mut followups);
             }
         }

@@ -8,6 +8,8 @@
 
 use std::time::Duration;
 
+use super::placements::Placements;
+
 /// The wait after the first refused placement.
 pub const INITIAL_PROBE_BACKOFF: Duration = Duration::from_millis(20);
 /// The longest wait between re-probes of a job nodes keep refusing.
@@ -42,6 +44,12 @@ impl ProbeBackoff {
     /// Whether the job may re-probe at `now`.
     pub fn ready(&self, now: Duration) -> bool {
         now >= self.next_probe_at
+    }
+
+    /// Whether a job may place its deficit again at `now`: no placement of
+    /// it in flight (their answers are not in yet) and the backoff passed.
+    pub fn may_reprobe(&self, placements: &Placements, now: Duration) -> bool {
+        placements.in_flight() == 0 && self.ready(now)
     }
 
     /// The earliest time to re-probe.
@@ -81,5 +89,18 @@ mod tests {
         assert!(backoff.ready(60 * MS), "nothing refused: probe again at once");
         assert_eq!(next, 60 * MS, "the last wait has passed");
         assert_eq!(backoff.placement_answered(true, 100 * MS), 120 * MS, "back to the initial wait");
+    }
+
+    #[test]
+    fn no_reprobe_while_a_placement_is_in_flight_or_the_wait_runs() {
+        let mut backoff = ProbeBackoff::new(Duration::ZERO);
+        let mut placements = Placements::new(1);
+        assert!(backoff.may_reprobe(&placements, Duration::ZERO));
+        let ticket = placements.start();
+        assert!(!backoff.may_reprobe(&placements, Duration::ZERO), "answers still due");
+        placements.finish(ticket);
+        backoff.placement_answered(true, Duration::ZERO);
+        assert!(!backoff.may_reprobe(&placements, 19 * MS));
+        assert!(backoff.may_reprobe(&placements, 20 * MS));
     }
 }
