@@ -20,10 +20,12 @@ pub enum Strategy {
     PerTask,
     /// Probe d·m nodes for a job of m tasks, place on the least loaded.
     Batch,
-    /// passer's real path: reservations, GetTask, cancellation (production code).
+    /// passer's real path in its default configuration: offers to idle nodes,
+    /// reservations, GetTask, cancellation, re-probe backoff (production code).
     BatchLateBinding,
     /// A central greedy scheduler that sees every slot: each task to the slot
-    /// that frees first, no network delay.
+    /// that frees first, paying the same hops as the others (one to place,
+    /// one back with the result).
     Omniscient,
 }
 
@@ -130,7 +132,7 @@ pub fn configuration(strategy: Strategy, setup: &ClusterSetup) -> (&'static str,
 /// What one strategy's run produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunStats {
-    /// When each job's last task finished, by job index.
+    /// When each job's last result reached the scheduler, by job index.
     pub finish: Vec<Nanos>,
     /// Events the run processed.
     pub events: u64,
