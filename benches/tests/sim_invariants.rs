@@ -5,7 +5,7 @@
 
 use passer_bench::sim::presets::{preset, Preset};
 use passer_bench::sim::strategy::Strategy;
-use passer_bench::sim::sweep::{run_point, run_preset};
+use passer_bench::sim::sweep::{run_point, run_preset, run_preset_seeds};
 
 fn small() -> Preset {
     preset("small").expect("the small preset exists")
@@ -19,7 +19,10 @@ fn every_strategy_keeps_the_invariants_at_high_load() {
         assert_eq!(stats.finish.len(), workload.jobs.len());
         for (job, (spec, &finish)) in workload.jobs.iter().zip(&stats.finish).enumerate() {
             assert!(finish != u64::MAX, "{strategy}: job {job} never finished");
-            assert!(finish >= spec.arrival + spec.task_duration, "{strategy}: job {job} finished too early");
+            // Every strategy pays at least the hop to the node and the
+            // result's hop back, the omniscient one included.
+            let floor = spec.arrival + spec.task_duration + preset.cluster.round_trip;
+            assert!(finish >= floor, "{strategy}: job {job} finished before its result could arrive");
         }
     }
 }
@@ -55,4 +58,38 @@ fn late_binding_is_close_to_omniscient_and_random_is_worst() {
     assert!(median(Strategy::BatchLateBinding) < omniscient * 1.5, "{rows:#?}");
     assert!(median(Strategy::Random) > median(Strategy::BatchLateBinding), "{rows:#?}");
     assert!(Strategy::ALL.iter().all(|&strategy| median(strategy) >= omniscient * 0.99), "{rows:#?}");
+}
+
+#[test]
+fn seeds_are_averaged_with_their_spread_and_each_row_names_its_configuration() {
+    let preset = Preset { loads: vec![0.8], ..small() };
+    let seeds = [3, 4, 5];
+    let rows = run_preset_seeds(&preset, &seeds, 2, |_| {}).unwrap();
+    assert_eq!(rows.len(), Strategy::ALL.len(), "one row per strategy, in order: {rows:#?}");
+    for (row, strategy) in rows.iter().zip(Strategy::ALL) {
+        assert_eq!(row.strategy, strategy);
+        assert_eq!(row.seeds, seeds.len());
+        let spread = row.median_spread;
+        assert!(spread.min_ms <= row.summary.median_ms && row.summary.median_ms <= spread.max_ms, "{row:#?}");
+        assert!(spread.max_ms > spread.min_ms, "{strategy}: three seeds give three medians: {row:#?}");
+        assert!(!row.configuration_detail.is_empty());
+    }
+    let late_binding = rows.iter().find(|row| row.strategy == Strategy::BatchLateBinding).unwrap();
+    assert_eq!(late_binding.configuration, "default", "the simulator runs the production defaults");
+    assert!(late_binding.configuration_detail.contains("offers to idle on"), "{}", late_binding.configuration_detail);
+    let single = run_preset(&preset, 3, |_| {}).unwrap();
+    let mean_of_seeds: f64 =
+        seeds.iter().map(|&seed| run_preset(&preset, seed, |_| {}).unwrap()[0].summary.median_ms).sum::<f64>()
+            / seeds.len() as f64;
+    assert!((rows[0].summary.median_ms - mean_of_seeds).abs() < 1e-9, "the mean of the seeds' medians");
+    assert_eq!(single[0].seeds, 1);
+}
+
+#[test]
+fn offers_to_idle_can_be_turned_off_and_the_row_says_so() {
+    let mut preset = Preset { loads: vec![0.8], strategies: vec![Strategy::BatchLateBinding], ..small() };
+    preset.cluster.offer_to_idle = Some(false);
+    let rows = run_preset(&preset, 2, |_| {}).unwrap();
+    assert_eq!(rows[0].configuration, "modified");
+    assert!(rows[0].configuration_detail.contains("offers to idle off"), "{}", rows[0].configuration_detail);
 }

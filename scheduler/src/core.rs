@@ -26,6 +26,7 @@ use crate::policy::constraint::Constraint;
 use crate::policy::digest::{job_digest, JobDigest};
 use crate::policy::job::{Finish, JobState, ProbeDemand};
 use crate::policy::placements::{PlacementTicket, Placements};
+use crate::policy::probe_backoff::ProbeBackoff;
 use crate::policy::retention::Retention;
 use crate::policy::validate::validate_submit;
 use crate::recent::{JobRecord, RecentJobs};
@@ -49,10 +50,8 @@ pub struct JobEntry {
     pub placements: Placements,
     /// What the job runs: a resubmission re-attaches only if it matches.
     pub digest: JobDigest,
-    /// Earliest time to re-probe a deficit.
-    pub next_probe_at: Duration,
-    /// Backoff for re-probing when nodes refuse.
-    pub probe_backoff: Duration,
+    /// When the job may re-probe (nodes that refuse make it wait longer).
+    pub backoff: ProbeBackoff,
     /// When the job was accepted (scheduler clock).
     pub accepted_at: Duration,
 }
@@ -224,8 +223,7 @@ impl Scheduler {
                 digest,
                 watchers: Vec::new(),
                 last_progress: None,
-                next_probe_at: now,
-                probe_backoff: Duration::from_millis(20),
+                backoff: ProbeBackoff::new(now),
                 accepted_at: now,
             };
             collect_probes(&job_id, &mut entry, &mut followups);
@@ -426,7 +424,7 @@ impl Scheduler {
                 });
             }
         }
-        self.nodes.note_tasks(node_id, started, 0);
+        self.nodes.update_idle(node_id, |idle| idle.note_tasks(started, 0));
         self.carry_out(followups);
         responses
     }
@@ -434,7 +432,8 @@ impl Scheduler {
     /// Applies finished attempts reported by `node_id`.
     pub fn report(self: &Arc<Self>, node_id: &str, outcomes: Vec<pb::TaskOutcome>) {
         let now = self.now();
-        self.nodes.note_tasks(node_id, 0, outcomes.len() as u64);
+        let reported = outcomes.len() as u64;
+        self.nodes.update_idle(node_id, |idle| idle.note_tasks(0, reported));
         let mut followups = Followups::default();
         {
             let mut jobs = self.jobs.lock();
@@ -616,7 +615,7 @@ impl Scheduler {
                 }
                 let Some(entry) = jobs.get_mut(&job_id) else { continue };
                 entry.state.release_backoffs(now);
-                if entry.placements.in_flight() > 0 || now < entry.next_probe_at {
+                if !entry.backoff.may_reprobe(&entry.placements, now) {
                     continue;
                 }
                 let stale = entry.state.expire_lease(lease, now);

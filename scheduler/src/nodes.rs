@@ -2,6 +2,8 @@
 //! executors they offer and whether they are up. A background poller
 //! (`GetLoad`, the heartbeat) keeps it fresh; the scheduling path only reads
 //! it. The address set can be replaced at any time (static list or discovery).
+//! Each node's idle estimate is kept here but decided by
+//! [`crate::policy::idle`].
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -12,6 +14,7 @@ use passer::security::PeerConnector;
 use passer_proto::pb;
 
 use crate::policy::constraint::Constraint;
+use crate::policy::idle::IdleEstimate;
 
 /// A node monitor as the scheduler knows it.
 #[derive(Clone)]
@@ -28,13 +31,9 @@ pub struct Node {
     pub up: bool,
     /// Polls failed in a row.
     pub failures: u32,
-    /// Tasks this scheduler started on the node since its last poll, less
-    /// those it reported back: what the poll's idle slots no longer show.
-    pub started_since_poll: i64,
-    /// Set when an answer showed the node busier than its last poll (it
-    /// declined an offer or has reservations queued): no offers until the
-    /// next poll.
-    pub busy_until_poll: bool,
+    /// What this scheduler knows of its idle slots since the last poll
+    /// (the decision lives in the policy).
+    pub idle: IdleEstimate,
     /// Executor types it has offered since it became known (at most
     /// [`MAX_REMEMBERED_EXECUTORS`]): one missing now may be restarting.
     pub offered_before: HashSet<String>,
@@ -48,19 +47,6 @@ impl Node {
         self.load
             .as_ref()
             .is_some_and(|load| load.executors.iter().any(|e| e.executor == executor && e.slots_total > 0))
-    }
-
-    /// Slots of `executor` that look idle: idle at the last poll, less the
-    /// tasks started here since (any executor type) and not yet reported.
-    fn idle_estimate(&self, executor: &str) -> u32 {
-        if self.busy_until_poll {
-            return 0;
-        }
-        let Some(load) = self.load.as_ref().filter(|load| load.queue_length == 0) else { return 0 };
-        let idle = |e: &pb::ExecutorLoad| i64::from(e.slots_total.saturating_sub(e.slots_busy));
-        let of_type = load.executors.iter().filter(|e| e.executor == executor).map(idle).sum::<i64>();
-        let all: i64 = load.executors.iter().map(idle).sum();
-        of_type.min(all - self.started_since_poll.max(0)).clamp(0, i64::from(u32::MAX)) as u32
     }
 
     fn labels(&self) -> &[String] {
@@ -105,8 +91,7 @@ impl NodeRegistry {
                     load: None,
                     up: false,
                     failures: 0,
-                    started_since_poll: 0,
-                    busy_until_poll: false,
+                    idle: IdleEstimate::default(),
                     offered_before: HashSet::new(),
                 }),
                 Err(error) => tracing::warn!(%error, "ignoring node monitor"),
@@ -142,8 +127,7 @@ impl NodeRegistry {
                     node.node_id = load.node_id.clone();
                     node.up = !load.draining;
                     node.failures = 0;
-                    node.started_since_poll = 0;
-                    node.busy_until_poll = false;
+                    node.idle.polled();
                     for offered in load.executors.iter().filter(|e| e.slots_total > 0) {
                         if node.offered_before.len() < MAX_REMEMBERED_EXECUTORS {
                             node.offered_before.insert(offered.executor.clone());
@@ -164,24 +148,21 @@ impl NodeRegistry {
         went_down
     }
 
-    /// Slots of `executor` on `node_id` that look idle (see [`Node`]); 0 for
-    /// a node that is down or unknown.
+    /// Slots of `executor` on `node_id` that look idle (the policy's
+    /// [`IdleEstimate`]); 0 for a node that is down or unknown.
     pub fn idle_slots(&self, node_id: &str, executor: &str) -> u32 {
-        self.nodes.read().iter().find(|n| n.node_id == node_id && n.up).map_or(0, |n| n.idle_estimate(executor))
+        self.nodes
+            .read()
+            .iter()
+            .find(|n| n.node_id == node_id && n.up)
+            .map_or(0, |n| n.idle.idle_slots(n.load.as_ref(), executor))
     }
 
-    /// Stops offers to `node_id` until its next poll.
-    pub fn mark_busy(&self, node_id: &str) {
+    /// Applies `change` to `node_id`'s idle estimate (tasks started or
+    /// reported, an offer answered).
+    pub fn update_idle(&self, node_id: &str, change: impl FnOnce(&mut IdleEstimate)) {
         if let Some(node) = self.nodes.write().iter_mut().find(|n| n.node_id == node_id) {
-            node.busy_until_poll = true;
-        }
-    }
-
-    /// Notes `started` tasks started on `node_id` and `reported` attempts it
-    /// finished, so the idle estimate follows between polls.
-    pub fn note_tasks(&self, node_id: &str, started: u64, reported: u64) {
-        if let Some(node) = self.nodes.write().iter_mut().find(|n| n.node_id == node_id) {
-            node.started_since_poll += started as i64 - reported as i64;
+            change(&mut node.idle);
         }
     }
 

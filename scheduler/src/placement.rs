@@ -1,8 +1,9 @@
-//! The I/O of placement: sending a job's reservations to the node monitors
-//! the sampler picked (with tasks offered to those that look idle), and
-//! cancelling leftovers. Answers are fed back into the job state under the
-//! scheduler's lock: declined offers return to late binding, unanswered ones
-//! count as lost attempts.
+//! The I/O of placement: sending a job's reservations and offers to the node
+//! monitors the policy picked ([`crate::policy::offers`]), and cancelling
+//! leftovers. Answers are fed back under the scheduler's lock into the job
+//! state (declined offers return to late binding, unanswered ones count as
+//! lost attempts), the nodes' idle estimates ([`crate::policy::idle`]) and
+//! the job's re-probe backoff ([`crate::policy::probe_backoff`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,14 +13,12 @@ use passer_proto::pb;
 use crate::core::{collect_probes, Followups, Scheduler};
 use crate::node_stream;
 use crate::policy::job::{Finish, ProbeDemand};
+use crate::policy::offers::{plan_calls, PlacementRequest, PlannedCall};
 use crate::policy::placements::PlacementTicket;
-use crate::policy::sampler::sample_nodes;
 use crate::stats::add;
 
 /// How long one EnqueueReservations call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);
-/// Longest wait between re-probes of a job nodes keep refusing.
-const MAX_PROBE_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Places `demand` reservations for `job_id` by batch sampling. `ticket`
 /// ties the call to the job entry that asked for it: if that entry is gone
@@ -32,8 +31,9 @@ pub fn place(scheduler: Arc<Scheduler>, job_id: String, demand: ProbeDemand, tic
             Some(_) | None => return,
         };
         let eligible = scheduler.nodes.eligible_for(&demand.executor, &demand.constraint);
-        let plan = plan_calls(&scheduler, &job_id, &demand, ticket, &eligible);
-        let calls = plan.into_iter().map(|(node_index, reservations, offered)| {
+        let planned = plan(&scheduler, &job_id, &demand, ticket, &eligible);
+        let calls = planned.into_iter().map(|call| {
+            let PlannedCall { node_index, reservations, offered } = call;
             let (node_id, client) = eligible[node_index].clone();
             let stream_opt = scheduler.node_stream(&node_id);
             let request = pb::EnqueueReservationsRequest {
@@ -111,11 +111,10 @@ pub fn place(scheduler: Arc<Scheduler>, job_id: String, demand: ProbeDemand, tic
                             entry.state.offer_declined(&answer.node_id, &launch.task_id, launch.attempt);
                         }
                         let returned = answer.offered.len() as u64 - u64::from(taken);
-                        scheduler.nodes.note_tasks(&answer.node_id, 0, returned);
-                        if returned > 0 || reply.queue_length > 0 {
-                            // Busier than its last poll showed: no offers until the next.
-                            scheduler.nodes.mark_busy(&answer.node_id);
-                        }
+                        let queue_length = reply.queue_length;
+                        scheduler
+                            .nodes
+                            .update_idle(&answer.node_id, |idle| idle.offer_answered(returned, queue_length));
                     }
                     None => {
                         for launch in &answer.offered {
@@ -141,15 +140,8 @@ pub fn place(scheduler: Arc<Scheduler>, job_id: String, demand: ProbeDemand, tic
                 scheduler.carry_out(followups);
                 return;
             };
-            // Back off only when nodes refused; a deficit left by declined
-            // offers (or retries) is probed again at once.
-            if refused {
-                entry.next_probe_at = now + entry.probe_backoff;
-                entry.probe_backoff = (entry.probe_backoff * 2).min(MAX_PROBE_BACKOFF);
-            } else {
-                entry.probe_backoff = Duration::from_millis(20);
-            }
-            if entry.placements.in_flight() == 0 && now >= entry.next_probe_at {
+            entry.backoff.placement_answered(refused, now);
+            if entry.backoff.may_reprobe(&entry.placements, now) {
                 collect_probes(&job_id, entry, &mut followups);
             }
         }
@@ -184,55 +176,38 @@ impl Answer {
 }
 
 /// What to send where: `(eligible index, reservations, offered tasks)` per
-/// node. Tasks go first to nodes that look idle (among up to `d × count`
-/// sampled candidates), one node per task and no reservations for them;
-/// the rest get `d` reservations each by batch sampling, as in Sparrow.
-fn plan_calls(
+/// node, as the policy's [`plan_calls`] decides from the nodes' idle
+/// estimates; offered tasks are noted on their nodes' estimates.
+fn plan(
     scheduler: &Scheduler,
     job_id: &str,
     demand: &ProbeDemand,
     ticket: PlacementTicket,
     eligible: &[(String, passer::security::tls::NodeClient)],
-) -> Vec<(usize, u32, Vec<pb::TaskLaunch>)> {
-    let probe_ratio = scheduler.config.probe_ratio;
-    let mut plan: Vec<(usize, u32, Vec<pb::TaskLaunch>)> = Vec::new();
-    let mut to_probe = demand.count as usize;
-    if scheduler.config.offer_to_idle && !eligible.is_empty() {
-        let wanted = ((demand.count as f64 * probe_ratio).ceil() as usize).clamp(1, eligible.len());
-        let candidates = rand::seq::index::sample(&mut *scheduler.rng.lock(), eligible.len(), wanted);
-        let now = scheduler.now();
+) -> Vec<PlannedCall<pb::TaskLaunch>> {
+    let request = PlacementRequest {
+        tasks: demand.count,
+        probe_ratio: scheduler.config.probe_ratio,
+        offer_to_idle: scheduler.config.offer_to_idle,
+        eligible: eligible.len(),
+    };
+    let now = scheduler.now();
+    let calls = {
         let mut jobs = scheduler.jobs.lock();
-        if let Some(entry) = jobs.get_mut(job_id).filter(|entry| entry.placements.owns(ticket)) {
-            for node_index in candidates {
-                if to_probe == 0 {
-                    break;
-                }
-                let node_id = &eligible[node_index].0;
-                let idle = scheduler.nodes.idle_slots(node_id, &demand.executor).min(to_probe as u32);
-                if idle == 0 {
-                    continue;
-                }
-                let offered = entry.state.offer(demand, node_id, idle, now);
-                if offered.is_empty() {
-                    continue;
-                }
-                scheduler.nodes.note_tasks(node_id, offered.len() as u64, 0);
-                add(&scheduler.stats.tasks_offered, offered.len() as u64);
-                to_probe -= offered.len();
-                plan.push((node_index, 0, offered));
-            }
-        }
+        let mut entry_opt = jobs.get_mut(job_id).filter(|entry| entry.placements.owns(ticket));
+        let idle_slots = |node_index: usize| scheduler.nodes.idle_slots(&eligible[node_index].0, &demand.executor);
+        let offer = |node_index: usize, max: u32| match entry_opt.as_mut() {
+            Some(entry) => entry.state.offer(demand, &eligible[node_index].0, max, now),
+            None => Vec::new(),
+        };
+        plan_calls(request, &mut *scheduler.rng.lock(), idle_slots, offer)
+    };
+    for call in calls.iter().filter(|call| !call.offered.is_empty()) {
+        let offered = call.offered.len() as u64;
+        scheduler.nodes.update_idle(&eligible[call.node_index].0, |idle| idle.note_tasks(offered, 0));
+        add(&scheduler.stats.tasks_offered, offered);
     }
-    if to_probe > 0 {
-        let probes = sample_nodes(eligible.len(), to_probe, probe_ratio, &mut *scheduler.rng.lock());
-        for probe in probes {
-            match plan.iter_mut().find(|(index, _, _)| *index == probe.node_index) {
-                Some(call) => call.1 += probe.reservations,
-                None => plan.push((probe.node_index, probe.reservations, Vec::new())),
-            }
-        }
-    }
-    plan
+    calls
 }
 
 /// Cancels `job_id`'s reservations on `node_id` (one executor type, or all

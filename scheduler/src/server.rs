@@ -17,8 +17,8 @@ use crate::config::SchedulerConfig;
 use crate::core::Scheduler;
 use crate::service::{SchedulerService, TaskSourceService};
 
-/// How often leases and deadlines are checked.
-const TICK: Duration = Duration::from_millis(100);
+/// How often leases, deadlines and re-probe backoffs are checked.
+pub const TICK: Duration = Duration::from_millis(100);
 /// Longest wait for the first discovery answer before serving.
 const FIRST_LOOKUP_WAIT: Duration = Duration::from_secs(3);
 

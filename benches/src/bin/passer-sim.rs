@@ -16,7 +16,7 @@ use clap::Parser;
 use passer_bench::sim::output::{csv_line, markdown_table, plot, read_csv, write_csv, CSV_HEADER};
 use passer_bench::sim::presets::{preset, Preset, PRESET_NAMES};
 use passer_bench::sim::strategy::Strategy;
-use passer_bench::sim::sweep::{run_preset, Row};
+use passer_bench::sim::sweep::{run_preset_seeds, Row};
 
 /// Simulate passer's scheduling policies on a virtual cluster.
 #[derive(Debug, Parser)]
@@ -43,9 +43,19 @@ struct Args {
     /// Network round trip in milliseconds.
     #[arg(long)]
     rtt_ms: Option<f64>,
-    /// Seed of the workload and placement RNGs.
+    /// Override the scheduler's default offers to idle nodes (batch+late-binding).
+    #[arg(long)]
+    offer_to_idle: Option<bool>,
+    /// First seed of the workload and placement RNGs.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Seeds per point (`--seed`, `--seed`+1, ...): each figure is their
+    /// mean, with the medians' spread beside it.
+    #[arg(long, default_value_t = 3)]
+    seeds: u32,
+    /// Threads running points and seeds (the machine's cores by default).
+    #[arg(long)]
+    threads: Option<usize>,
     /// Redraw the plot and table from this CSV (written by an earlier run)
     /// instead of simulating.
     #[arg(long)]
@@ -87,6 +97,12 @@ fn configure(args: &Args) -> Result<Preset, String> {
         }
         chosen.loads = args.loads.clone();
     }
+    if args.seeds == 0 {
+        return Err("--seeds must be at least 1".into());
+    }
+    if args.threads == Some(0) {
+        return Err("--threads must be at least 1".into());
+    }
     if !args.probe_ratios.is_empty() {
         if let Some(bad) = args.probe_ratios.iter().find(|d| !(**d >= 1.0 && **d <= 100.0)) {
             return Err(format!("--probe-ratios must each be between 1 and 100, not {bad}"));
@@ -95,6 +111,9 @@ fn configure(args: &Args) -> Result<Preset, String> {
     }
     if !args.strategies.is_empty() {
         chosen.strategies = args.strategies.clone();
+    }
+    if args.offer_to_idle.is_some() {
+        chosen.cluster.offer_to_idle = args.offer_to_idle;
     }
     if let Some(rtt_ms) = args.rtt_ms {
         if !(rtt_ms.is_finite() && rtt_ms >= 0.0) {
@@ -109,8 +128,12 @@ fn simulate(args: &Args, chosen: &Preset) -> Result<(), String> {
     fs::create_dir_all(&args.out).map_err(|e| format!("cannot create --out {}: {e}", args.out.display()))?;
     eprintln!("preset {}: {} (presets: {})", chosen.name, chosen.description, PRESET_NAMES.join(", "));
     eprintln!(
-        "{} nodes x {} slots, {} jobs per point, seed {}",
-        chosen.cluster.nodes, chosen.cluster.slots_per_node, chosen.jobs, args.seed
+        "{} nodes x {} slots, {} jobs per point, seeds {}..={}",
+        chosen.cluster.nodes,
+        chosen.cluster.slots_per_node,
+        chosen.jobs,
+        args.seed,
+        args.seed + u64::from(args.seeds.max(1)) - 1
     );
     eprintln!("{CSV_HEADER}");
     let base = args.out.join(chosen.name);
@@ -120,7 +143,9 @@ fn simulate(args: &Args, chosen: &Preset) -> Result<(), String> {
         return write_outputs(chosen, &rows, &base, false);
     }
     let started = Instant::now();
-    let rows = run_preset(chosen, args.seed, |row| eprintln!("{}", csv_line(row)))?;
+    let seeds: Vec<u64> = (0..u64::from(args.seeds)).map(|offset| args.seed + offset).collect();
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let rows = run_preset_seeds(chosen, &seeds, threads, |row| eprintln!("{}", csv_line(row)))?;
     eprintln!("sweep took {:.1} s", started.elapsed().as_secs_f64());
     write_outputs(chosen, &rows, &base, true)
 }

@@ -1,27 +1,32 @@
-//! The `batch+late-binding` strategy: passer's real path, driven through the
-//! production policy code ([`super::production`]) over the simulated network.
+//! The `batch+late-binding` strategy: passer's real path in its default
+//! configuration, driven through the production policy code
+//! ([`super::production`]) over the simulated network.
 //!
 //! Message flow per job, each hop one network delay: EnqueueReservations to
-//! `ceil(d·m)` sampled nodes, their answers back, GetTask from a node whose
-//! slot frees, the grant back, the task's report, and CancelReservations to
-//! the nodes still holding reservations once every task launched.
+//! the nodes the placement plan picked (tasks offered to nodes whose last
+//! poll showed idle slots, reservations by batch sampling for the rest),
+//! their answers back (declined offers are placed again at once, refused
+//! reservations after the production backoff, at the next upkeep tick),
+//! GetTask from a node whose slot frees, the grant back, the task's report,
+//! and CancelReservations to the nodes still holding reservations once
+//! every task launched. A job's response time ends when its last report
+//! reaches the scheduler. The scheduler polls every node's load at the
+//! production interval (a hop there, a hop back) for its idle estimates.
 
-use super::events::{EventQueue, Nanos, MILLI};
+use super::events::{EventQueue, MILLI};
 use super::ledger::Ledger;
-use super::production::{NodeAction, ProductionCluster, ProductionConfig, ReportEffect};
+use super::production::{AfterPlacement, Call, NodeAction, ProductionCluster, ProductionConfig, ReportEffect};
 use super::strategy::{ClusterSetup, JobProgress, RunStats};
 use super::workload::Workload;
-
-/// How long the scheduler waits before re-probing a job whose reservations
-/// were refused (the production scheduler's initial backoff).
-const REPROBE_DELAY: Nanos = 20 * MILLI;
 
 #[derive(Debug, Clone, Copy)]
 enum Event {
     Arrive { job: u32 },
     Reprobe { job: u32 },
-    ReservationsLand { node: u32, job: u32, count: u32 },
-    EnqueueAnswer { node: u32, job: u32, offered: u32, accepted: u32 },
+    ReservationsLand { node: u32, job: u32, count: u32, offer: u32 },
+    EnqueueAnswer { node: u32, job: u32, count: u32, answer: u32 },
+    PollReachesNodes,
+    PollAnswered,
     AskLands { node: u32, job: u32, request_id: u64, count: u32 },
     GrantLands { node: u32, grant: u32 },
     TaskDone { node: u32, slot: u32, job: u32, task: u32, attempt: u32 },
@@ -39,8 +44,9 @@ struct Driver<'a> {
     unanswered: Vec<u32>,
     refused: Vec<bool>,
     actions: Vec<NodeAction>,
-    probes: Vec<(u32, u32)>,
+    calls: Vec<Call>,
     cancels: Vec<u32>,
+    jobs_left: usize,
     asks: u64,
     empty_asks: u64,
 }
@@ -54,6 +60,7 @@ pub fn run(setup: &ClusterSetup, workload: &Workload, ledger: &mut Ledger) -> Ru
         probe_ratio: setup.probe_ratio,
         seed: setup.seed,
         tenant_weights: setup.tenants.iter().map(|tenant| (tenant.name.clone(), tenant.weight)).collect(),
+        offer_to_idle: setup.offer_to_idle,
     };
     let job_count = workload.jobs.len();
     let mut driver = Driver {
@@ -66,13 +73,15 @@ pub fn run(setup: &ClusterSetup, workload: &Workload, ledger: &mut Ledger) -> Ru
         unanswered: vec![0; job_count],
         refused: vec![false; job_count],
         actions: Vec::new(),
-        probes: Vec::new(),
+        calls: Vec::new(),
         cancels: Vec::new(),
+        jobs_left: job_count,
         asks: 0,
         empty_asks: 0,
     };
     if let Some(first) = workload.jobs.first() {
         driver.events.schedule_at(first.arrival, Event::Arrive { job: 0 });
+        driver.events.schedule_in(setup.network().hop(), Event::PollReachesNodes);
     }
     while let Some(event) = driver.events.pop() {
         driver.handle(event);
@@ -97,25 +106,42 @@ impl Driver<'_> {
                 self.cluster.submit(job, spec.tasks, tenant, now);
                 self.send_probes(job);
             }
-            Event::Reprobe { job } => self.send_probes(job),
-            Event::ReservationsLand { node, job, count } => {
+            Event::Reprobe { job } => {
+                if self.unanswered[job as usize] == 0 {
+                    self.send_probes(job);
+                }
+            }
+            Event::ReservationsLand { node, job, count, offer } => {
                 let tenant = self.setup.tenant_name(self.workload.jobs[job as usize].tenant);
-                let accepted = self.cluster.enqueue(node, job, count, tenant, now, &mut self.actions);
-                self.events.schedule_in(hop, Event::EnqueueAnswer { node, job, offered: count, accepted });
+                let answer = self.cluster.enqueue(node, job, count, offer, tenant, now, &mut self.actions);
+                self.events.schedule_in(hop, Event::EnqueueAnswer { node, job, count, answer });
                 self.carry_out_actions();
             }
-            Event::EnqueueAnswer { node, job, offered, accepted } => {
-                if self.cluster.placed(job, node, accepted, now) {
+            Event::EnqueueAnswer { node, job, count, answer } => {
+                let (surplus, refused) = self.cluster.answered(job, node, count, answer, now);
+                if surplus {
                     self.events.schedule_in(hop, Event::CancelLands { node, job });
                 }
                 let index = job as usize;
-                self.refused[index] |= accepted < offered;
+                self.refused[index] |= refused;
                 self.unanswered[index] -= 1;
-                if self.unanswered[index] == 0 && self.refused[index] {
-                    self.refused[index] = false;
-                    self.events.schedule_in(REPROBE_DELAY, Event::Reprobe { job });
+                if self.unanswered[index] == 0 {
+                    let refused = std::mem::take(&mut self.refused[index]);
+                    match self.cluster.placement_done(job, refused, now) {
+                        AfterPlacement::ProbeNow => self.send_probes(job),
+                        AfterPlacement::ProbeAt(at) => self.events.schedule_at(at, Event::Reprobe { job }),
+                    }
                 }
             }
+            Event::PollReachesNodes => {
+                self.cluster.poll_nodes();
+                self.events.schedule_in(hop, Event::PollAnswered);
+                if self.jobs_left > 0 {
+                    let interval = self.cluster.defaults().node_poll_ms * MILLI;
+                    self.events.schedule_in(interval, Event::PollReachesNodes);
+                }
+            }
+            Event::PollAnswered => self.cluster.poll_answered(),
             Event::AskLands { node, job, request_id, count } => {
                 let (grant, granted) = self.cluster.ask(job, node, count, request_id, now, &mut self.cancels);
                 self.asks += 1;
@@ -132,13 +158,16 @@ impl Driver<'_> {
             Event::TaskDone { node, slot, job, task, attempt } => {
                 let spec = &self.workload.jobs[job as usize];
                 self.ledger.finish(node, slot, spec.first_task + u64::from(task));
-                self.progress.task_finished(job, now);
                 self.cluster.task_done(node, slot, job, task, attempt, now, &mut self.actions);
                 self.carry_out_actions();
             }
             Event::ReportLands { node, job, report } => {
                 let effect = self.cluster.report(job, node, report, now);
                 debug_assert!(matches!(effect, ReportEffect::Terminal { .. }), "every attempt succeeds: {effect:?}");
+                if let ReportEffect::Terminal { job_finished } = effect {
+                    self.progress.task_finished(job, now);
+                    self.jobs_left -= usize::from(job_finished);
+                }
             }
             Event::CancelLands { node, job } => {
                 self.cluster.cancel(node, job, now, &mut self.actions);
@@ -155,11 +184,12 @@ impl Driver<'_> {
     }
 
     fn send_probes(&mut self, job: u32) {
-        self.cluster.sample(job, &mut self.probes);
+        let now = self.events.now();
+        self.cluster.plan(job, now, &mut self.calls);
         let hop = self.setup.network().hop();
-        self.unanswered[job as usize] += self.probes.len() as u32;
-        for (node, count) in self.probes.drain(..) {
-            self.events.schedule_in(hop, Event::ReservationsLand { node, job, count });
+        self.unanswered[job as usize] += self.calls.len() as u32;
+        for (node, count, offer) in self.calls.drain(..) {
+            self.events.schedule_in(hop, Event::ReservationsLand { node, job, count, offer });
         }
     }
 

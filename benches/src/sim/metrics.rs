@@ -1,5 +1,6 @@
 //! Job response times and their summaries. A job's response time runs from
-//! its arrival until its last task finishes. The first jobs of a run meet an
+//! its arrival until its last task's result reaches the scheduler (every
+//! strategy's finish times include that hop). The first jobs of a run meet an
 //! empty cluster, so a warm-up fraction of them is left out.
 
 use super::events::{Nanos, MILLI};

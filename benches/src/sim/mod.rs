@@ -1,7 +1,10 @@
 //! passer-sim: a discrete-event simulator that drives passer's production
-//! policy code (sampler, job state machine, reservation queue, node
-//! decisions) over thousands of simulated nodes under a virtual clock, and
-//! compares it with simpler placement strategies and an omniscient one.
+//! policy code in its default configuration (placement plan with offers to
+//! idle nodes, idle estimates, re-probe backoff, sampler, job state machine,
+//! reservation queue, node decisions) over thousands of simulated nodes
+//! under a virtual clock, and compares it with simpler placement strategies
+//! and an omniscient one that pays the same network hops. [`sweep`] averages
+//! each point over several seeds and reports their spread.
 //!
 //! Layout: the clock and event queue in [`events`], message delays in
 //! [`network`], the job mix in [`workload`], experiments in [`presets`], the

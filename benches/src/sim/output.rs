@@ -11,17 +11,22 @@ use plotters::prelude::*;
 use super::metrics::Summary;
 use super::presets::{Axis, Preset};
 use super::strategy::Strategy;
-use super::sweep::Row;
+use super::sweep::{Row, Spread};
+
+/// A configuration label read back from CSV, as one of the labels rows use.
+fn known_label(label: &str) -> &'static str {
+    ["push", "fair", "default", "modified"].into_iter().find(|known| *known == label).unwrap_or("unknown")
+}
 
 /// The CSV header, matching [`csv_line`].
 pub const CSV_HEADER: &str =
-    "preset,strategy,group,load,probe_ratio,nodes,jobs,median_ms,p95_ms,p99_ms,mean_ms,events,asks,empty_asks,wall_seconds,cpu_seconds";
+    "preset,strategy,group,load,probe_ratio,nodes,jobs,median_ms,p95_ms,p99_ms,mean_ms,events,asks,empty_asks,wall_seconds,cpu_seconds,seeds,median_min_ms,median_max_ms,median_sd_ms,configuration,configuration_detail";
 
 /// One row as a CSV line (no newline).
 pub fn csv_line(row: &Row) -> String {
     let s = &row.summary;
     format!(
-        "{},{},{},{},{},{},{},{:.3},{:.3},{:.3},{:.3},{},{},{},{:.3},{:.2}",
+        "{},{},{},{},{},{},{},{:.3},{:.3},{:.3},{:.3},{},{},{},{:.3},{:.2},{},{:.3},{:.3},{:.3},{},{}",
         row.preset,
         row.strategy,
         row.group,
@@ -37,7 +42,13 @@ pub fn csv_line(row: &Row) -> String {
         row.asks,
         row.empty_asks,
         row.wall_seconds,
-        row.cpu_seconds
+        row.cpu_seconds,
+        row.seeds,
+        row.median_spread.min_ms,
+        row.median_spread.max_ms,
+        row.median_spread.sd_ms,
+        row.configuration,
+        row.configuration_detail.replace(',', ";")
     )
 }
 
@@ -56,30 +67,50 @@ fn omniscient_for<'a>(rows: &'a [Row], row: &Row) -> Option<&'a Row> {
         .find(|other| other.strategy == Strategy::Omniscient && other.load == row.load && other.group == row.group)
 }
 
-/// A Markdown table of the rows with ratios to omniscient.
+/// A Markdown table of the rows with ratios to omniscient: each figure the
+/// mean over the seeds, the medians' spread (min–max, standard deviation)
+/// beside it, the configuration of each row named, and a legend of the
+/// configurations below.
 pub fn markdown_table(rows: &[Row]) -> String {
     let mut table = String::from(
-        "| strategy | group | load | d | median ms | p95 ms | p99 ms | median / omniscient | p95 / omniscient |\n\
-         |---|---|---|---|---|---|---|---|---|\n",
+        "| strategy | configuration | group | load | d | seeds | median ms | median spread ms (min–max, sd) | p95 ms | p99 ms | median / omniscient | p95 / omniscient |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for row in rows {
         let ratio = |pick: fn(&Row) -> f64| match omniscient_for(rows, row) {
             Some(best) => format!("{:.3}", pick(row) / pick(best)),
             None => "-".to_owned(),
         };
+        let spread = &row.median_spread;
         let _ = writeln!(
             table,
-            "| {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {:.1} | {:.1}–{:.1}, {:.2} | {:.1} | {:.1} | {} | {} |",
             row.strategy,
+            row.configuration,
             row.group,
             row.load,
             row.probe_ratio,
+            row.seeds,
             row.summary.median_ms,
+            spread.min_ms,
+            spread.max_ms,
+            spread.sd_ms,
             row.summary.p95_ms,
             row.summary.p99_ms,
             ratio(|r| r.summary.median_ms),
             ratio(|r| r.summary.p95_ms),
         );
+    }
+    let mut legend: Vec<(String, &str)> = Vec::new();
+    for row in rows {
+        let entry = (format!("{} ({})", row.strategy, row.configuration), row.configuration_detail.as_str());
+        if !legend.contains(&entry) {
+            legend.push(entry);
+        }
+    }
+    table.push_str("\nConfigurations:\n");
+    for (name, detail) in legend {
+        let _ = writeln!(table, "- {name}: {detail}");
     }
     table
 }
@@ -202,6 +233,9 @@ pub fn read_csv(text: &str, preset: &Preset) -> Result<Vec<Row>, String> {
     let optional = |name: &str| columns.iter().position(|c| *c == name);
     let (asks, empty_asks, wall, cpu) =
         (optional("asks"), optional("empty_asks"), optional("wall_seconds"), optional("cpu_seconds"));
+    let (seeds, median_min, median_max, median_sd) =
+        (optional("seeds"), optional("median_min_ms"), optional("median_max_ms"), optional("median_sd_ms"));
+    let (configuration, configuration_detail) = (optional("configuration"), optional("configuration_detail"));
     lines
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
@@ -229,6 +263,18 @@ pub fn read_csv(text: &str, preset: &Preset) -> Result<Vec<Row>, String> {
                 empty_asks: maybe(empty_asks).unwrap_or(0.0) as u64,
                 wall_seconds: maybe(wall).unwrap_or(0.0),
                 cpu_seconds: maybe(cpu).unwrap_or(0.0),
+                seeds: maybe(seeds).unwrap_or(1.0) as usize,
+                median_spread: Spread {
+                    min_ms: maybe(median_min).unwrap_or(0.0),
+                    max_ms: maybe(median_max).unwrap_or(0.0),
+                    sd_ms: maybe(median_sd).unwrap_or(0.0),
+                },
+                configuration: configuration
+                    .and_then(|at| fields.get(at))
+                    .map_or("unknown", |label| known_label(label)),
+                configuration_detail: configuration_detail
+                    .and_then(|at| fields.get(at))
+                    .map_or_else(String::new, |detail| (*detail).to_owned()),
             })
         })
         .collect()

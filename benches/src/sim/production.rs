@@ -1,6 +1,9 @@
-//! The adapter to passer's production policy code: the scheduler's sampler
-//! and job state machine (`passer_scheduler::policy`) and the node monitor's
-//! reservation queue, slots and decisions (`passer_node_monitor::state`).
+//! The adapter to passer's production policy code: the scheduler's
+//! placement plan (offers to idle nodes, then batch sampling), idle
+//! estimates, re-probe backoff and job state machine
+//! (`passer_scheduler::policy`), and the node monitor's reservation queue,
+//! slots and decisions (`passer_node_monitor::state`), with both servers'
+//! default configuration ([`PRODUCTION_DEFAULTS`]).
 //!
 //! This is the ONLY file of the simulator that calls the production API, so a
 //! change there touches only this file. It turns the simulator's small
@@ -16,13 +19,17 @@ use std::time::Duration;
 
 use passer_node_monitor::state::{Effect, NodeState, StateConfig};
 use passer_node_monitor::tenants::TenantPolicy;
+use passer_node_monitor::NodeMonitorConfig;
 use passer_proto::pb::{self, TaskStatus};
+use passer_scheduler::policy::idle::IdleEstimate;
 use passer_scheduler::policy::job::{Finish, JobState, TaskDefaults};
-use passer_scheduler::policy::sampler::sample_nodes;
+use passer_scheduler::policy::offers::{plan_calls, PlacementRequest};
+use passer_scheduler::policy::probe_backoff::{ProbeBackoff, INITIAL_PROBE_BACKOFF, MAX_PROBE_BACKOFF};
+use passer_scheduler::SchedulerConfig;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
-use super::events::Nanos;
+use super::events::{Nanos, MILLI};
 use super::slab::Slab;
 
 /// The executor type every simulated slot offers.
@@ -97,6 +104,8 @@ pub struct ProductionConfig {
     pub seed: u64,
     /// Each tenant's weight for the node monitors' queues.
     pub tenant_weights: Vec<(String, u32)>,
+    /// Overrides the scheduler's default `--offer-to-idle`.
+    pub offer_to_idle: Option<bool>,
 }
 
 /// Whether the node monitors' queues honour the tenants' weights: they do,
@@ -104,24 +113,108 @@ pub struct ProductionConfig {
 /// (`NodeState::set_tenant_policy`).
 pub const TENANT_WEIGHTS_APPLIED: bool = true;
 
+/// The production defaults the simulator runs, read from the servers'
+/// own default configurations.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Defaults {
+    /// The scheduler offers tasks to nodes that look idle (`--offer-to-idle`).
+    pub offer_to_idle: bool,
+    /// Milliseconds between the scheduler's load polls (`--node-poll-ms`).
+    pub node_poll_ms: u64,
+    /// Milliseconds between the scheduler's upkeep ticks, which re-probe
+    /// jobs whose backoff has passed.
+    pub tick_ms: u64,
+    /// Initial and longest re-probe backoff, in milliseconds.
+    pub backoff_ms: (u64, u64),
+    /// Reservations a node monitor prefetches per slot (`--prefetch-per-slot`).
+    pub prefetch_per_slot: u32,
+}
+
+/// The defaults of this build's servers.
+pub fn production_defaults() -> Defaults {
+    let any = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let scheduler = SchedulerConfig::local(any, Vec::new());
+    let node_monitor = NodeMonitorConfig::local(any, &[], 1);
+    Defaults {
+        offer_to_idle: scheduler.offer_to_idle,
+        node_poll_ms: scheduler.node_poll_ms,
+        tick_ms: passer_scheduler::server::TICK.as_millis() as u64,
+        backoff_ms: (INITIAL_PROBE_BACKOFF.as_millis() as u64, MAX_PROBE_BACKOFF.as_millis() as u64),
+        prefetch_per_slot: node_monitor.prefetch_per_slot,
+    }
+}
+
+impl Defaults {
+    /// A one-line description for tables and CSV (no commas).
+    pub fn describe(&self) -> String {
+        format!(
+            "offers to idle {}; re-probe backoff {}-{} ms doubling checked every {} ms; load polls every {} ms; \
+             prefetch {} per slot",
+            if self.offer_to_idle { "on" } else { "off" },
+            self.backoff_ms.0,
+            self.backoff_ms.1,
+            self.tick_ms,
+            self.node_poll_ms,
+            self.prefetch_per_slot
+        )
+    }
+}
+
+/// The configuration batch+late-binding runs under `offer_to_idle`'s
+/// override, described, and whether it is the production default.
+pub fn configuration(offer_to_idle: Option<bool>) -> (String, bool) {
+    let production = production_defaults();
+    let chosen = Defaults { offer_to_idle: offer_to_idle.unwrap_or(production.offer_to_idle), ..production };
+    (chosen.describe(), chosen == production)
+}
+
+/// What a placement does once all its calls are answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterPlacement {
+    /// Probe the job's deficit (if any) at once.
+    ProbeNow,
+    /// Nodes refused: the next upkeep tick at or after this time re-probes.
+    ProbeAt(Nanos),
+}
+
+/// No offer rides with a call.
+pub const NO_OFFER: u32 = u32::MAX;
+
+/// One call of a placement: node, reservations, the offered tasks' slab key
+/// (or [`NO_OFFER`]).
+pub type Call = (u32, u32, u32);
+
 /// One scheduler and all node monitors, running the production policy.
 pub struct ProductionCluster {
     nodes: Vec<NodeState>,
     node_ids: Vec<String>,
     jobs: Vec<Option<JobState>>,
+    backoffs: Vec<ProbeBackoff>,
+    /// The scheduler's view of each node: its last poll and idle estimate.
+    polled: Vec<Option<pb::NodeLoad>>,
+    idle: Vec<IdleEstimate>,
+    /// Loads read by a poll in flight.
+    poll_answers: Vec<pb::NodeLoad>,
     grants: Slab<pb::GetTaskResponse>,
     reports: Slab<pb::TaskOutcome>,
+    offers: Slab<Vec<pb::TaskLaunch>>,
+    /// Answers on the wire, with the tasks offered in the call (the real
+    /// scheduler keeps those beside the call, to tell taken from declined).
+    answers: Slab<(pb::EnqueueReservationsResponse, Vec<pb::TaskLaunch>)>,
     rng: SmallRng,
     probe_ratio: f64,
+    defaults: Defaults,
 }
 
 impl ProductionCluster {
     /// Nodes with their slots attached and empty queues; room for `job_count` jobs.
     pub fn new(config: ProductionConfig, job_count: usize) -> Self {
+        let mut defaults = production_defaults();
+        defaults.offer_to_idle = config.offer_to_idle.unwrap_or(defaults.offer_to_idle);
         let state_config = StateConfig {
             queue_capacity: config.queue_capacity,
             cancel_grace: Duration::from_secs(1),
-            prefetch_per_slot: 0,
+            prefetch_per_slot: defaults.prefetch_per_slot,
             ..StateConfig::with_capacity(config.queue_capacity)
         };
         let node_ids: Vec<String> = (0..config.nodes).map(|node| format!("n{node}")).collect();
@@ -137,15 +230,28 @@ impl ProductionCluster {
                 state
             })
             .collect();
+        let node_count = node_ids.len();
         Self {
             nodes,
             node_ids,
             jobs: (0..job_count).map(|_| None).collect(),
+            backoffs: vec![ProbeBackoff::new(Duration::ZERO); job_count],
+            polled: vec![None; node_count],
+            idle: vec![IdleEstimate::default(); node_count],
+            poll_answers: Vec::new(),
             grants: Slab::default(),
             reports: Slab::default(),
+            offers: Slab::default(),
+            answers: Slab::default(),
             rng: SmallRng::seed_from_u64(config.seed),
             probe_ratio: config.probe_ratio,
+            defaults,
         }
+    }
+
+    /// The production defaults this cluster runs.
+    pub fn defaults(&self) -> Defaults {
+        self.defaults
     }
 
     /// A job of `tasks` tasks reaches the scheduler.
@@ -163,47 +269,111 @@ impl ProductionCluster {
             ..Default::default()
         };
         self.jobs[job as usize] = Some(JobState::new(request, TaskDefaults::default(), at(now)));
+        self.backoffs[job as usize] = ProbeBackoff::new(at(now));
     }
 
-    /// Batch sampling for the job's unreserved tasks: `(node, reservations)`
-    /// pairs appended to `probes` (nothing if none are needed).
-    pub fn sample(&mut self, job: u32, probes: &mut Vec<(u32, u32)>) {
-        let Some(state) = self.jobs[job as usize].as_ref() else { return };
+    /// The production placement of the job's unmet demand: offers to nodes
+    /// that look idle, batch sampling for the rest. Calls are appended to
+    /// `calls` (nothing if no task needs placing).
+    pub fn plan(&mut self, job: u32, now: Nanos, calls: &mut Vec<Call>) {
+        let Some(state) = self.jobs[job as usize].as_mut() else { return };
         for demand in state.probe_demands() {
-            let chosen = sample_nodes(self.nodes.len(), demand.count as usize, self.probe_ratio, &mut self.rng);
-            probes.extend(chosen.into_iter().map(|probe| (probe.node_index as u32, probe.reservations)));
+            let request = PlacementRequest {
+                tasks: demand.count,
+                probe_ratio: self.probe_ratio,
+                offer_to_idle: self.defaults.offer_to_idle,
+                eligible: self.nodes.len(),
+            };
+            let (polled, idle, node_ids) = (&self.polled, &self.idle, &self.node_ids);
+            let idle_slots = |node: usize| idle[node].idle_slots(polled[node].as_ref(), EXECUTOR);
+            let offer = |node: usize, max: u32| state.offer(&demand, &node_ids[node], max, at(now));
+            for call in plan_calls(request, &mut self.rng, idle_slots, offer) {
+                let offer_key = if call.offered.is_empty() {
+                    NO_OFFER
+                } else {
+                    self.idle[call.node_index].note_tasks(call.offered.len() as u64, 0);
+                    self.offers.insert(call.offered)
+                };
+                calls.push((call.node_index as u32, call.reservations, offer_key));
+            }
         }
     }
 
-    /// EnqueueReservations lands on `node`; returns how many it accepted.
+    /// EnqueueReservations (with the offered tasks under `offer`) lands on
+    /// `node`; returns the answer's slab key.
+    // The call's parts as the event carries them, plus the clock and the
+    // output buffer, like every handler here.
+    #[allow(clippy::too_many_arguments)]
     pub fn enqueue(
         &mut self,
         node: u32,
         job: u32,
         count: u32,
+        offer: u32,
         tenant: &str,
         now: Nanos,
         actions: &mut Vec<NodeAction>,
     ) -> u32 {
+        let offered = match offer {
+            NO_OFFER => Vec::new(),
+            key => self.offers.remove(key).expect("an offer is delivered once"),
+        };
         let request = pb::EnqueueReservationsRequest {
             job_id: job_name(job),
             scheduler_address: SCHEDULER.to_owned(),
             tenant: tenant.to_owned(),
             executor: EXECUTOR.to_owned(),
             count,
+            offered: offered.clone(),
             ..Default::default()
         };
         let (response, effects) = self.nodes[node as usize].enqueue(request, at(now));
         self.translate(node, effects, actions);
-        response.accepted
+        self.answers.insert((response, offered))
     }
 
-    /// The node's answer reaches the scheduler; true if the accepted
-    /// reservations are already surplus and must be cancelled.
-    pub fn placed(&mut self, job: u32, node: u32, accepted: u32, now: Nanos) -> bool {
-        match self.jobs[job as usize].as_mut() {
-            Some(state) => state.reservations_placed(EXECUTOR, &self.node_ids[node as usize], accepted, at(now)),
-            None => accepted > 0,
+    /// The answer to a call of `count` reservations reaches the scheduler,
+    /// which applies it as `placement.rs` does: declined offers go back to
+    /// the job, the node's idle estimate follows, the reservations are
+    /// recorded. Returns whether the accepted reservations are surplus (to
+    /// cancel) and whether the node refused some.
+    pub fn answered(&mut self, job: u32, node: u32, count: u32, answer: u32, now: Nanos) -> (bool, bool) {
+        let (response, offered) = self.answers.remove(answer).expect("an answer is delivered once");
+        let node_id = &self.node_ids[node as usize];
+        let returned = response.declined_task_ids.len() as u64;
+        self.idle[node as usize].offer_answered(returned, response.queue_length);
+        let refused = response.accepted < count;
+        let Some(state) = self.jobs[job as usize].as_mut() else { return (response.accepted > 0, refused) };
+        for launch in offered.iter().filter(|launch| response.declined_task_ids.contains(&launch.task_id)) {
+            state.offer_declined(node_id, &launch.task_id, launch.attempt);
+        }
+        let surplus = state.reservations_placed(EXECUTOR, node_id, response.accepted, at(now));
+        (surplus, refused)
+    }
+
+    /// Every call of the job's placement is answered at `now`: the
+    /// production backoff says when to probe again.
+    pub fn placement_done(&mut self, job: u32, refused: bool, now: Nanos) -> AfterPlacement {
+        let backoff = &mut self.backoffs[job as usize];
+        backoff.placement_answered(refused, at(now));
+        if backoff.ready(at(now)) {
+            return AfterPlacement::ProbeNow;
+        }
+        let next = backoff.next_probe_at().as_nanos() as Nanos;
+        let tick = self.defaults.tick_ms * MILLI;
+        AfterPlacement::ProbeAt(next.div_ceil(tick) * tick)
+    }
+
+    /// A load poll reaches every node at `now`: each answers its load.
+    pub fn poll_nodes(&mut self) {
+        self.poll_answers = self.nodes.iter().map(NodeState::load).collect();
+    }
+
+    /// The poll's answers reach the scheduler: idle estimates start over.
+    pub fn poll_answered(&mut self) {
+        for (node, load) in std::mem::take(&mut self.poll_answers).into_iter().enumerate() {
+            self.polled[node] = Some(load);
+            self.idle[node].polled();
         }
     }
 
@@ -226,6 +396,7 @@ impl ProductionCluster {
             cancels.extend(assignment.cancel_nodes.iter().map(|name| parse_index(name, 'n')));
         }
         let granted = response.tasks.len() as u32;
+        self.idle[node as usize].note_tasks(u64::from(granted), 0);
         (self.grants.insert(response), granted)
     }
 
@@ -266,6 +437,7 @@ impl ProductionCluster {
     /// scheduler does; later GetTask calls for it get nothing.
     pub fn report(&mut self, job: u32, node: u32, report: u32, now: Nanos) -> ReportEffect {
         let outcome = self.reports.remove(report).expect("a report is delivered once");
+        self.idle[node as usize].note_tasks(0, 1);
         let slot = &mut self.jobs[job as usize];
         let Some(state) = slot.as_mut() else { return ReportEffect::Ignored };
         match state.finish(&self.node_ids[node as usize], outcome, at(now)) {

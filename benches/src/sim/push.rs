@@ -7,6 +7,8 @@
 //! strategies probe (one hop), read the probed nodes' loads as the probes
 //! land, and the tasks land two hops later (the answers, then the tasks), so
 //! other jobs' tasks may land on the same nodes meanwhile, as in a real race.
+//! A task's result takes one hop back to the scheduler, where the job's
+//! response time ends.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -111,7 +113,8 @@ impl Driver<'_> {
             Event::TaskDone { node, slot, job, task } => {
                 let spec = &self.workload.jobs[job as usize];
                 self.ledger.finish(node, slot, spec.first_task + u64::from(task));
-                self.progress.task_finished(job, self.events.now());
+                // The job's response time ends when the result reaches the scheduler.
+                self.progress.task_finished(job, self.events.now() + hop);
                 let state = &mut self.nodes[node as usize];
                 state.busy_slots &= !(1u64 << slot);
                 state.running -= 1;

@@ -20,10 +20,12 @@ pub enum Strategy {
     PerTask,
     /// Probe d·m nodes for a job of m tasks, place on the least loaded.
     Batch,
-    /// passer's real path: reservations, GetTask, cancellation (production code).
+    /// passer's real path in its default configuration: offers to idle nodes,
+    /// reservations, GetTask, cancellation, re-probe backoff (production code).
     BatchLateBinding,
     /// A central greedy scheduler that sees every slot: each task to the slot
-    /// that frees first, no network delay.
+    /// that frees first, paying the same hops as the others (one to place,
+    /// one back with the result).
     Omniscient,
 }
 
@@ -78,6 +80,9 @@ pub struct ClusterSetup {
     pub seed: u64,
     /// Tenants, indexed by the workload's tenant numbers.
     pub tenants: Vec<Tenant>,
+    /// Overrides the scheduler's default `--offer-to-idle` (batch+late-binding);
+    /// `None` runs the production default.
+    pub offer_to_idle: Option<bool>,
 }
 
 /// A tenant and the weight its share of each node should follow.
@@ -106,10 +111,28 @@ impl ClusterSetup {
     }
 }
 
+/// The configuration `strategy` runs in on `setup`: a short label for
+/// tables ("default" is the production default) and a full description.
+pub fn configuration(strategy: Strategy, setup: &ClusterSetup) -> (&'static str, String) {
+    match strategy {
+        Strategy::Random | Strategy::PerTask | Strategy::Batch => {
+            ("push", "tasks pushed to FIFO node queues; 1 hop to place; 1 hop back with the result".to_owned())
+        }
+        Strategy::Omniscient => (
+            "fair",
+            "central; each task to the slot that frees first; 1 hop to place; 1 hop back with the result".to_owned(),
+        ),
+        Strategy::BatchLateBinding => {
+            let (description, default) = super::production::configuration(setup.offer_to_idle);
+            (if default { "default" } else { "modified" }, description)
+        }
+    }
+}
+
 /// What one strategy's run produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunStats {
-    /// When each job's last task finished, by job index.
+    /// When each job's last result reached the scheduler, by job index.
     pub finish: Vec<Nanos>,
     /// Events the run processed.
     pub events: u64,

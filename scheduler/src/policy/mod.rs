@@ -2,14 +2,19 @@
 //! placement constraints ([`constraint`]), the
 //! job state machine with late binding ([`job`]), request validation
 //! ([`validate`]), a job's identity ([`digest`]), placement calls in
-//! flight per job generation ([`placements`]) and finished jobs' kept
-//! results ([`retention`]). See `README.md` beside this file for the properties each
+//! flight per job generation ([`placements`]), finished jobs' kept
+//! results ([`retention`]), and the default placement path: which nodes get
+//! offers and reservations ([`offers`]), each node's idle estimate
+//! ([`idle`]) and the re-probe backoff ([`probe_backoff`]). See `README.md` beside this file for the properties each
 //! must keep. The simulator and the unit tests drive this same code.
 
 pub mod constraint;
 pub mod digest;
+pub mod idle;
 pub mod job;
+pub mod offers;
 pub mod placements;
+pub mod probe_backoff;
 pub mod retention;
 pub mod sampler;
 pub mod validate;
