@@ -38,6 +38,17 @@ impl LogSink {
         CURRENT.scope(self.clone(), future).await
     }
 
+    /// The sink of the task whose handler is running here, if any: for work
+    /// the handler hands to a spawned task (such as a pipe reader).
+    pub fn current() -> Option<LogSink> {
+        CURRENT.try_with(LogSink::clone).ok()
+    }
+
+    /// Appends raw `bytes` (a stream's chunk; lines may span chunks).
+    pub fn write(&self, bytes: &[u8]) {
+        self.0.lock().push(bytes);
+    }
+
     /// Appends `text` as one record, ending it with a newline if it has none.
     pub fn append(&self, text: &str) {
         let mut tail = self.0.lock();
