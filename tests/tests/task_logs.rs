@@ -105,7 +105,7 @@ async fn task_logs_reach_the_client_the_cli_and_the_status_page() -> anyhow::Res
     let view: Value = serde_json::from_str(&http_get(http, "/api/jobs/with-logs")?)?;
     let listed = view["tasks"].as_array().context("tasks")?;
     ensure!(listed.iter().all(|task| task.get("logs").is_none()), "the listing leaves logs out: {view}");
-    ensure!(listed.iter().any(|task| task["task_id"] == "cmd" && task["log_bytes"] == 17), "{view}");
+    ensure!(listed.iter().any(|task| task["task_id"] == "cmd" && task["log_bytes"] == 16), "{view}");
     let served: Value = serde_json::from_str(&http_get(http, "/api/jobs/with-logs/tasks/cmd/logs")?)?;
     ensure!(served["logs"] == "to stderr\nagain\n" && served["attempt"] == 1, "{served}");
     let (status, body) = http_request(http, "GET", "/api/jobs/with-logs/tasks/nope/logs", &[])?;
