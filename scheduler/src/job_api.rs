@@ -33,7 +33,10 @@ pub fn job_router(scheduler: Arc<Scheduler>) -> Router {
         .with_state(scheduler)
 }
 
-async fn task_logs(State(scheduler): State<Arc<Scheduler>>, Path((job_id, task_id)): Path<(String, String)>) -> Response {
+async fn task_logs(
+    State(scheduler): State<Arc<Scheduler>>,
+    Path((job_id, task_id)): Path<(String, String)>,
+) -> Response {
     let now = scheduler.now();
     let found = {
         let jobs = scheduler.jobs.lock();

@@ -90,15 +90,7 @@ pub(crate) async fn keep_attached(
                 failures = 0;
                 let tasks = RunningTasks::new(SharedHandler::clone(&registration.handler), registration.slots)
                     .with_max_log_bytes(target.max_log_bytes);
-                match session::serve(
-                    tasks,
-                    target.heartbeat_interval,
-                    outgoing,
-                    inbound,
-                    &mut stop,
-                )
-                .await
-                {
+                match session::serve(tasks, target.heartbeat_interval, outgoing, inbound, &mut stop).await {
                     SessionEnd::Shutdown => {
                         info!(executor = %registration.executor, "node monitor asked to shut down");
                         return Ok(());
