@@ -6,30 +6,15 @@
 //! `passer logs JOB TASK` one task's raw, an unknown task or job exits 1
 //! naming it; the status page's API serves one task's logs.
 
-use std::process::Output;
-use std::time::Duration;
-
 use anyhow::{ensure, Context};
 use passer::{JobSpec, TaskSpec};
 use passer_tests::conformance::{rust_executor_command, wait_executor_offered};
-use passer_tests::{bin_path, http_get, http_request, Cluster};
+use passer_tests::process::{lossy as text, run_passer as passer};
+use passer_tests::{http_get, http_request, Cluster};
 use serde_json::{json, Value};
 
 /// The node monitor's cap in this test.
 const CAP: usize = 4000;
-
-/// Runs `passer ARGS`, failing the test if it takes over 30 s.
-async fn passer(args: &[&str]) -> anyhow::Result<Output> {
-    let run = tokio::process::Command::new(bin_path("passer")).args(args).kill_on_drop(true).output();
-    tokio::time::timeout(Duration::from_secs(30), run)
-        .await
-        .with_context(|| format!("passer {args:?} hung"))?
-        .context("run passer")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn command_task(task_id: &str, script: &str) -> TaskSpec {
     let spec = json!({ "argv": ["sh", "-c", script] });

@@ -54,14 +54,24 @@ pub(crate) async fn run(args: ResultsArgs) -> anyhow::Result<ExitCode> {
     Ok(printer.finish(serde_json::json!({ "job_id": args.job_id, "scheduler": watch.scheduler() }))?)
 }
 
+/// A client of `schedulers` with the token (or token file) and TLS flags
+/// of the commands that name a job (`results`, `logs`, `cancel`).
+pub(crate) fn job_client(
+    schedulers: &[String],
+    token_opt: Option<String>,
+    token_file_opt: Option<&std::path::Path>,
+    tls: &crate::tls_args::TlsArgs,
+) -> anyhow::Result<Client> {
+    let token = passer::security::token::load_token(token_file_opt, token_opt).map_err(anyhow::Error::msg)?;
+    let mut config = ClientConfig::new(schedulers.to_vec());
+    config.token = token;
+    config.tls = tls.files();
+    Client::new(config).context("bad client configuration")
+}
+
 /// Re-attaches to the job `args` names with its connection and security
 /// flags (also for `passer logs`).
 pub(crate) async fn watch_job(args: &ResultsArgs) -> anyhow::Result<JobWatch> {
-    let token = passer::security::token::load_token(args.token_file.as_deref(), args.token.clone())
-        .map_err(anyhow::Error::msg)?;
-    let mut config = ClientConfig::new(args.scheduler.clone());
-    config.token = token;
-    config.tls = args.tls.files();
-    let client = Client::new(config).context("bad client configuration")?;
+    let client = job_client(&args.scheduler, args.token.clone(), args.token_file.as_deref(), &args.tls)?;
     client.watch(&args.job_id).await.with_context(|| format!("cannot fetch job {}", args.job_id))
 }
