@@ -66,6 +66,9 @@ def handle(task: RunningTask) -> str:
         return barrier(argument)
     if verb == "whoami":
         return f"python pid={os.getpid()}"
+    if verb == "log":
+        logging.getLogger("conformance").warning("%s", argument)  # into the task's logs
+        return "logged"
     raise TaskFailed(f"unknown conformance payload {text!r}")
 
 

@@ -85,6 +85,10 @@ pub struct NodeMonitorConfig {
     /// Most bytes of stdout, and of stderr, a command task returns.
     #[arg(long, env = "PASSER_COMMAND_MAX_OUTPUT_BYTES", default_value_t = 65_536)]
     pub command_max_output_bytes: usize,
+    /// Most bytes of one task attempt's logs passed on to the scheduler: the
+    /// tail is kept, after a `[... N bytes earlier dropped]` line.
+    #[arg(long, env = "PASSER_MAX_TASK_LOG_BYTES", default_value_t = 65_536)]
+    pub max_task_log_bytes: usize,
     /// Seconds to wait for running tasks on shutdown.
     #[arg(long, env = "PASSER_DRAIN_TIMEOUT_SECS", default_value_t = 30)]
     pub drain_timeout_secs: u64,
@@ -163,6 +167,7 @@ impl NodeMonitorConfig {
             ready: Default::default(),
             allow_command: false,
             command_max_output_bytes: 65_536,
+            max_task_log_bytes: 65_536,
         }
     }
 
@@ -179,6 +184,9 @@ impl NodeMonitorConfig {
         }
         if self.queue_capacity == 0 {
             return Err("--queue-capacity must be at least 1".into());
+        }
+        if self.max_task_log_bytes > MAX_COMMAND_OUTPUT_BYTES {
+            return Err(format!("--max-task-log-bytes must be at most {MAX_COMMAND_OUTPUT_BYTES}"));
         }
         if self.command_max_output_bytes > MAX_COMMAND_OUTPUT_BYTES {
             return Err(format!("--command-max-output-bytes must be at most {MAX_COMMAND_OUTPUT_BYTES}"));

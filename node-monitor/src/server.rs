@@ -89,6 +89,7 @@ pub async fn run_with_security(
             prefetch_per_slot: config.prefetch_per_slot,
             get_task_timeout: Duration::from_millis(config.get_task_timeout_ms),
             executor_silence: Duration::from_millis(config.executor_silence_ms),
+            max_task_log_bytes: config.max_task_log_bytes,
         },
     );
     state.set_tenant_policy(config.tenant_policy().map_err(anyhow::Error::msg)?);
@@ -103,12 +104,12 @@ pub async fn run_with_security(
 
     for name in config.builtin.iter().filter(|n| !n.is_empty()) {
         let handler = passer::builtin::builtin_handler(name).context("validated builtin")?;
-        start_builtin(&monitor, name, handler, config.slots);
+        start_builtin(&monitor, name, handler, config.slots, config.max_task_log_bytes);
     }
     if config.allow_command {
         tracing::warn!("--allow-command: this node runs commands sent by clients");
         let handler = command_handler(config.command_max_output_bytes);
-        start_builtin(&monitor, COMMAND_EXECUTOR, handler, config.slots);
+        start_builtin(&monitor, COMMAND_EXECUTOR, handler, config.slots, config.max_task_log_bytes);
     }
     let exits = ExitLog::default();
     let (stop_executors, stop_signal) = watch::channel(false);

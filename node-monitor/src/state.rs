@@ -121,6 +121,9 @@ pub struct StateConfig {
     /// How long an executor that sends heartbeats may be silent before it
     /// is withdrawn (see [`crate::liveness`]).
     pub executor_silence: Duration,
+    /// The most bytes of one task attempt's logs passed on (the tail is
+    /// kept, after a marker line), whatever the executor sent.
+    pub max_task_log_bytes: usize,
 }
 
 impl StateConfig {
@@ -132,6 +135,7 @@ impl StateConfig {
             prefetch_per_slot: 0,
             get_task_timeout: Duration::from_secs(1),
             executor_silence: Duration::from_secs(15),
+            max_task_log_bytes: passer::task_logs::DEFAULT_MAX_LOG_BYTES,
         }
     }
 }
@@ -509,6 +513,7 @@ impl NodeState {
                 run_micros: micros(now.saturating_sub(run.started_at)),
                 executor_id: self.instance_labels.get(&instance).cloned().unwrap_or_default(),
                 not_started: false,
+                logs: passer::task_logs::cut_to_tail(result.logs, self.config.max_task_log_bytes),
             };
             effects.push(Effect::Report { scheduler: run.scheduler, outcome });
         }

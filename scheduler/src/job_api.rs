@@ -1,7 +1,9 @@
 //! The status page's job view over HTTP: `GET /api/jobs/{id}` lists a job's
 //! tasks (from the running job, or from a finished job's kept results),
-//! failures first and bounded; `POST /api/jobs/{id}/cancel` cancels a
-//! running job. An id this scheduler does not know gets `404` with a JSON
+//! failures first and bounded (each with its `log_bytes`);
+//! `GET /api/jobs/{id}/tasks/{task}/logs` gives one ended task's logs (the
+//! listing leaves them out, so it stays small); `POST /api/jobs/{id}/cancel`
+//! cancels a running job. An id this scheduler does not know gets `404` with a JSON
 //! message. The token check wraps these routes like every other one; the
 //! cancel also wants an `X-Requested-With` header, which a form or a plain
 //! request from another site's page cannot send (a browser would replay
@@ -24,7 +26,39 @@ pub const TASKS_SHOWN: usize = 500;
 
 /// `GET /api/jobs/{id}` and `POST /api/jobs/{id}/cancel`.
 pub fn job_router(scheduler: Arc<Scheduler>) -> Router {
-    Router::new().route("/api/jobs/{id}", get(show)).route("/api/jobs/{id}/cancel", post(cancel)).with_state(scheduler)
+    Router::new()
+        .route("/api/jobs/{id}", get(show))
+        .route("/api/jobs/{id}/tasks/{task}/logs", get(task_logs))
+        .route("/api/jobs/{id}/cancel", post(cancel))
+        .with_state(scheduler)
+}
+
+async fn task_logs(
+    State(scheduler): State<Arc<Scheduler>>,
+    Path((job_id, task_id)): Path<(String, String)>,
+) -> Response {
+    let now = scheduler.now();
+    let found = {
+        let jobs = scheduler.jobs.lock();
+        match jobs.get(&job_id) {
+            Some(entry) => Some(ended_logs(entry.state.results(), &task_id)),
+            None => {
+                let retained = scheduler.retained.lock();
+                retained.get(&job_id, now).map(|kept| ended_logs(&kept.results, &task_id))
+            }
+        }
+    };
+    match found {
+        None => error(StatusCode::NOT_FOUND, unknown(&job_id)),
+        Some(None) => error(StatusCode::NOT_FOUND, format!("job {job_id:?} has no ended task {task_id:?}")),
+        Some(Some(body)) => Json(body).into_response(),
+    }
+}
+
+/// The logs of `task_id` among a job's terminal results, as JSON.
+fn ended_logs(results: &[passer_proto::pb::TaskFinished], task_id: &str) -> Option<Value> {
+    let result = results.iter().find(|result| result.task_id == task_id)?;
+    Some(json!({ "task_id": result.task_id, "attempt": result.attempt, "logs": result.logs }))
 }
 
 async fn show(State(scheduler): State<Arc<Scheduler>>, Path(job_id): Path<String>) -> Response {
@@ -85,6 +119,7 @@ fn render(job_id: &str, state: &str, view: &JobView) -> Value {
             json!({
                 "task_id": task.task_id, "state": task.phase.name(), "node": task.node,
                 "attempt": task.attempt, "error": task.error, "duration_s": task.duration.as_secs_f64(),
+                "log_bytes": task.log_bytes,
             })
         })
         .collect();

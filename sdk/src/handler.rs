@@ -41,6 +41,14 @@ impl TaskError {
     }
 }
 
+impl Task {
+    /// Appends `text` (one record) to this task's logs, sent with its
+    /// result; see [`crate::task_logs`]. Only while its handler runs.
+    pub fn log(&self, text: &str) {
+        crate::task_logs::log(text);
+    }
+}
+
 impl<E: std::fmt::Display> From<E> for TaskError {
     fn from(error: E) -> Self {
         Self::new(error.to_string())

@@ -10,6 +10,7 @@
 //!   plain DNS), refreshed in the background; with the `cli` feature also
 //!   the clap flags that configure it.
 //! - [`graph`]: task graphs — stages that wait for stages, each run as a job.
+//! - [`task_logs`]: what a task writes, captured per task and bounded.
 //! - [`signal`]: waiting for SIGINT/SIGTERM, to stop an executor gracefully.
 //!
 //! What only the servers need (their flags, Consul registration, metrics,
@@ -27,6 +28,7 @@ pub mod graph;
 pub mod handler;
 pub mod security;
 pub mod signal;
+pub mod task_logs;
 
 pub use client::{Client, ClientConfig, JobResults, JobSpec, JobUpdate, JobWatch, TaskOutput, TaskSpec};
 pub use error::ClientError;

@@ -16,6 +16,7 @@
 //! | `sleep:<ms>` | sleeps (cancellable), outputs `slept` |
 //! | `barrier:<key>:<n>` | outputs `<n>` once `n` tasks with `key` are running in the process; fails after [`BARRIER_LIMIT`] |
 //! | `whoami` | outputs `<language> pid=<pid>` |
+//! | `log:<text>` | logs `<text>` (a `tracing` event in Rust, `logging` in Python) into the task's logs, outputs `logged` |
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -227,3 +227,18 @@ pub fn peak_rss_kib(pid: u32) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
+
+/// Runs the `passer` CLI with `args` and collects its output, failing if it
+/// takes over 30 s.
+pub async fn run_passer(args: &[&str]) -> anyhow::Result<std::process::Output> {
+    let run = tokio::process::Command::new(bin_path("passer")).args(args).kill_on_drop(true).output();
+    tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .with_context(|| format!("passer {args:?} hung"))?
+        .context("run passer")
+}
+
+/// A process's output as text (lossy UTF-8).
+pub fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}

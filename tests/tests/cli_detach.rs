@@ -6,24 +6,9 @@
 //! its results show it; an unknown id exits 1 naming the job; a scheduler
 //! started with `--keep-results-secs 0` keeps nothing.
 
-use std::process::Output;
-use std::time::Duration;
-
 use anyhow::{ensure, Context};
-use passer_tests::{bin_path, Cluster};
-
-/// Runs `passer ARGS`, failing the test if it takes over 30 s.
-async fn passer(args: &[&str]) -> anyhow::Result<Output> {
-    let run = tokio::process::Command::new(bin_path("passer")).args(args).kill_on_drop(true).output();
-    tokio::time::timeout(Duration::from_secs(30), run)
-        .await
-        .with_context(|| format!("passer {args:?} hung"))?
-        .context("run passer")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use passer_tests::process::{lossy as text, run_passer as passer};
+use passer_tests::Cluster;
 
 /// The `status` field of each JSON result line.
 fn statuses(stdout: &str) -> Vec<String> {

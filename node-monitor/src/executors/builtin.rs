@@ -16,12 +16,14 @@ use crate::monitor::{ExecutorCommand, Monitor};
 /// Most results handed to the monitor in one call.
 const RESULT_BATCH: usize = 256;
 
-/// Attaches the built-in executor `name` with `slots` slots.
-pub fn start_builtin(monitor: &Arc<Monitor>, name: &str, handler: SharedHandler, slots: u32) {
+/// Attaches the built-in executor `name` with `slots` slots, keeping at
+/// most `max_log_bytes` of each task's logs.
+pub fn start_builtin(monitor: &Arc<Monitor>, name: &str, handler: SharedHandler, slots: u32, max_log_bytes: usize) {
     let (commands, receiver) = mpsc::unbounded_channel();
     let label = format!("builtin:{name}@pid:{}", std::process::id());
     let instance = monitor.attach_instance(name, slots, 0, label, commands);
-    tokio::spawn(run_host(Arc::clone(monitor), instance, RunningTasks::new(handler, slots), receiver));
+    let running = RunningTasks::new(handler, slots).with_max_log_bytes(max_log_bytes);
+    tokio::spawn(run_host(Arc::clone(monitor), instance, running, receiver));
 }
 
 async fn run_host(

@@ -31,7 +31,7 @@ async fn a_panicking_builtin_frees_its_slot_at_once_issue_16() {
         takes_reservations: true,
     };
     let monitor = Monitor::new(state, links);
-    start_builtin(&monitor, "boom", Arc::new(panics), 1);
+    start_builtin(&monitor, "boom", Arc::new(panics), 1, 1024);
     let offer = pb::TaskLaunch {
         job_id: "j".into(),
         task_id: "t".into(),

@@ -3,7 +3,8 @@
 //! in its own process group. Its exit code, stdout and stderr (each capped
 //! at `--command-max-output-bytes`) come back as the task's JSON output
 //! ([`CommandOutput`]); a nonzero exit fails the task with that output still
-//! attached. The builtin host drops the task's future at its deadline and on
+//! attached. The stderr also streams into the task's logs (their tail is
+//! kept, see [`passer::task_logs`]), so `passer logs` shows it. The builtin host drops the task's future at its deadline and on
 //! cancel; dropping it kills the whole process group.
 //!
 //! Security: this runs whatever a client sends, as the node monitor's user.
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use passer::handler::{SharedHandler, Task, TaskError};
+use passer::task_logs::LogSink;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
@@ -96,8 +98,8 @@ pub async fn run_command(payload: Vec<u8>, max_output_bytes: usize) -> Result<Ve
             let _ = stdin.write_all(stdin_text.as_bytes()).await;
         });
     }
-    let stdout = tokio::spawn(read_capped(child.stdout.take(), max_output_bytes));
-    let stderr = tokio::spawn(read_capped(child.stderr.take(), max_output_bytes));
+    let stdout = tokio::spawn(read_capped(child.stdout.take(), max_output_bytes, None));
+    let stderr = tokio::spawn(read_capped(child.stderr.take(), max_output_bytes, LogSink::current()));
     let status = child.wait().await.map_err(|error| TaskError::new(format!("cannot wait for the command: {error}")))?;
     // The task is over: background processes it left behind go too, which
     // also closes the pipes they may hold.
@@ -148,8 +150,8 @@ fn failure_message(status: ExitStatus) -> Option<String> {
 }
 
 /// Reads `source` to its end, keeping the first `cap` bytes; returns them
-/// and whether more came.
-async fn read_capped(source: Option<impl AsyncRead + Unpin>, cap: usize) -> (Vec<u8>, bool) {
+/// and whether more came. Every chunk also goes to `logs_opt`.
+async fn read_capped(source: Option<impl AsyncRead + Unpin>, cap: usize, logs_opt: Option<LogSink>) -> (Vec<u8>, bool) {
     let Some(mut source) = source else { return (Vec::new(), false) };
     let mut kept = Vec::new();
     let mut truncated = false;
@@ -158,6 +160,9 @@ async fn read_capped(source: Option<impl AsyncRead + Unpin>, cap: usize) -> (Vec
         match source.read(&mut buffer).await {
             Ok(0) | Err(_) => return (kept, truncated),
             Ok(read) => {
+                if let Some(logs) = &logs_opt {
+                    logs.write(&buffer[..read]);
+                }
                 let room = cap.saturating_sub(kept.len());
                 kept.extend_from_slice(&buffer[..read.min(room)]);
                 truncated |= read > room;

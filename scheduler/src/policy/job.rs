@@ -403,8 +403,21 @@ impl JobState {
         assignment
     }
 
-    /// Applies a node's report of one attempt.
-    pub fn finish(&mut self, node: &str, outcome: pb::TaskOutcome, now: Duration) -> Finish {
+    /// Applies a node's report of one attempt. A terminal result carries
+    /// the logs of this attempt, the one that produced it.
+    pub fn finish(&mut self, node: &str, mut outcome: pb::TaskOutcome, now: Duration) -> Finish {
+        let logs = std::mem::take(&mut outcome.logs);
+        let mut finish = self.apply_outcome(node, outcome, now);
+        if let (Finish::Terminal(result), false) = (&mut finish, logs.is_empty()) {
+            if let Some(kept) = self.results.last_mut().filter(|kept| kept.task_id == result.task_id) {
+                kept.logs.clone_from(&logs);
+            }
+            result.logs = logs;
+        }
+        finish
+    }
+
+    fn apply_outcome(&mut self, node: &str, outcome: pb::TaskOutcome, now: Duration) -> Finish {
         let Some(&task_index) = self.index.get(&outcome.task_id) else {
             return Finish::Ignored;
         };
@@ -581,6 +594,7 @@ impl JobState {
             run_micros,
             total_micros: micros(now.saturating_sub(self.accepted_at)),
             executor_id,
+            logs: String::new(),
         };
         self.results.push(result.clone());
         Finish::Terminal(result)

@@ -75,6 +75,8 @@ pub struct TaskView {
     pub error: String,
     /// How long its last attempt ran (so far, for a running task).
     pub duration: Duration,
+    /// Bytes of logs its terminal result carries (0 while it runs).
+    pub log_bytes: usize,
 }
 
 impl TaskView {
@@ -95,6 +97,7 @@ impl TaskView {
             attempt: result.attempt,
             error: result.error.clone(),
             duration: Duration::from_micros(micros),
+            log_bytes: result.logs.len(),
         }
     }
 
@@ -110,6 +113,7 @@ impl TaskView {
             attempt: task.attempt,
             error: task.attempt_errors.join("; "),
             duration,
+            log_bytes: 0,
         }
     }
 }

@@ -138,6 +138,7 @@ fn result_bytes(result: &pb::TaskFinished) -> usize {
         + result.error.len()
         + result.node_id.len()
         + result.executor_id.len()
+        + result.logs.len()
 }
 
 #[cfg(test)]
@@ -160,6 +161,17 @@ mod tests {
     }
 
     const S: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn logs_count_in_the_size_bound() {
+        let mut kept = Retention::new(10 * S, 10_000);
+        let mut with_logs = results(2, 10);
+        with_logs[0].logs = "x".repeat(6_000);
+        assert!(kept.keep("a".into(), digest(), with_logs.clone(), pb::JobFinished::default(), S));
+        assert!(kept.bytes() > 6_000, "{} bytes counted", kept.bytes());
+        assert!(kept.keep("b".into(), digest(), with_logs, pb::JobFinished::default(), S));
+        assert!(kept.get("a", S).is_none(), "the older job made room for the newer one's logs");
+    }
 
     #[test]
     fn kept_results_expire_after_the_age_bound() {

@@ -8,7 +8,6 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use passer::{Client, ClientConfig};
 
 /// Flags of `passer cancel`.
 #[derive(Debug, Args)]
@@ -38,12 +37,8 @@ pub(crate) struct CancelArgs {
 /// Runs `passer cancel`: exit 0 when a scheduler cancelled the job, 1 when
 /// none knows it.
 pub(crate) async fn run(args: CancelArgs) -> anyhow::Result<ExitCode> {
-    let token = passer::security::token::load_token(args.token_file.as_deref(), args.token.clone())
-        .map_err(anyhow::Error::msg)?;
-    let mut config = ClientConfig::new(args.scheduler.clone());
-    config.token = token;
-    config.tls = args.tls.files();
-    let client = Client::new(config).context("bad client configuration")?;
+    let client =
+        crate::results::job_client(&args.scheduler, args.token.clone(), args.token_file.as_deref(), &args.tls)?;
     let found = client.cancel(&args.job_id).await.with_context(|| format!("cannot cancel job {}", args.job_id))?;
     if found {
         println!("cancelled job {}", args.job_id);

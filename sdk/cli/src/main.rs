@@ -11,6 +11,7 @@ mod dev;
 mod executor;
 mod graph_file;
 mod health;
+mod logs;
 mod progress;
 mod result_printer;
 mod results;
@@ -52,6 +53,8 @@ enum Command {
     Results(results::ResultsArgs),
     /// Cancel a running job by its id, from any terminal.
     Cancel(cancel::CancelArgs),
+    /// Print what a job's tasks wrote (their logs), or one task's.
+    Logs(logs::LogsArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -63,7 +66,8 @@ fn main() -> std::process::ExitCode {
         | Command::Health(_)
         | Command::Status(_)
         | Command::Results(_)
-        | Command::Cancel(_) => "warn",
+        | Command::Cancel(_)
+        | Command::Logs(_) => "warn",
         Command::Executor(_) => "info",
     };
     init_tracing(cli.log_format, default_filter);
@@ -88,6 +92,7 @@ fn main() -> std::process::ExitCode {
             Command::Status(args) => status::run(args).await,
             Command::Results(args) => results::run(args).await,
             Command::Cancel(args) => cancel::run(args).await,
+            Command::Logs(args) => logs::run(args).await,
         }
     });
     match result {

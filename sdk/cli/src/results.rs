@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use passer::{Client, ClientConfig};
+use passer::{Client, ClientConfig, JobWatch};
 
 use crate::result_printer::ResultPrinter;
 
@@ -45,17 +45,33 @@ pub(crate) struct ResultsArgs {
 /// Runs `passer results`: exit 0 when every task succeeded, 2 when some did
 /// not, 1 when no scheduler knows the job.
 pub(crate) async fn run(args: ResultsArgs) -> anyhow::Result<ExitCode> {
-    let token = passer::security::token::load_token(args.token_file.as_deref(), args.token.clone())
-        .map_err(anyhow::Error::msg)?;
-    let mut config = ClientConfig::new(args.scheduler.clone());
-    config.token = token;
-    config.tls = args.tls.files();
-    let client = Client::new(config).context("bad client configuration")?;
     let started = Instant::now();
-    let mut watch = client.watch(&args.job_id).await.with_context(|| format!("cannot fetch job {}", args.job_id))?;
+    let mut watch = watch_job(&args).await?;
     let mut printer = ResultPrinter::new(watch.task_count(), args.json, started);
     while let Some(result) = watch.next().await {
         printer.print(result.with_context(|| format!("the results of job {} broke off", args.job_id))?)?;
     }
     Ok(printer.finish(serde_json::json!({ "job_id": args.job_id, "scheduler": watch.scheduler() }))?)
+}
+
+/// A client of `schedulers` with the token (or token file) and TLS flags
+/// of the commands that name a job (`results`, `logs`, `cancel`).
+pub(crate) fn job_client(
+    schedulers: &[String],
+    token_opt: Option<String>,
+    token_file_opt: Option<&std::path::Path>,
+    tls: &crate::tls_args::TlsArgs,
+) -> anyhow::Result<Client> {
+    let token = passer::security::token::load_token(token_file_opt, token_opt).map_err(anyhow::Error::msg)?;
+    let mut config = ClientConfig::new(schedulers.to_vec());
+    config.token = token;
+    config.tls = tls.files();
+    Client::new(config).context("bad client configuration")
+}
+
+/// Re-attaches to the job `args` names with its connection and security
+/// flags (also for `passer logs`).
+pub(crate) async fn watch_job(args: &ResultsArgs) -> anyhow::Result<JobWatch> {
+    let client = job_client(&args.scheduler, args.token.clone(), args.token_file.as_deref(), &args.tls)?;
+    client.watch(&args.job_id).await.with_context(|| format!("cannot fetch job {}", args.job_id))
 }

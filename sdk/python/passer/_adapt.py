@@ -14,6 +14,7 @@ from typing import Any, Awaitable, Callable, Optional
 
 from .codecs import Codec
 from .errors import TaskFailed
+from ._task_logs import run_capturing
 from .running_task import RunningTask
 
 #: How often a waiting slot checks whether its async task was cancelled.
@@ -69,9 +70,15 @@ def adapt(
     def call(task: RunningTask) -> Any:
         if codec is not None:
             task.value = codec.decode(task.payload)
-        result = loop_thread.run(function(task), task) if is_async else function(task)
+        # The slot thread's own writes go to the task's log through the
+        # session; a coroutine runs in an asyncio task with a context of its
+        # own, so it sets the log there.
+        if is_async:
+            result = loop_thread.run(run_capturing(function(task), task._log), task)
+        else:
+            result = function(task)
         if inspect.isawaitable(result):  # a sync function returning an awaitable
-            result = loop_thread.run(result, task)
+            result = loop_thread.run(run_capturing(result, task._log), task)
         return codec.encode(result) if codec is not None else result
 
     call.__name__ = getattr(function, "__name__", "task")

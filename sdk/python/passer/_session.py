@@ -25,6 +25,7 @@ from passer.running_task import RunningTask, TaskKey
 from passer.v1 import executor_pb2 as pb
 
 from ._pool import WorkerPool
+from ._task_logs import DEFAULT_MAX_LOG_BYTES, TaskLog, capturing, real_stderr
 
 log = logging.getLogger("passer.executor")
 
@@ -53,6 +54,10 @@ class SessionConfig:
     function: TaskFunction
     hello: pb.ExecutorMessage.Hello
     heartbeat_interval: float
+    #: The most bytes of one attempt's logs sent with its result.
+    max_log_bytes: int = DEFAULT_MAX_LOG_BYTES
+    #: Also write what tasks log to the process's stderr.
+    echo_logs: bool = False
 
 
 def to_output(value: object) -> bytes:
@@ -186,6 +191,9 @@ class Session:
             run_task.payload,
             run_task.deadline_ms,
             progress_sink=self._send_progress,
+            task_log=TaskLog(
+                self._config.max_log_bytes, real_stderr() if self._config.echo_logs else None
+            ),
         )
         with self._lock:
             refused = self._draining or self._ended
@@ -228,7 +236,8 @@ class Session:
         if task.cancelled():
             return
         try:
-            output = to_output(self._config.function(task))
+            with capturing(task._log):
+                output = to_output(self._config.function(task))
         except TaskFailed as failure:
             self._finish(task, False, failure.output, failure.message)
         except BaseException as error:  # report everything, even SystemExit
@@ -288,6 +297,7 @@ class Session:
             ok=ok,
             output=output,
             error=error,
+            logs=task.logs,
         )
 
     def _send_progress(self, task: RunningTask, fraction: float, message: str) -> None:

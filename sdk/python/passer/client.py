@@ -27,7 +27,7 @@ import grpc
 from passer.v1 import scheduler_pb2, scheduler_pb2_grpc
 
 from ._channel import TlsConfig, auth_metadata, open_channel, parse_address, resolve_token
-from .errors import InvalidArgument, PasserError, Unavailable, fatal_error
+from .errors import InvalidArgument, NotFound, PasserError, Unavailable, fatal_error
 from .graph import Graph
 from .graph_run import GraphRun
 from .job import JobStream
@@ -205,6 +205,25 @@ class Client:
             JobTimeout: ``timeout`` seconds passed before the job finished.
         """
         return JobWatch(self, job_id, timeout)
+
+    def logs(
+        self, job_id: str, task_id: Optional[str] = None, *, timeout: Optional[float] = None
+    ) -> Union[Dict[str, str], str]:
+        """What the tasks of ``job_id`` wrote, fetched as :meth:`watch` does
+        (waiting for running tasks to end): a dict of task id to logs, or
+        with ``task_id`` that task's logs alone.
+
+        Raises:
+            NotFound: No scheduler knows the job, or it has no task ``task_id``.
+        """
+        collected: Dict[str, str] = {}
+        for result in self.watch(job_id, timeout=timeout):
+            if task_id is not None and result.task_id == task_id:
+                return result.logs
+            collected[result.task_id] = result.logs
+        if task_id is not None:
+            raise NotFound(f"job {job_id} has no task {task_id!r}")
+        return collected
 
     def cancel(self, job_id: str, scheduler: Optional[str] = None) -> bool:
         """Cancels a job; True if a scheduler was running it.

@@ -34,12 +34,14 @@ import grpc
 from passer.v1 import executor_pb2 as pb
 from passer.v1 import executor_pb2_grpc as pb_grpc
 
+from . import _task_logs
 from . import codecs as _codecs
 from ._adapt import EventLoopThread, adapt
 from ._backoff import Backoff
 from ._channel import TlsConfig, auth_metadata, open_channel, resolve_token
 from ._pool import WorkerPool
 from ._session import Session, SessionConfig, TaskFunction
+from ._task_logs import DEFAULT_MAX_LOG_BYTES
 from .remote import RemoteFunction
 
 log = logging.getLogger("passer.executor")
@@ -165,6 +167,8 @@ class Executor:
         exit_with_parent: Optional[bool] = None,
         channel_options: Optional[Sequence[Tuple[str, object]]] = None,
         tls: Optional[TlsConfig] = None,
+        max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
+        echo_logs: bool = False,
     ) -> None:
         """Configures the executor; nothing connects until :meth:`start` or :meth:`run`.
 
@@ -185,6 +189,10 @@ class Executor:
             tls: CA, client certificate and key, to attach to a node
                 monitor's TLS listener. The loopback address a node monitor
                 gives its own executors is plaintext and needs none.
+            max_log_bytes: The most bytes of each task attempt's logs (what
+                it prints or logs) sent with its result; the tail is kept.
+            echo_logs: Also write what tasks print and log to the process's
+                stderr (by default it goes only to the task's logs).
         """
         self.address = attach or os.environ.get("PASSER_ATTACH_ADDR") or DEFAULT_ATTACH_ADDR
         self._token = resolve_token(token)
@@ -197,6 +205,8 @@ class Executor:
         self._parent_pid = os.getppid() if exit_with_parent else None
         self._channel_options = channel_options
         self._tls = tls
+        self.max_log_bytes = max_log_bytes
+        self.echo_logs = echo_logs
         self._functions: Dict[str, Tuple[TaskFunction, int]] = {}
         self._loop_thread = EventLoopThread()
         self._attachments: List[_Attachment] = []
@@ -292,13 +302,22 @@ class Executor:
             hello = pb.ExecutorMessage.Hello(
                 executor=executor, slots=slots, pid=os.getpid(), name=self.name
             )
-            config = SessionConfig(executor, slots, function, hello, self.heartbeat_interval)
+            config = SessionConfig(
+                executor,
+                slots,
+                function,
+                hello,
+                self.heartbeat_interval,
+                self.max_log_bytes,
+                self.echo_logs,
+            )
             base, cap = self.reconnect_backoff
             attachment = _Attachment(
                 config, stub, metadata, Backoff(base, cap), self._stopping, self._on_shutdown
             )
             self._attachments.append(attachment)
         log.info("attaching %s to %s", ", ".join(self._functions), self.address)
+        _task_logs.install()
         for attachment in self._attachments:
             attachment.thread.start()
 
@@ -342,6 +361,7 @@ class Executor:
             if self._channel is not None:
                 self._channel.close()
             self._loop_thread.stop()
+            _task_logs.uninstall()
             self._stopped.set()
             log.info("executor stopped")
 

@@ -33,6 +33,13 @@ class TaskFuture(concurrent.futures.Future):  # type: ignore[type-arg]
     def __init__(self, task_id: str) -> None:
         super().__init__()
         self.task_id = task_id
+        #: The task's :class:`TaskResult` once it ended (with ``logs``).
+        self.task_result: Optional[TaskResult] = None
+
+    @property
+    def logs(self) -> str:
+        """What the task wrote (see :attr:`TaskResult.logs`); empty until it ended."""
+        return self.task_result.logs if self.task_result is not None else ""
 
     def __await__(self) -> Generator[Any, None, Any]:
         return asyncio.wrap_future(self).__await__()
@@ -56,6 +63,7 @@ def submit_in_background(
                 future = futures.get(result.task_id)
                 if future is None or future.done():
                     continue
+                future.task_result = result
                 if result.ok:
                     try:
                         future.set_result(codec.decode(result.output))

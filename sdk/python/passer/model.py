@@ -106,6 +106,10 @@ class TaskResult:
     total_micros: int
     #: The executor process that ran it, such as ``"pid:4242"``.
     executor_id: str
+    #: The tail of what the attempt wrote (``print``, ``logging``, a
+    #: command's stderr), at most 64 KiB by default; begins with
+    #: ``[... N bytes earlier dropped]`` when cut.
+    logs: str = ""
 
     @property
     def ok(self) -> bool:
@@ -126,6 +130,7 @@ class TaskResult:
             run_micros=finished.run_micros,
             total_micros=finished.total_micros,
             executor_id=finished.executor_id,
+            logs=finished.logs,
         )
 
 

@@ -12,6 +12,8 @@ import threading
 import time
 from typing import Callable, Optional, Tuple
 
+from ._task_logs import TaskLog
+
 TaskKey = Tuple[str, str, int]
 ProgressSink = Callable[["RunningTask", float, str], None]
 
@@ -27,6 +29,7 @@ class RunningTask:
         payload: bytes,
         deadline_ms: int,
         progress_sink: Optional[ProgressSink] = None,
+        task_log: Optional[TaskLog] = None,
     ) -> None:
         #: The job the task belongs to.
         self.job_id = job_id
@@ -44,6 +47,7 @@ class RunningTask:
         #: ``time.monotonic()`` when the executor received the task.
         self.received_at = time.monotonic()
         self._progress_sink = progress_sink
+        self._log = task_log
         self._cancelled = threading.Event()
         self._cancel_reason = ""
 
@@ -86,6 +90,20 @@ class RunningTask:
         """Reports progress (0.0 to 1.0) to the node monitor; informational only."""
         if self._progress_sink is not None and not self.cancelled():
             self._progress_sink(self, min(max(fraction, 0.0), 1.0), message)
+
+    def log(self, text: str) -> None:
+        """Appends ``text`` (one line) to this task's logs, sent with its result.
+
+        ``print`` and ``logging`` inside the task function land there too;
+        this also works from threads the function starts itself.
+        """
+        if self._log is not None:
+            self._log.write(text if text.endswith("\n") else text + "\n")
+
+    @property
+    def logs(self) -> str:
+        """The logs so far (the tail, at most the executor's ``max_log_bytes``)."""
+        return self._log.text() if self._log is not None else ""
 
     def _cancel(self, reason: str) -> None:
         if not self._cancelled.is_set():

@@ -1,6 +1,7 @@
 //! Logging set-up shared by every passer binary: `tracing` with an
 //! `RUST_LOG`-style filter (default given by the binary), a pretty or JSON
-//! format, on stderr and optionally also to a file rotated daily.
+//! format, on stderr and optionally also to a file rotated daily; events a
+//! task's handler emits also go to that task's logs.
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -62,7 +63,12 @@ where
 /// guard to keep for the life of the process.
 pub fn init_logging(format: LogFormat, default_directive: &str, log_file: Option<&Path>) -> std::io::Result<LogGuard> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_directive));
-    let mut layers: Vec<BoxedLayer> = vec![format_layer(format, std::io::stderr, std::io::stderr().is_terminal())];
+    let mut layers: Vec<BoxedLayer> = vec![
+        format_layer(format, std::io::stderr, std::io::stderr().is_terminal()),
+        // Events inside a task's handler (built-in executors) also go to
+        // that task's logs.
+        passer::task_logs::TaskLogLayer.boxed(),
+    ];
     let mut guard = None;
     if let Some(path) = log_file {
         let directory = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or_else(|| Path::new("."));

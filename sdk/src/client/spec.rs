@@ -225,6 +225,9 @@ pub struct TaskOutput {
     pub total: Duration,
     /// The executor process that ran it, such as `pid:4242`.
     pub executor_id: String,
+    /// The tail of what the attempt wrote (see [`crate::task_logs`]); begins
+    /// with `[... N bytes earlier dropped]` when cut.
+    pub logs: String,
 }
 
 impl TaskOutput {
@@ -248,6 +251,7 @@ impl From<pb::TaskFinished> for TaskOutput {
             run: Duration::from_micros(finished.run_micros),
             total: Duration::from_micros(finished.total_micros),
             executor_id: finished.executor_id,
+            logs: finished.logs,
         }
     }
 }

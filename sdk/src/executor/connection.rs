@@ -14,6 +14,7 @@ use tonic::transport::Endpoint;
 use tonic::{Code, Streaming};
 use tracing::{debug, info, warn};
 
+use super::running::RunningTasks;
 use super::session::{self, Outgoing, SessionEnd};
 use super::unix;
 use crate::client::backoff::Backoff;
@@ -45,6 +46,8 @@ pub(crate) struct Target {
     pub(crate) name: String,
     /// How often a heartbeat goes out on each attach stream.
     pub(crate) heartbeat_interval: std::time::Duration,
+    /// The most bytes of one task attempt's logs sent with its result.
+    pub(crate) max_log_bytes: usize,
 }
 
 /// One executor type to attach.
@@ -85,17 +88,9 @@ pub(crate) async fn keep_attached(
                 info!(executor = %registration.executor, slots = registration.slots, address = %target.address, "attached to node monitor");
                 backoff.reset();
                 failures = 0;
-                let handler = SharedHandler::clone(&registration.handler);
-                match session::serve(
-                    handler,
-                    registration.slots,
-                    target.heartbeat_interval,
-                    outgoing,
-                    inbound,
-                    &mut stop,
-                )
-                .await
-                {
+                let tasks = RunningTasks::new(SharedHandler::clone(&registration.handler), registration.slots)
+                    .with_max_log_bytes(target.max_log_bytes);
+                match session::serve(tasks, target.heartbeat_interval, outgoing, inbound, &mut stop).await {
                     SessionEnd::Shutdown => {
                         info!(executor = %registration.executor, "node monitor asked to shut down");
                         return Ok(());

@@ -72,6 +72,7 @@ pub struct ExecutorBuilder {
     name: String,
     registrations: Vec<Registration>,
     heartbeat_interval: Duration,
+    max_log_bytes: usize,
 }
 
 impl ExecutorBuilder {
@@ -86,6 +87,7 @@ impl ExecutorBuilder {
             name: default_name(),
             registrations: Vec::new(),
             heartbeat_interval: session::HEARTBEAT_INTERVAL,
+            max_log_bytes: crate::task_logs::DEFAULT_MAX_LOG_BYTES,
         }
     }
 
@@ -147,6 +149,14 @@ impl ExecutorBuilder {
     /// heartbeats and then stays silent past its `--executor-silence-ms`.
     pub fn heartbeat_interval(mut self, interval: Duration) -> Self {
         self.heartbeat_interval = interval.max(Duration::from_millis(10));
+        self
+    }
+
+    /// Sets the most bytes of each task attempt's logs sent with its result
+    /// (default 64 KiB; the tail is kept, after a marker line). What a
+    /// handler logs is captured through [`crate::task_logs`]; 0 sends none.
+    pub fn max_log_bytes(mut self, max_log_bytes: usize) -> Self {
+        self.max_log_bytes = max_log_bytes;
         self
     }
 
@@ -226,6 +236,7 @@ impl ExecutorBuilder {
             authorization_opt,
             name: self.name.clone(),
             heartbeat_interval: self.heartbeat_interval,
+            max_log_bytes: self.max_log_bytes,
         })
     }
 }

@@ -5,6 +5,10 @@
 //! At most `slots` run at once. Tasks sent beyond that (the queue places
 //! this executor declares in its hello) wait here in arrival order and start
 //! as running ones end, so a short task follows the one before it at once.
+//!
+//! Each handler runs in its own [`LogSink`] scope: what it logs (see
+//! [`crate::task_logs`]) goes with its result, at most `max_log_bytes`,
+//! also when it fails, panics, runs out of time or is cancelled.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -13,6 +17,7 @@ use passer_proto::pb;
 use tokio::task::{AbortHandle, Id, JoinError, JoinSet};
 
 use crate::handler::{SharedHandler, Task, TaskError};
+use crate::task_logs::{LogSink, DEFAULT_MAX_LOG_BYTES};
 
 /// What a handler sees as its deadline when the node monitor set none.
 const NO_DEADLINE: Duration = Duration::from_secs(365 * 24 * 3600);
@@ -24,6 +29,7 @@ type TaskKey = (String, String);
 struct Started {
     key: TaskKey,
     attempt: u32,
+    logs: LogSink,
 }
 
 /// The running and waiting tasks of one attachment (or one built-in
@@ -31,6 +37,7 @@ struct Started {
 pub struct RunningTasks {
     handler: SharedHandler,
     slots: usize,
+    max_log_bytes: usize,
     set: JoinSet<pb::TaskResult>,
     by_key: HashMap<TaskKey, AbortHandle>,
     by_id: HashMap<Id, Started>,
@@ -43,11 +50,19 @@ impl RunningTasks {
         Self {
             handler,
             slots: (slots as usize).max(1),
+            max_log_bytes: DEFAULT_MAX_LOG_BYTES,
             set: JoinSet::new(),
             by_key: HashMap::new(),
             by_id: HashMap::new(),
             waiting: VecDeque::new(),
         }
+    }
+
+    /// Keeps at most `max_log_bytes` of each task attempt's logs (default
+    /// [`DEFAULT_MAX_LOG_BYTES`]); 0 keeps none.
+    pub fn with_max_log_bytes(mut self, max_log_bytes: usize) -> Self {
+        self.max_log_bytes = max_log_bytes;
+        self
     }
 
     /// How many tasks are running or waiting for a slot.
@@ -76,12 +91,13 @@ impl RunningTasks {
         let key = (run.job_id.clone(), run.task_id.clone());
         let attempt = run.attempt;
         let handler = SharedHandler::clone(&self.handler);
-        let abort = self.set.spawn(run_one(handler, run));
+        let logs = LogSink::new(self.max_log_bytes);
+        let abort = self.set.spawn(run_one(handler, run, logs.clone()));
         if let Some(previous) = self.by_key.insert(key.clone(), abort.clone()) {
             previous.abort();
             self.by_id.remove(&previous.id());
         }
-        self.by_id.insert(abort.id(), Started { key, attempt });
+        self.by_id.insert(abort.id(), Started { key, attempt, logs });
     }
 
     /// Starts waiting tasks while slots are free.
@@ -99,7 +115,8 @@ impl RunningTasks {
         let key = (cancel.job_id.clone(), cancel.task_id.clone());
         if let Some(position) = self.waiting.iter().position(|q| q.job_id == key.0 && q.task_id == key.1) {
             let run = self.waiting.remove(position).expect("position is in range");
-            return Some(failure(Started { key, attempt: run.attempt }, format!("cancelled: {reason}")));
+            let started = Started { key, attempt: run.attempt, logs: LogSink::new(0) };
+            return Some(failure(started, format!("cancelled: {reason}")));
         }
         let abort = self.by_key.remove(&key)?;
         abort.abort();
@@ -126,8 +143,11 @@ impl RunningTasks {
     pub fn abort_all(&mut self, reason: &str) -> Vec<pb::TaskResult> {
         self.set.abort_all();
         self.by_key.clear();
-        let waiting =
-            self.waiting.drain(..).map(|run| Started { key: (run.job_id, run.task_id), attempt: run.attempt });
+        let waiting = self.waiting.drain(..).map(|run| Started {
+            key: (run.job_id, run.task_id),
+            attempt: run.attempt,
+            logs: LogSink::new(0),
+        });
         let running = self.by_id.drain().map(|(_, started)| started);
         waiting.chain(running).map(|started| failure(started, reason.to_owned())).collect()
     }
@@ -153,8 +173,9 @@ impl RunningTasks {
     }
 }
 
-/// Runs one task under its deadline (`deadline_ms` 0 means none).
-async fn run_one(handler: SharedHandler, run: pb::RunTask) -> pb::TaskResult {
+/// Runs one task under its deadline (`deadline_ms` 0 means none), with
+/// `logs` as its logs.
+async fn run_one(handler: SharedHandler, run: pb::RunTask, logs: LogSink) -> pb::TaskResult {
     let deadline_opt = (run.deadline_ms > 0).then(|| Duration::from_millis(run.deadline_ms));
     let task = Task {
         job_id: run.job_id.clone(),
@@ -163,7 +184,8 @@ async fn run_one(handler: SharedHandler, run: pb::RunTask) -> pb::TaskResult {
         payload: run.payload,
         deadline: deadline_opt.unwrap_or(NO_DEADLINE),
     };
-    let call = handler.call(task);
+    // The handler's call itself, not only its future, runs in the scope.
+    let call = logs.scope(async move { handler.call(task).await });
     let outcome_opt = match deadline_opt {
         Some(deadline) => tokio::time::timeout(deadline, call).await.ok(),
         None => Some(call.await),
@@ -173,12 +195,14 @@ async fn run_one(handler: SharedHandler, run: pb::RunTask) -> pb::TaskResult {
         Some(Err(TaskError { message, output })) => (false, output, message),
         None => (false, Vec::new(), "deadline exceeded".to_owned()),
     };
-    pb::TaskResult { job_id: run.job_id, task_id: run.task_id, attempt: run.attempt, ok, output, error }
+    let logs = logs.take();
+    pb::TaskResult { job_id: run.job_id, task_id: run.task_id, attempt: run.attempt, ok, output, error, logs }
 }
 
 fn failure(started: Started, error: String) -> pb::TaskResult {
     let (job_id, task_id) = started.key;
-    pb::TaskResult { job_id, task_id, attempt: started.attempt, ok: false, output: Vec::new(), error }
+    let logs = started.logs.take();
+    pb::TaskResult { job_id, task_id, attempt: started.attempt, ok: false, output: Vec::new(), error, logs }
 }
 
 /// The text of a panic payload (`&str` or `String`), or a placeholder.
@@ -211,8 +235,12 @@ mod tests {
     fn handler() -> SharedHandler {
         Arc::new(|task: Task| async move {
             match task.payload.as_slice() {
-                b"panic" => panic!("boom"),
+                b"panic" => {
+                    crate::task_logs::log("about to panic");
+                    panic!("boom")
+                }
                 b"sleep" => {
+                    crate::task_logs::log(&format!("{} sleeps", task.task_id));
                     tokio::time::sleep(Duration::from_secs(60)).await;
                     Ok(Vec::new())
                 }
@@ -238,6 +266,9 @@ mod tests {
         assert_eq!(results["fail"].error, "nope");
         assert_eq!(results["slow"].error, "deadline exceeded");
         assert_eq!(results["panic"].error, "handler panicked: boom");
+        assert_eq!(results["panic"].logs, "about to panic\n", "a panic keeps the logs");
+        assert_eq!(results["slow"].logs, "slow sleeps\n", "a timeout keeps the logs");
+        assert_eq!(results["ok"].logs, "");
         assert_eq!(tasks.len(), 0);
     }
 

@@ -14,7 +14,6 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::Streaming;
 
 use super::running::RunningTasks;
-use crate::handler::SharedHandler;
 
 /// How often an attached executor says it is alive.
 pub(crate) const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
@@ -76,14 +75,12 @@ fn batch_message(burst: Vec<Outgoing>) -> pb::ExecutorMessage {
 /// Serves one attached stream until it breaks, the node monitor says
 /// shutdown, or `stop` turns true.
 pub(crate) async fn serve(
-    handler: SharedHandler,
-    slots: u32,
+    mut tasks: RunningTasks,
     heartbeat_interval: Duration,
     outgoing: mpsc::UnboundedSender<Outgoing>,
     mut inbound: Streaming<pb::NodeMessage>,
     stop: &mut watch::Receiver<bool>,
 ) -> SessionEnd {
-    let mut tasks = RunningTasks::new(handler, slots);
     // The first tick is at once: it tells the node monitor this executor
     // sends heartbeats, so silence past its limit means a hung executor.
     let mut heartbeat = tokio::time::interval_at(Instant::now(), heartbeat_interval);

@@ -527,6 +527,7 @@ fn cancelled_output(task_id: String, reason: &str) -> TaskOutput {
         run: Duration::ZERO,
         total: Duration::ZERO,
         executor_id: String::new(),
+        logs: String::new(),
     }
 }
 

@@ -30,6 +30,7 @@ fn output(task_id: &str, status: TaskStatus, bytes: &[u8], error: &str) -> TaskO
         run: Duration::ZERO,
         total: Duration::ZERO,
         executor_id: String::new(),
+        logs: String::new(),
     }
 }
 

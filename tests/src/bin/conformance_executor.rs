@@ -35,6 +35,11 @@ async fn handle(task: Task) -> Result<Vec<u8>, TaskError> {
         }
         "barrier" => barrier(argument).await,
         "whoami" => Ok(format!("rust pid={}", std::process::id()).into_bytes()),
+        "log" => {
+            // Lands in this task's logs through passer's TaskLogLayer.
+            tracing::info!(task = %task.task_id, "{argument}");
+            Ok(b"logged".to_vec())
+        }
         _ => Err(TaskError::new(format!("unknown conformance payload {text:?}"))),
     }
 }
@@ -65,6 +70,9 @@ fn flag(args: &[String], name: &str) -> Option<String> {
 }
 
 fn main() -> ExitCode {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    tracing_subscriber::registry().with(passer::task_logs::TaskLogLayer).init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let executor_type = flag(&args, "--executor-type").unwrap_or_else(|| "conformance".to_owned());
     let Ok(slots) = flag(&args, "--slots").unwrap_or_else(|| "4".to_owned()).parse::<u32>() else {
