@@ -18,6 +18,7 @@
 //! | `whoami` | outputs `<language> pid=<pid>` |
 //! | `log:<text>` | logs `<text>` (a `tracing` event in Rust, `logging` in Python) into the task's logs, outputs `logged` |
 
+use crate::wait::Within;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -105,7 +106,7 @@ async fn success(client: &Client) -> anyhow::Result<()> {
     for index in 0..100 {
         job = job.task(TaskSpec::new(format!("t{index}"), EXECUTOR_TYPE, format!("echo:out {index}").into_bytes()));
     }
-    let results = client.run(job).await?;
+    let results = client.run(job).within("the conformance job's results").await??;
     ensure!(results.len() == 100, "{} results for 100 tasks", results.len());
     for result in &results {
         let expected = format!("out {}", &result.task_id[1..]);
@@ -121,7 +122,7 @@ async fn failure_with_message(client: &Client) -> anyhow::Result<()> {
     let job = JobSpec::new("conformance-failure")
         .task(TaskSpec::new("bad", EXECUTOR_TYPE, b"fail:disk 7 is on fire".to_vec()).max_attempts(1))
         .task(TaskSpec::new("good", EXECUTOR_TYPE, b"echo:fine".to_vec()));
-    let results = client.run(job).await?;
+    let results = client.run(job).within("the conformance job's results").await??;
     let bad = find(&results, "bad")?;
     ensure!(bad.status == TaskStatus::Failed, "bad ended {:?}", bad.status);
     ensure!(bad.error.contains("disk 7 is on fire"), "error {:?}", bad.error);
@@ -133,8 +134,10 @@ async fn failure_with_message(client: &Client) -> anyhow::Result<()> {
 /// SLOTS tasks that each wait for all SLOTS to be running at once.
 async fn concurrent_slots(client: &Client) -> anyhow::Result<()> {
     let payload = format!("barrier:concurrency:{SLOTS}");
-    let results =
-        client.run(JobSpec::uniform("conformance-slots", EXECUTOR_TYPE, SLOTS as usize, payload.as_bytes())).await?;
+    let results = client
+        .run(JobSpec::uniform("conformance-slots", EXECUTOR_TYPE, SLOTS as usize, payload.as_bytes()))
+        .within("the conformance-slots results")
+        .await??;
     all_succeeded(&results, SLOTS as usize)
 }
 

@@ -3,6 +3,7 @@
 //! unary calls (`--unary-reservations-only`, as before the stream carried
 //! them) still gets its share of the work. Not a timing test.
 
+use passer_tests::Within;
 use std::collections::{HashMap, HashSet};
 
 use passer::JobSpec;
@@ -15,7 +16,8 @@ async fn run_jobs(cluster: &Cluster, name: &str, jobs: usize, tasks: usize) -> a
     let mut per_node = HashMap::new();
     for job in 0..jobs {
         let job_id = format!("{name}-{job}");
-        let results = client.run(JobSpec::uniform(&job_id, "echo", tasks, b"hot")).await?;
+        let results =
+            client.run(JobSpec::uniform(&job_id, "echo", tasks, b"hot")).within("the job's results").await??;
         assert_eq!(results.len(), tasks, "job {job_id}: one result per task");
         let mut seen = HashSet::new();
         for result in &results {

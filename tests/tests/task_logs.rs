@@ -10,7 +10,7 @@ use anyhow::{ensure, Context};
 use passer::{JobSpec, TaskSpec};
 use passer_tests::conformance::{rust_executor_command, wait_executor_offered};
 use passer_tests::process::{lossy as text, run_passer as passer};
-use passer_tests::{http_get, http_request, Cluster};
+use passer_tests::{http_get, http_request, Cluster, Within};
 use serde_json::{json, Value};
 
 /// The node monitor's cap in this test.
@@ -46,7 +46,7 @@ async fn task_logs_reach_the_client_the_cli_and_the_status_page() -> anyhow::Res
         .task(command_task("cmd", "echo to-stdout; echo 'to stderr' >&2; echo 'again' >&2"))
         .task(command_task("flood", "seq 1 5000 >&2"))
         .task(TaskSpec::new("rust", "rust", b"log:hello from rust".to_vec()).max_attempts(1));
-    let results = cluster.client().run(job).await?;
+    let results = cluster.client().run(job).within("the results of the logging job").await??;
     let logs_of = |id: &str| results.iter().find(|r| r.task_id == id).map(|r| r.logs.clone()).expect("a result");
     ensure!(results.iter().all(|r| r.succeeded()), "{results:?}");
 
