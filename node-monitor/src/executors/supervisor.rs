@@ -75,7 +75,7 @@ pub async fn supervise(
     exits: ExitLog,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut backoff = passer::client::backoff::Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
+    let mut backoff = passer::client::backoff::Backoff::new(BACKOFF_MIN, BACKOFF_MAX).with_floor(BACKOFF_MIN / 2);
     while !*stop.borrow() {
         let started = tokio::time::Instant::now();
         let mut child = match Command::new("sh")

@@ -18,6 +18,7 @@ use rand::{Rng, SeedableRng};
 pub struct Backoff {
     initial: Duration,
     max: Duration,
+    floor: Duration,
     attempt: u32,
     rng: SmallRng,
 }
@@ -31,7 +32,15 @@ impl Backoff {
     /// A backoff drawing its jitter from `rng` (seeded in tests).
     pub fn with_rng(initial: Duration, max: Duration, rng: SmallRng) -> Self {
         debug_assert!(initial <= max, "initial backoff above max");
-        Self { initial, max, attempt: 0, rng }
+        Self { initial, max, floor: Duration::ZERO, attempt: 0, rng }
+    }
+
+    /// No delay shorter than `floor` (at most `initial`): jitter is drawn
+    /// from `floor..=ceiling`, for waits that must not be instant, such as
+    /// restarting a crashed process.
+    pub fn with_floor(mut self, floor: Duration) -> Self {
+        self.floor = floor.min(self.initial);
+        self
     }
 
     /// The ceiling of the next delay, before jitter.
@@ -45,7 +54,8 @@ impl Backoff {
         let ceiling = self.ceiling();
         self.attempt = self.attempt.saturating_add(1);
         let ceiling_micros = u64::try_from(ceiling.as_micros()).unwrap_or(u64::MAX);
-        Duration::from_micros(self.rng.random_range(0..=ceiling_micros))
+        let floor_micros = u64::try_from(self.floor.as_micros()).unwrap_or(u64::MAX).min(ceiling_micros);
+        Duration::from_micros(self.rng.random_range(floor_micros..=ceiling_micros))
     }
 
     /// Starts over from `initial` (after a success).
@@ -82,6 +92,18 @@ mod tests {
         assert_eq!(millis, vec![20, 40, 80, 100, 100]);
         backoff.reset();
         assert_eq!(backoff.ceiling(), Duration::from_millis(20));
+    }
+
+    #[test]
+    fn a_floor_keeps_every_delay_at_or_above_it() {
+        let rng = SmallRng::seed_from_u64(11);
+        let mut backoff = Backoff::with_rng(Duration::from_millis(100), Duration::from_secs(10), rng)
+            .with_floor(Duration::from_millis(50));
+        for _ in 0..200 {
+            let delay = backoff.next_delay();
+            assert!(delay >= Duration::from_millis(50) && delay <= Duration::from_secs(10), "{delay:?}");
+            backoff.reset();
+        }
     }
 
     #[test]
