@@ -124,9 +124,9 @@ impl passer_server::binary::ServerConfig for SchedulerConfig {
 
 /// Starts the `--metrics-listen` and `--http-listen` servers that are
 /// configured, each behind `token` when there is one; they stop when the
-/// returned handles are dropped.
-/// Starts the HTTP listeners the flags ask for, each named as the ready
-/// file names it (`metrics`, `http`; the status page's sampler has no name).
+/// returned handles are dropped. Each handle comes with the name the ready
+/// file gives its listener (`metrics`, `http`; the status page's sampler,
+/// which listens nowhere, has none).
 async fn serve_observability(
     scheduler: &Arc<Scheduler>,
     token: Option<&str>,
