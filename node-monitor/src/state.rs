@@ -1,7 +1,8 @@
 //! The node monitor's decisions, free of I/O: reservations in, GetTask
 //! requests out when slots free up, tasks onto executor instances, results
 //! back to schedulers, deadlines and executor loss; running tasks' progress
-//! forwarded to their schedulers (`state_progress.rs`).
+//! forwarded to their schedulers (`state_progress.rs`); grants answered in
+//! `state_grants.rs`, deadlines swept in `state_deadlines.rs`.
 //!
 //! Every method returns the [`Effect`]s the I/O shell must carry out (send a
 //! request on a scheduler link, a task to an executor). Time is passed in.
@@ -307,110 +308,6 @@ impl NodeState {
         (pb::CancelReservationsResponse { cancelled, stopped }, effects)
     }
 
-    /// An answer to a GetTask request: start the tasks it carries.
-    pub fn on_grant(&mut self, response: pb::GetTaskResponse, now: Duration) -> Vec<Effect> {
-        self.last_now = self.last_now.max(now);
-        let Some(pending) = self.requests.remove(&response.request_id) else {
-            return self.on_late_grant(response, now);
-        };
-        self.suspects.clear(&pending.scheduler);
-        self.slots.unclaim(&pending.executor, pending.slot_claims);
-        self.prefetch.unclaim(&pending.executor, pending.count - pending.slot_claims);
-        let used = (response.tasks.len() as u32).min(pending.count);
-        self.queue.refund(&pending.tenant, pending.count - used);
-        let mut effects = Vec::with_capacity(response.tasks.len());
-        for launch in response.tasks.into_iter().take(pending.count as usize) {
-            let no_free_slot = self.slots.free(&launch.executor) == 0;
-            if no_free_slot && self.slots.instance_count(&launch.executor) > 0 {
-                self.prefetch.hold(HeldTask { launch, scheduler: pending.scheduler.clone(), granted_at: now });
-            } else {
-                self.start_task(launch, &pending.scheduler, now, now, &mut effects);
-            }
-        }
-        effects.extend(self.dispatch());
-        effects
-    }
-
-    /// An answer to a request given up (timed out): the scheduler counts
-    /// its tasks as launched here, so each starts if a slot is idle and is
-    /// handed back unspent otherwise.
-    fn on_late_grant(&mut self, response: pb::GetTaskResponse, now: Duration) -> Vec<Effect> {
-        let Some(scheduler) = self.late_scheduler(&response) else { return Vec::new() };
-        self.suspects.clear(&scheduler);
-        let mut effects = Vec::new();
-        for launch in response.tasks {
-            if self.slots.idle(&launch.executor) > 0 {
-                self.start_task(launch, &scheduler, now, now, &mut effects);
-            } else {
-                let outcome = self.unstarted_outcome(&launch, "the node gave up waiting for this task");
-                effects.push(Effect::Report { scheduler: scheduler.clone(), outcome });
-            }
-        }
-        effects.extend(self.dispatch());
-        effects
-    }
-
-    /// The scheduler a late answer came from (kept with the timed-out ids).
-    fn late_scheduler(&mut self, response: &pb::GetTaskResponse) -> Option<String> {
-        self.given_up.remove(&response.request_id)
-    }
-
-    /// A failed, retryable outcome for a task that never started here: the
-    /// scheduler hands it out again without counting the attempt.
-    fn unstarted_outcome(&self, launch: &pb::TaskLaunch, reason: &str) -> pb::TaskOutcome {
-        let mut outcome = self.lost_outcome(&launch.job_id, &launch.task_id, launch.attempt, reason.to_owned());
-        outcome.not_started = true;
-        outcome
-    }
-
-    /// Starts a task granted at `granted_at` (its deadline counts from
-    /// then, so a task held for a slot does not outlive the scheduler's
-    /// own deadline for it).
-    fn start_task(
-        &mut self,
-        launch: pb::TaskLaunch,
-        scheduler: &str,
-        granted_at: Duration,
-        now: Duration,
-        effects: &mut Vec<Effect>,
-    ) {
-        let Some(instance) = self.slots.start(&launch.executor) else {
-            // The executor went away while the request was in flight: the
-            // task never started, so it spends no attempt.
-            let outcome = self.unstarted_outcome(&launch, "no executor slot left on the node");
-            effects.push(Effect::Report { scheduler: scheduler.to_owned(), outcome });
-            return;
-        };
-        let key = (launch.job_id.clone(), launch.task_id.clone());
-        let deadline = granted_at + Duration::from_millis(launch.timeout_ms);
-        // Rounded up, so an executor's own timer never fires before this
-        // node's deadline: its late result is then the deadline's verdict.
-        let remaining_ms = ceil_millis(deadline.saturating_sub(now));
-        let run = Running {
-            instance,
-            attempt: launch.attempt,
-            scheduler: scheduler.to_owned(),
-            started_at: now,
-            deadline,
-            cancelled_at: None,
-            progress_sent_at: None,
-        };
-        if let Some(previous) = self.running.insert(key, run) {
-            // A retry of a task whose earlier attempt still holds a slot here.
-            self.slots.finish(previous.instance);
-        }
-        effects.push(Effect::Run {
-            instance,
-            task: pb::RunTask {
-                job_id: launch.job_id,
-                task_id: launch.task_id,
-                attempt: launch.attempt,
-                payload: launch.payload,
-                deadline_ms: remaining_ms.max(1),
-            },
-        });
-    }
-
     /// A scheduler link broke or could not connect: forget its requests and
     /// reservations (the scheduler re-probes when it notices).
     pub fn on_link_lost(&mut self, scheduler: &str) -> Vec<Effect> {
@@ -521,73 +418,7 @@ impl NodeState {
         effects
     }
 
-    /// Enforces deadlines: overdue tasks are cancelled and reported as
-    /// `deadline exceeded`; cancelled tasks past the grace free their slot.
-    pub fn sweep(&mut self, now: Duration) -> Vec<Effect> {
-        self.last_now = self.last_now.max(now);
-        let mut effects = Vec::new();
-        let overdue: Vec<TaskKey> = self
-            .running
-            .iter()
-            .filter(|(_, r)| r.cancelled_at.is_none() && r.deadline <= now)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in overdue {
-            self.cancel_running(&key, DEADLINE_EXCEEDED, true, now, &mut effects);
-        }
-        self.expire_requests(now, &mut effects);
-        for instance in self.liveness.silent(now) {
-            let silence = self.liveness.silence_limit();
-            let reason = format!("executor sent nothing for {} ms (heartbeats stopped)", silence.as_millis());
-            effects.extend(self.on_instance_gone(instance, &reason));
-            effects.push(Effect::Withdraw { instance, reason });
-        }
-        let grace = self.config.cancel_grace;
-        let stuck: Vec<TaskKey> = self
-            .running
-            .iter()
-            .filter(|(_, r)| r.cancelled_at.is_some_and(|at| at + grace <= now))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in stuck {
-            let run = self.running.remove(&key).expect("key taken from the map");
-            self.slots.finish(run.instance);
-        }
-        effects.extend(self.dispatch());
-        effects
-    }
-
-    /// An executor instance said something that is not a result.
-    pub fn on_heard(&mut self, instance: InstanceId, heartbeat: bool, now: Duration) {
-        self.last_now = self.last_now.max(now);
-        self.liveness.heard(instance, now, heartbeat);
-    }
-
-    /// Gives up GetTask requests unanswered past the deadline: their slots
-    /// and prefetch places are free again, and their schedulers suspect.
-    fn expire_requests(&mut self, now: Duration, effects: &mut Vec<Effect>) {
-        let timeout = self.config.get_task_timeout;
-        let expired: Vec<u64> =
-            self.requests.iter().filter(|(_, p)| p.asked_at + timeout <= now).map(|(id, _)| *id).collect();
-        let mut by_scheduler: BTreeMap<String, u32> = BTreeMap::new();
-        for id in expired {
-            let pending = self.requests.remove(&id).expect("id taken from the map");
-            self.slots.unclaim(&pending.executor, pending.slot_claims);
-            self.prefetch.unclaim(&pending.executor, pending.count - pending.slot_claims);
-            self.queue.refund(&pending.tenant, pending.count);
-            if self.given_up.len() >= MAX_GIVEN_UP {
-                self.given_up.pop_first();
-            }
-            self.given_up.insert(id, pending.scheduler.clone());
-            *by_scheduler.entry(pending.scheduler).or_default() += 1;
-        }
-        for (scheduler, timed_out) in by_scheduler {
-            let wait = self.suspects.mark(&scheduler, now);
-            effects.push(Effect::SchedulerSuspect { scheduler, timed_out, wait });
-        }
-    }
-
-    fn cancel_running(
+    pub(super) fn cancel_running(
         &mut self,
         key: &TaskKey,
         reason: &str,
@@ -720,6 +551,12 @@ fn ceil_millis(duration: Duration) -> u64 {
 fn micros(duration: Duration) -> u64 {
     u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
+
+#[path = "state_deadlines.rs"]
+mod deadlines;
+
+#[path = "state_grants.rs"]
+mod grants;
 
 #[path = "state_progress.rs"]
 mod progress;

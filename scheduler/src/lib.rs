@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod admit;
 pub mod config;
 pub mod core;
 pub mod discovery;
