@@ -12,9 +12,9 @@ use passer_proto::pb;
 use tokio::sync::mpsc;
 use tonic::Status;
 
+use crate::config::AdmissionMode;
 use crate::core::{collect_probes, event, EventSender, Followups, JobEntry, Scheduler, MAX_WATCHERS_PER_JOB};
 use crate::error::SchedulerError;
-use crate::config::AdmissionMode;
 use crate::policy::admission::Refusal;
 use crate::policy::constraint::Constraint;
 use crate::policy::digest::{job_digest, JobDigest};

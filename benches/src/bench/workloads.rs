@@ -117,10 +117,7 @@ async fn run_job(client: &Client, job: JobSpec) -> anyhow::Result<Vec<(TaskOutpu
 
 /// As [`run_job`], also returning how often the scheduler refused the job
 /// before admitting it.
-async fn run_job_counting_refusals(
-    client: &Client,
-    job: JobSpec,
-) -> anyhow::Result<(Vec<(TaskOutput, Instant)>, u64)> {
+async fn run_job_counting_refusals(client: &Client, job: JobSpec) -> anyhow::Result<(Vec<(TaskOutput, Instant)>, u64)> {
     let job_id = job.job_id.clone();
     let collect = async {
         let mut results = client.submit(job).await?;
