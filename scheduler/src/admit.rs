@@ -2,6 +2,8 @@
 //! recently finished job of the same id (re-attach or replay), checked
 //! against the nodes it needs and the in-flight limit, and then entered into
 //! the live state of [`crate::core`]. Watchers of a job attach here too.
+//! The adaptive admission limit ([`crate::policy::admission`]) is consulted
+//! and fed here: first launches and the tick call in.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,8 +12,10 @@ use passer_proto::pb;
 use tokio::sync::mpsc;
 use tonic::Status;
 
+use crate::config::AdmissionMode;
 use crate::core::{collect_probes, event, EventSender, Followups, JobEntry, Scheduler, MAX_WATCHERS_PER_JOB};
 use crate::error::SchedulerError;
+use crate::policy::admission::Refusal;
 use crate::policy::constraint::Constraint;
 use crate::policy::digest::{job_digest, JobDigest};
 use crate::policy::job::JobState;
@@ -60,6 +64,18 @@ impl Scheduler {
                 retry_after: Duration::from_millis(100),
             });
         }
+        if let Err(refusal) = self.admit_adaptive(in_flight, task_count, now) {
+            add(&self.stats.jobs_rejected, 1);
+            return Err(SchedulerError::ResourceExhausted {
+                message: format!(
+                    "scheduler is congested: {in_flight} tasks in flight, adaptive limit {} \
+                     (tasks waited over {} ms to launch); retry later",
+                    refusal.limit,
+                    self.admission.lock().threshold().as_millis()
+                ),
+                retry_after: self.spread(refusal.retry_after),
+            });
+        }
         let (events, receiver) = mpsc::channel(state.task_count() + 2);
         let accepted = pb::JobAccepted {
             job_id: state.job_id().to_owned(),
@@ -87,6 +103,7 @@ impl Scheduler {
                 last_progress: None,
                 backoff: ProbeBackoff::new(now),
                 accepted_at: now,
+                first_launch_seen: false,
             };
             collect_probes(&job_id, &mut entry, &mut followups);
             jobs.insert(job_id.clone(), entry);
@@ -94,6 +111,47 @@ impl Scheduler {
         tracing::debug!(%job_id, tasks = task_count, "job accepted");
         self.carry_out(followups);
         Ok(receiver)
+    }
+
+    /// The adaptive limit's verdict on a job of `task_count` tasks (always
+    /// yes with `--admission fixed`).
+    fn admit_adaptive(&self, in_flight: u64, task_count: u64, now: Duration) -> Result<(), Refusal> {
+        if self.config.admission != AdmissionMode::Adaptive {
+            return Ok(());
+        }
+        let mut admission = self.admission.lock();
+        let verdict = admission.admit(in_flight, task_count, now);
+        self.stats.admission_limit.store(admission.limit(), std::sync::atomic::Ordering::Relaxed);
+        verdict
+    }
+
+    /// Feeds the delays of jobs' first launches to the admission limit.
+    pub(crate) fn note_first_launches(&self, sojourns: &[Duration], now: Duration) {
+        if sojourns.is_empty() {
+            return;
+        }
+        let mut admission = self.admission.lock();
+        for sojourn in sojourns {
+            admission.first_launch(*sojourn, now);
+        }
+    }
+
+    /// Closes the admission limit's interval if it has passed (the tick).
+    pub(crate) fn roll_admission(&self, now: Duration) {
+        if self.config.admission != AdmissionMode::Adaptive {
+            return;
+        }
+        let mut admission = self.admission.lock();
+        admission.roll(now);
+        self.stats.admission_limit.store(admission.limit(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// `retry_after` stretched by a random share of itself, so refused
+    /// clients do not all come back at once.
+    fn spread(&self, retry_after: Duration) -> Duration {
+        use rand::Rng;
+        let extra_millis = self.rng.lock().random_range(0..=retry_after.as_millis() as u64);
+        retry_after + Duration::from_millis(extra_millis)
     }
 
     /// Fails fast when a task's constraint admits no known node that is up

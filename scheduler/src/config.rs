@@ -8,9 +8,19 @@ use clap::Args;
 use passer_server::consul::RegistrationArgs;
 
 use crate::discovery::NodeDiscoveryArgs;
+use crate::policy::admission::{AdmissionSettings, DEFAULT_ADMISSION_MIN_LIMIT};
 use crate::policy::job::TaskDefaults;
 use crate::policy::retention::Retention;
 use crate::policy::validate::Limits;
+
+/// How jobs are admitted (`--admission`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AdmissionMode {
+    /// A limit on tasks in flight that adapts to the queueing delay.
+    Adaptive,
+    /// Only the fixed `--max-inflight-tasks`.
+    Fixed,
+}
 
 /// Sparrow's probe ratio `d` by default. The paper used 2; passer's
 /// simulator of the production code puts d = 2 at 1.078x a fair omniscient
@@ -43,6 +53,21 @@ pub struct SchedulerConfig {
     /// Most tasks admitted and unfinished at once; beyond it, RESOURCE_EXHAUSTED.
     #[arg(long, env = "PASSER_MAX_INFLIGHT_TASKS", default_value_t = 200_000)]
     pub max_inflight_tasks: u64,
+    /// How jobs are admitted: `adaptive` refuses new jobs once the tasks in
+    /// flight exceed a limit that shrinks when tasks wait to launch
+    /// (queueing delay above `--admission-target-ms`) and grows back when
+    /// they do not; `fixed` refuses only beyond `--max-inflight-tasks`.
+    #[arg(long, env = "PASSER_ADMISSION", value_enum, default_value_t = AdmissionMode::Adaptive)]
+    pub admission: AdmissionMode,
+    /// The adaptive limit's target: the delay from a job's acceptance to
+    /// its first task's launch above which the scheduler is congested, in
+    /// milliseconds.
+    #[arg(long, env = "PASSER_ADMISSION_TARGET_MS", default_value_t = 5)]
+    pub admission_target_ms: u64,
+    /// The lowest the adaptive limit on tasks in flight goes (at most
+    /// `--max-inflight-tasks`).
+    #[arg(long, env = "PASSER_ADMISSION_MIN_LIMIT", default_value_t = DEFAULT_ADMISSION_MIN_LIMIT)]
+    pub admission_min_limit: u64,
     /// Timeout per attempt for tasks that set none, in milliseconds.
     #[arg(long, env = "PASSER_DEFAULT_TIMEOUT_MS", default_value_t = 3_600_000)]
     pub default_timeout_ms: u64,
@@ -119,6 +144,9 @@ impl SchedulerConfig {
             probe_ratio: DEFAULT_PROBE_RATIO,
             offer_to_idle: true,
             max_inflight_tasks: 200_000,
+            admission: AdmissionMode::Adaptive,
+            admission_target_ms: 5,
+            admission_min_limit: DEFAULT_ADMISSION_MIN_LIMIT,
             default_timeout_ms: 3_600_000,
             default_max_attempts: 3,
             lease_ms: 2_000,
@@ -149,6 +177,9 @@ impl SchedulerConfig {
         }
         if self.max_inflight_tasks == 0 {
             return Err("--max-inflight-tasks must be at least 1".into());
+        }
+        if self.admission_min_limit == 0 || self.admission_target_ms == 0 {
+            return Err("--admission-min-limit and --admission-target-ms must be at least 1".into());
         }
         if self.default_max_attempts == 0 {
             return Err("--default-max-attempts must be at least 1".into());
@@ -195,6 +226,15 @@ impl SchedulerConfig {
     /// How finished jobs' results are kept.
     pub fn retention(&self) -> Retention {
         Retention::new(Duration::from_secs(self.keep_results_secs), self.keep_results_bytes)
+    }
+
+    /// The adaptive admission limit's settings.
+    pub fn admission_settings(&self) -> AdmissionSettings {
+        AdmissionSettings::new(
+            Duration::from_millis(self.admission_target_ms),
+            self.admission_min_limit,
+            self.max_inflight_tasks,
+        )
     }
 
     /// The lease.

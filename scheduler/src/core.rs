@@ -22,6 +22,7 @@ use passer::security::PeerConnector;
 use crate::config::SchedulerConfig;
 use crate::metrics::SchedulerMetrics;
 use crate::nodes::NodeRegistry;
+use crate::policy::admission::AdmissionLimit;
 use crate::policy::digest::JobDigest;
 use crate::policy::job::{Finish, JobState, ProbeDemand};
 use crate::policy::placements::{PlacementTicket, Placements};
@@ -52,12 +53,25 @@ pub struct JobEntry {
     pub backoff: ProbeBackoff,
     /// When the job was accepted (scheduler clock).
     pub accepted_at: Duration,
+    /// Whether a task of the job has launched yet: the first launch's delay
+    /// since acceptance is the admission limit's congestion signal.
+    pub first_launch_seen: bool,
 }
 
 /// Watchers one job may have at once.
 pub const MAX_WATCHERS_PER_JOB: usize = 64;
 
 impl JobEntry {
+    /// The delay from acceptance to `now` when this is the job's first
+    /// launch (once per job), `None` after.
+    pub fn first_launch_sojourn(&mut self, now: Duration) -> Option<Duration> {
+        if self.first_launch_seen {
+            return None;
+        }
+        self.first_launch_seen = true;
+        Some(now.saturating_sub(self.accepted_at))
+    }
+
     /// Sends a progress event to each stream with room for it beyond the
     /// results and summary still due (progress never crowds a result out).
     pub fn send_progress(&mut self, progress: pb::TaskProgress) {
@@ -120,6 +134,10 @@ pub struct Scheduler {
     pub sessions: Mutex<HashMap<String, Session>>,
     /// The sampler's RNG.
     pub rng: Mutex<SmallRng>,
+    /// The adaptive limit on tasks in flight (consulted with
+    /// `--admission adaptive`; fed by first launches and the tick either
+    /// way). Never locked while taking `jobs`.
+    pub admission: Mutex<AdmissionLimit>,
     started: Instant,
     /// Each admitted job's placement generation.
     pub(crate) next_generation: std::sync::atomic::AtomicU64,
@@ -137,10 +155,13 @@ impl Scheduler {
         let nodes = NodeRegistry::new(peers);
         nodes.set_addresses(&config.node_monitors);
         let retained = Mutex::new(config.retention());
+        let admission = Mutex::new(AdmissionLimit::new(config.admission_settings(), Duration::ZERO));
+        let stats = Stats::default();
+        stats.admission_limit.store(config.max_inflight_tasks, std::sync::atomic::Ordering::Relaxed);
         Arc::new(Self {
             config,
             address,
-            stats: Stats::default(),
+            stats,
             metrics: SchedulerMetrics::default(),
             recent: RecentJobs::default(),
             nodes,
@@ -148,6 +169,7 @@ impl Scheduler {
             retained,
             sessions: Mutex::new(HashMap::new()),
             rng: Mutex::new(rng),
+            admission,
             started: Instant::now(),
             next_generation: std::sync::atomic::AtomicU64::new(1),
         })
@@ -165,6 +187,7 @@ impl Scheduler {
         let mut responses = Vec::with_capacity(requests.len());
         let labels = self.nodes.labels(node_id);
         let mut started = 0;
+        let mut sojourns = Vec::new();
         {
             let mut jobs = self.jobs.lock();
             for request in requests {
@@ -172,6 +195,9 @@ impl Scheduler {
                 let launches = match jobs.get_mut(&request.job_id) {
                     Some(entry) => {
                         let assignment = entry.state.assign_to(node_id, &labels, &request.executor, wanted, now);
+                        if !assignment.launches.is_empty() {
+                            sojourns.extend(entry.first_launch_sojourn(now));
+                        }
                         for node in assignment.cancel_nodes {
                             followups.cancels.push((request.job_id.clone(), request.executor.clone(), node));
                         }
@@ -191,6 +217,7 @@ impl Scheduler {
             }
         }
         self.nodes.update_idle(node_id, |idle| idle.note_tasks(started, 0));
+        self.note_first_launches(&sojourns, now);
         self.carry_out(followups);
         responses
     }
@@ -370,6 +397,7 @@ impl Scheduler {
         let lease = self.config.lease();
         let mut followups = Followups::default();
         self.retained.lock().expire(now);
+        self.roll_admission(now);
         {
             let mut jobs = self.jobs.lock();
             let ids: Vec<String> = jobs.keys().cloned().collect();

@@ -123,6 +123,7 @@ fn status(scheduler: &Scheduler, history: &History) -> Value {
             "uptime_s": now.as_secs_f64(),
             "jobs_accepted": stats.jobs_accepted, "jobs_rejected": stats.jobs_rejected,
             "jobs_running": stats.jobs_running, "tasks_in_flight": stats.tasks_in_flight,
+            "admission_limit": stats.admission_limit,
             "tasks_launched": stats.tasks_launched, "tasks_finished": stats.tasks_finished,
             "tasks_failed": stats.tasks_failed, "tasks_retried": stats.tasks_retried,
             "get_task_hits": stats.get_task_hits, "get_task_misses": stats.get_task_misses,

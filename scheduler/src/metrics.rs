@@ -163,6 +163,12 @@ impl Collector for SchedulerCollector {
             gauge(s.tasks_in_flight),
         )?;
         encode_gauge(e, "passer_scheduler_jobs_running", "Jobs admitted and not finished", gauge(s.jobs_running))?;
+        encode_gauge(
+            e,
+            "passer_scheduler_admission_limit",
+            "Tasks in flight beyond which new jobs are refused (adaptive, or --max-inflight-tasks)",
+            gauge(s.admission_limit),
+        )?;
 
         let mut per_tenant: BTreeMap<String, u64> = BTreeMap::new();
         for entry in scheduler.jobs.lock().values() {

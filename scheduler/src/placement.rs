@@ -77,6 +77,7 @@ pub fn place(scheduler: Arc<Scheduler>, job_id: String, demand: ProbeDemand, tic
         }
         let now = scheduler.now();
         let mut followups = Followups::default();
+        let mut sojourn_opt = None;
         {
             let mut jobs = scheduler.jobs.lock();
             if jobs.get(&job_id).is_some_and(|entry| !entry.placements.owns(ticket)) {
@@ -98,6 +99,9 @@ pub fn place(scheduler: Arc<Scheduler>, job_id: String, demand: ProbeDemand, tic
                 return;
             };
             entry.placements.finish(ticket);
+            if answers.iter().any(|answer| answer.taken() > 0) {
+                sojourn_opt = entry.first_launch_sojourn(now);
+            }
             let mut refused = false;
             let mut lost_offers = Vec::new();
             for answer in answers {
@@ -145,6 +149,7 @@ pub fn place(scheduler: Arc<Scheduler>, job_id: String, demand: ProbeDemand, tic
                 collect_probes(&job_id, entry, &mut followups);
             }
         }
+        scheduler.note_first_launches(sojourn_opt.as_slice(), now);
         scheduler.carry_out(followups);
     });
 }

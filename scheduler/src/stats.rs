@@ -41,6 +41,9 @@ pub struct Stats {
     pub placements_streamed: AtomicU64,
     /// Reservation calls made as unary calls.
     pub placements_unary: AtomicU64,
+    /// The admission limit on tasks in flight in force (the adaptive one,
+    /// or `--max-inflight-tasks` with `--admission fixed`).
+    pub admission_limit: AtomicU64,
 }
 
 /// Adds `n` to a counter.
@@ -76,6 +79,7 @@ impl Stats {
             offers_taken: get(&self.offers_taken),
             placements_streamed: get(&self.placements_streamed),
             placements_unary: get(&self.placements_unary),
+            admission_limit: get(&self.admission_limit),
         }
     }
 }

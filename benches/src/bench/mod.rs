@@ -3,6 +3,7 @@
 //! - [`cluster`]: start schedulers, node monitors and executors; peak memory.
 //! - [`workloads`]: throughput, latency, makespan and Poisson load, through the SDK.
 //! - [`runs`]: one fresh cluster per benchmark, with its report.
+//! - [`cpu_hog`]: a CPU-bound process beside the cluster (`load --cpu-hog`).
 //! - [`stats`]: percentiles of the measured latencies.
 //! - [`output`]: JSON files and SVG plots.
 //! - [`peers`]: Ray, Dask and Celery running the same workloads (`benches/peers/`).
@@ -15,6 +16,7 @@
 
 pub mod cluster;
 pub mod compare;
+pub mod cpu_hog;
 pub mod graph_executor;
 pub mod graph_report;
 pub mod graph_workloads;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::cluster::{BenchCluster, ClusterShape, PeakMemory};
+use super::cpu_hog::CpuHog;
 use super::workloads::{self, LoadPoint, LoadSpec, Makespan};
 
 /// How long a client keeps retrying a submission the cluster pushes back on.
@@ -51,6 +52,8 @@ pub struct LoadSweep {
     pub seed: u64,
     /// Tasks of the makespan run before the sweep (0 = none).
     pub makespan_tasks: usize,
+    /// Whether a CPU hog ([`CpuHog`]) runs beside the cluster.
+    pub cpu_hog: bool,
 }
 
 /// A load run: the makespan of one batch, then the sweep.
@@ -125,9 +128,12 @@ pub async fn load(shape: ClusterShape, sweep: LoadSweep) -> anyhow::Result<LoadR
         0 => None,
         tasks => Some(workloads::makespan(&client, tasks, sweep.service_ms, slots).await?),
     };
+    let _hog_opt = if sweep.cpu_hog { Some(CpuHog::start()?) } else { None };
     let mut points = Vec::with_capacity(sweep.loads.len());
     for &load in &sweep.loads {
-        points.push(workloads::load_point(&client, load_spec(&sweep, load, slots)).await?);
+        let mut point = workloads::load_point(&client, load_spec(&sweep, load, slots)).await?;
+        point.servers_peak_rss_mib = cluster.peak_memory().servers_mib;
+        points.push(point);
     }
     Ok(LoadRun { shape, sweep, makespan, points, memory: cluster.peak_memory() })
 }

@@ -79,6 +79,10 @@ struct SweepArgs {
     /// Sleep tasks of the makespan batch run first (0 = none).
     #[arg(long, default_value_t = 2000)]
     makespan_tasks: usize,
+    /// Run `python3 -c 'while True: pass'` beside the cluster during the
+    /// sweep (killed at the end): the servers compete for CPU.
+    #[arg(long)]
+    cpu_hog: bool,
 }
 
 impl SweepArgs {
@@ -91,6 +95,7 @@ impl SweepArgs {
             max_tasks: self.max_tasks,
             seed: self.seed,
             makespan_tasks: self.makespan_tasks,
+            cpu_hog: self.cpu_hog,
         }
     }
 }
@@ -325,8 +330,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             for point in &run.points {
                 println!(
-                    "load {:.2}: {} tasks, response/service p50 {:.3} p99 {:.3} ({} failed)",
-                    point.load, point.tasks, point.response_ratio.p50, point.response_ratio.p99, point.failed
+                    "load {:.2}: {} tasks, response/service p50 {:.3} p99 {:.3} ({} failed); admitted jobs p50 {:.1} ms p99 {:.1} ms; {} refusals; servers' peak RSS {:.1} MiB",
+                    point.load,
+                    point.tasks,
+                    point.response_ratio.p50,
+                    point.response_ratio.p99,
+                    point.failed,
+                    point.admitted_response_ms.p50,
+                    point.admitted_response_ms.p99,
+                    point.refusals,
+                    point.servers_peak_rss_mib
                 );
             }
             let pick = |quantile: fn(&passer_bench::bench::stats::Summary) -> f64| {

@@ -5,9 +5,11 @@
 //! flight per job generation ([`placements`]), finished jobs' kept
 //! results ([`retention`]), and the default placement path: which nodes get
 //! offers and reservations ([`offers`]), each node's idle estimate
-//! ([`idle`]) and the re-probe backoff ([`probe_backoff`]). See `README.md` beside this file for the properties each
+//! ([`idle`]) and the re-probe backoff ([`probe_backoff`]), and the
+//! adaptive limit on tasks in flight ([`admission`]). See `README.md` beside this file for the properties each
 //! must keep. The simulator and the unit tests drive this same code.
 
+pub mod admission;
 pub mod constraint;
 pub mod digest;
 pub mod idle;

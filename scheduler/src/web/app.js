@@ -49,6 +49,7 @@ function drawCards(s) {
     ["tasks launched", s.tasks_launched], ["tasks finished", s.tasks_finished],
     ["tasks failed", s.tasks_failed], ["retries", s.tasks_retried],
     ["jobs rejected", s.jobs_rejected], ["reservations refused", s.reservations_refused],
+    ["admission limit", s.admission_limit],
   ];
   document.getElementById("cards").replaceChildren(
     ...cards.map(([label, value]) => el("div", { class: "card" }, el("div", { class: "value" }, fmt(value)), el("div", { class: "label" }, label)))
