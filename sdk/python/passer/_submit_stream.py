@@ -40,14 +40,16 @@ log = logging.getLogger("passer.client")
 REQUEST_QUEUE = 64
 #: Queued progress reports a job may hold beyond its results.
 PROGRESS_ROOM = 16
-#: Stream ends that are a break on the way (a new stream may work), not a
-#: refusal of the stream by the scheduler.
-TRANSPORT_CODES = {
-    grpc.StatusCode.UNAVAILABLE,
-    grpc.StatusCode.CANCELLED,
-    grpc.StatusCode.UNKNOWN,
-    grpc.StatusCode.DEADLINE_EXCEEDED,
-    grpc.StatusCode.ABORTED,
+#: Stream ends that are the scheduler refusing the stream itself (a request
+#: it would not take on it); any other end is a break on the way (the
+#: scheduler went away), after which a new stream may work.
+REFUSAL_CODES = {
+    grpc.StatusCode.OUT_OF_RANGE,
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.PERMISSION_DENIED,
+    grpc.StatusCode.UNAUTHENTICATED,
 }
 _CODES = {code.value[0]: code for code in grpc.StatusCode}
 
@@ -288,7 +290,7 @@ class SubmitStreams:
         with self._lock:
             if self._streams.get(stream.address) is stream:
                 del self._streams[stream.address]
-            if code == grpc.StatusCode.UNIMPLEMENTED or code not in TRANSPORT_CODES:
+            if code == grpc.StatusCode.UNIMPLEMENTED or code in REFUSAL_CODES:
                 if code != grpc.StatusCode.UNIMPLEMENTED:
                     log.warning("submit stream to %s refused (%s); one call per job from now on", stream.address, code.name)
                 else:

@@ -148,13 +148,15 @@ impl Drop for SharedCall {
 }
 
 /// Reads the stream's responses into the jobs' channels until it ends,
-/// then fails every job still open on it.
+/// then fails every job still open on it (also if the task is dropped,
+/// say with its runtime, so no job waits on a stream nobody reads).
 async fn read(
     mut responses: Streaming<pb::SubmitJobsResponse>,
     calls: Arc<Mutex<Calls>>,
     address: String,
     per_call_only: Arc<AtomicBool>,
 ) {
+    let mut ending = FailOpenCalls { calls: Arc::clone(&calls), reason: "its reader stopped".to_owned(), address };
     let end = loop {
         match responses.message().await {
             Ok(Some(response)) => deliver(&calls, response),
@@ -162,29 +164,53 @@ async fn read(
             Err(status) => break status,
         }
     };
-    if !is_transport_failure(end.code()) {
+    if is_refusal(end.code()) {
         // The scheduler refused the stream itself (a request it could not
         // read): per-job calls give each job its own answer.
-        warn!(scheduler = %address, code = ?end.code(), message = end.message(), "submit stream refused; submitting one call per job to this scheduler");
+        warn!(scheduler = %ending.address, code = ?end.code(), message = end.message(), "submit stream refused; submitting one call per job to this scheduler");
         per_call_only.store(true, Ordering::Relaxed);
     } else {
-        debug!(scheduler = %address, code = ?end.code(), message = end.message(), "submit stream ended");
+        debug!(scheduler = %ending.address, code = ?end.code(), message = end.message(), "submit stream ended");
     }
-    let open = {
-        let mut calls = calls.lock();
-        calls.broken = true;
-        std::mem::take(&mut calls.open)
-    };
-    let broke = Status::unavailable(format!("submit stream to {address} broke: {}", end.message()));
-    for call in open.into_values() {
-        let _ = call.sender.try_send(Err(broke.clone()));
+    ending.reason = end.message().to_owned();
+}
+
+/// On drop, marks a stream broken and fails the jobs open on it with
+/// `UNAVAILABLE`, so each resubmits.
+struct FailOpenCalls {
+    calls: Arc<Mutex<Calls>>,
+    reason: String,
+    address: String,
+}
+
+impl Drop for FailOpenCalls {
+    fn drop(&mut self) {
+        let open = {
+            let mut calls = self.calls.lock();
+            calls.broken = true;
+            std::mem::take(&mut calls.open)
+        };
+        let broke = Status::unavailable(format!("submit stream to {} broke: {}", self.address, self.reason));
+        for call in open.into_values() {
+            let _ = call.sender.try_send(Err(broke.clone()));
+        }
     }
 }
 
-/// Whether a stream that ended with `code` broke on the way (retry on a
-/// new stream) rather than being refused by the scheduler.
-fn is_transport_failure(code: Code) -> bool {
-    matches!(code, Code::Unavailable | Code::Cancelled | Code::Unknown | Code::DeadlineExceeded | Code::Aborted)
+/// Whether a stream that ended with `code` was refused by the scheduler
+/// (a request it would not take on the stream) rather than broken on the
+/// way (the scheduler went away, the connection failed: a new stream may
+/// work).
+fn is_refusal(code: Code) -> bool {
+    matches!(
+        code,
+        Code::OutOfRange
+            | Code::InvalidArgument
+            | Code::ResourceExhausted
+            | Code::FailedPrecondition
+            | Code::PermissionDenied
+            | Code::Unauthenticated
+    )
 }
 
 /// Hands one response to its job's channel. A job's last event or error
