@@ -14,7 +14,7 @@ import pytest
 
 from cluster import WAIT, Cluster
 from passer import FailedPrecondition, Task, TaskResult
-from passer.v1 import scheduler_pb2, scheduler_pb2_grpc
+from passer.v1 import common_pb2, scheduler_pb2, scheduler_pb2_grpc
 
 
 def echo_tasks(count: int) -> List[Task]:
@@ -92,7 +92,7 @@ def test_a_scheduler_without_submit_jobs_gets_one_call_per_job() -> None:
 def raw_job(job_id: str, tasks: int) -> scheduler_pb2.SubmitJobRequest:
     return scheduler_pb2.SubmitJobRequest(
         job_id=job_id,
-        tasks=[scheduler_pb2.TaskSpec(task_id=f"t{i}", executor="echo", payload=b"raw") for i in range(tasks)],
+        tasks=[common_pb2.TaskSpec(task_id=f"t{i}", executor="echo", payload=b"raw") for i in range(tasks)],
     )
 
 
