@@ -153,7 +153,9 @@ async fn a_scheduler_without_submit_jobs_gets_one_call_per_job() -> anyhow::Resu
 }
 
 /// The request side of a raw call: what is sent on `requests`, until it is dropped.
-fn request_stream(requests: mpsc::Receiver<pb::SubmitJobsRequest>) -> impl futures::Stream<Item = pb::SubmitJobsRequest> {
+fn request_stream(
+    requests: mpsc::Receiver<pb::SubmitJobsRequest>,
+) -> impl futures::Stream<Item = pb::SubmitJobsRequest> {
     futures::stream::unfold(requests, |mut requests| async move { requests.recv().await.map(|next| (next, requests)) })
 }
 
@@ -189,7 +191,9 @@ async fn the_raw_protocol_tags_events_and_refusals_by_call_id() -> anyhow::Resul
     let (requests, outbound) = mpsc::channel(8);
     requests.send(raw_request(1, Some(echo_job("raw-a", 3, 8)))).await?;
     requests.send(raw_request(2, None)).await?;
-    requests.send(raw_request(3, Some(pb::SubmitJobRequest { job_id: "raw-empty".into(), ..Default::default() }))).await?;
+    requests
+        .send(raw_request(3, Some(pb::SubmitJobRequest { job_id: "raw-empty".into(), ..Default::default() })))
+        .await?;
     requests.send(raw_request(4, Some(echo_job("raw-b", 2, 8)))).await?;
     let mut responses = raw.submit_jobs(request_stream(outbound)).within("the call").await??.into_inner();
     let mut events: HashMap<u64, Vec<Outcome>> = HashMap::new();
@@ -198,7 +202,9 @@ async fn the_raw_protocol_tags_events_and_refusals_by_call_id() -> anyhow::Resul
         events.entry(response.call_id).or_default().push(outcome);
         let finished = |call_id| {
             events.get(&call_id).is_some_and(|outcomes: &Vec<Outcome>| {
-                outcomes.iter().any(|o| matches!(o, Outcome::Event(pb::JobEvent { event: Some(pb::job_event::Event::JobFinished(_)) })))
+                outcomes.iter().any(|o| {
+                    matches!(o, Outcome::Event(pb::JobEvent { event: Some(pb::job_event::Event::JobFinished(_)) }))
+                })
             })
         };
         if finished(1) && finished(4) && events.contains_key(&2) && events.contains_key(&3) {
@@ -220,7 +226,9 @@ async fn the_raw_protocol_tags_events_and_refusals_by_call_id() -> anyhow::Resul
         ));
     }
     for call_id in [2, 3] {
-        let [Outcome::Error(error)] = events[&call_id].as_slice() else { panic!("call {call_id}: {:?}", events[&call_id]) };
+        let [Outcome::Error(error)] = events[&call_id].as_slice() else {
+            panic!("call {call_id}: {:?}", events[&call_id])
+        };
         assert_eq!(error.code, tonic::Code::InvalidArgument as i32, "call {call_id}: {}", error.message);
     }
     // Closing our side ends the call, nothing being open any more.

@@ -10,7 +10,7 @@ use super::shared_stream::SharedCall;
 /// One job's event stream.
 pub(crate) enum JobEventStream {
     /// The job's own `SubmitJob` call.
-    Call(Streaming<pb::JobEvent>),
+    Call(Box<Streaming<pb::JobEvent>>),
     /// The job's share of a `SubmitJobs` stream.
     Shared(SharedCall),
 }

@@ -276,7 +276,10 @@ mod tests {
         deliver(&calls, event(2, pb::job_event::Event::JobFinished(pb::JobFinished::default())));
         deliver(&calls, event(1, pb::job_event::Event::Results(pb::TaskResults::default())));
         assert!(matches!(second.message().await, Ok(Some(_))));
-        assert!(matches!(first.message().await, Ok(Some(pb::JobEvent { event: Some(pb::job_event::Event::Results(_)) }))));
+        assert!(matches!(
+            first.message().await,
+            Ok(Some(pb::JobEvent { event: Some(pb::job_event::Event::Results(_)) }))
+        ));
         assert!(!calls.lock().open.contains_key(&2), "a finished job leaves the table");
         drop(first);
         assert!(calls.lock().open.is_empty(), "a dropped job leaves the table");
@@ -286,7 +289,8 @@ mod tests {
     async fn an_error_keeps_code_and_retry_after() {
         let calls = Arc::new(Mutex::new(Calls::default()));
         let mut call = open_call(&calls, 5, 1);
-        let error = pb::SubmitJobError { code: Code::ResourceExhausted as i32, message: "full".into(), retry_after_ms: 30 };
+        let error =
+            pb::SubmitJobError { code: Code::ResourceExhausted as i32, message: "full".into(), retry_after_ms: 30 };
         deliver(&calls, pb::SubmitJobsResponse { call_id: 5, outcome: Some(Outcome::Error(error)) });
         let status = call.message().await.expect_err("refused");
         assert_eq!(status.code(), Code::ResourceExhausted);

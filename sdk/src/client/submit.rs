@@ -204,7 +204,7 @@ async fn send(client: &Client, index: usize, request: &pb::SubmitJobRequest) -> 
         }
     }
     let response = client.scheduler(index).submit_job(client.request(request.clone())).await?;
-    Ok(JobEventStream::Call(response.into_inner()))
+    Ok(JobEventStream::Call(Box::new(response.into_inner())))
 }
 
 /// Sorts a failed call, first asking whether the address is a scheduler at all.
