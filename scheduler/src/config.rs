@@ -68,6 +68,15 @@ pub struct SchedulerConfig {
     /// `--max-inflight-tasks`).
     #[arg(long, env = "PASSER_ADMISSION_MIN_LIMIT", default_value_t = DEFAULT_ADMISSION_MIN_LIMIT)]
     pub admission_min_limit: u64,
+    /// Most jobs open at once on one `SubmitJobs` stream (accepted and not
+    /// yet finished); jobs beyond it are refused RESOURCE_EXHAUSTED one by
+    /// one, and the stream stays open.
+    #[arg(long, env = "PASSER_MAX_JOBS_PER_STREAM", default_value_t = 10_000)]
+    pub max_jobs_per_stream: usize,
+    /// Answers `SubmitJobs` with UNIMPLEMENTED, as a scheduler that predates
+    /// it would (for testing clients' fallback to `SubmitJob`).
+    #[arg(long, env = "PASSER_DISABLE_SUBMIT_STREAM", hide = true)]
+    pub disable_submit_stream: bool,
     /// Timeout per attempt for tasks that set none, in milliseconds.
     #[arg(long, env = "PASSER_DEFAULT_TIMEOUT_MS", default_value_t = 3_600_000)]
     pub default_timeout_ms: u64,
@@ -147,6 +156,8 @@ impl SchedulerConfig {
             admission: AdmissionMode::Adaptive,
             admission_target_ms: 5,
             admission_min_limit: DEFAULT_ADMISSION_MIN_LIMIT,
+            max_jobs_per_stream: 10_000,
+            disable_submit_stream: false,
             default_timeout_ms: 3_600_000,
             default_max_attempts: 3,
             lease_ms: 2_000,
@@ -174,6 +185,9 @@ impl SchedulerConfig {
     pub fn validate(&self) -> Result<(), String> {
         if !(self.probe_ratio.is_finite() && self.probe_ratio >= 1.0 && self.probe_ratio <= 100.0) {
             return Err(format!("--probe-ratio must be between 1 and 100, not {}", self.probe_ratio));
+        }
+        if self.max_jobs_per_stream == 0 {
+            return Err("--max-jobs-per-stream must be at least 1".to_owned());
         }
         if self.max_inflight_tasks == 0 {
             return Err("--max-inflight-tasks must be at least 1".into());

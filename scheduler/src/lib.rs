@@ -4,7 +4,8 @@
 //!
 //! Layout: the pure policy in [`policy`] (sampler, job state machine,
 //! validation); live state in [`core`]; placement I/O in [`placement`]; the
-//! node registry in [`nodes`]; gRPC in [`service`], with submissions scanned
+//! node registry in [`nodes`]; gRPC in [`service`] (many jobs on one client
+//! stream in [`submit_stream`]), with submissions scanned
 //! before decoding in [`intake`]; start-up in [`server`].
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
@@ -27,6 +28,7 @@ pub mod recent;
 pub mod server;
 pub mod service;
 pub mod stats;
+pub mod submit_stream;
 
 pub use config::SchedulerConfig;
 pub use server::{run, run_with_security};

@@ -43,6 +43,25 @@ impl pb::scheduler_server::Scheduler for SchedulerService {
         }
     }
 
+    type SubmitJobsStream = crate::submit_stream::SubmitJobsStream;
+
+    async fn submit_jobs(
+        &self,
+        request: Request<Streaming<pb::SubmitJobsRequest>>,
+    ) -> Result<Response<Self::SubmitJobsStream>, Status> {
+        let config = &self.scheduler.config;
+        if config.disable_submit_stream {
+            return Err(Status::unimplemented("SubmitJobs is disabled on this scheduler (--disable-submit-stream)"));
+        }
+        let inbound = request.into_inner();
+        let stream = crate::submit_stream::SubmitJobsStream::new(
+            Arc::clone(&self.scheduler),
+            inbound,
+            config.max_jobs_per_stream,
+        );
+        Ok(Response::new(stream))
+    }
+
     async fn cancel_job(
         &self,
         request: Request<pb::CancelJobRequest>,

@@ -42,6 +42,9 @@ pub struct ClusterShape {
     pub server_threads: usize,
     /// Tasks per slot taken ahead of a free slot (0 = pure late binding).
     pub prefetch_per_slot: u32,
+    /// Whether the benchmark client submits on one `SubmitJobs` stream
+    /// (the SDK's default) or one `SubmitJob` call per job.
+    pub submit_stream: bool,
 }
 
 impl ClusterShape {
@@ -113,6 +116,7 @@ impl BenchCluster {
     pub fn client(&self, patience: Duration) -> anyhow::Result<Client> {
         let mut config = ClientConfig::new(self.cluster.scheduler_addrs.clone());
         config.max_retry_time = patience;
+        config.submit_stream = self.shape.submit_stream;
         Client::new(config).context("client config")
     }
 

@@ -53,6 +53,10 @@ struct ClusterArgs {
     /// (`--prefetch-per-slot`; 0 = pure late binding).
     #[arg(long, global = true, default_value_t = 0)]
     prefetch: u32,
+    /// Submit on one `SubmitJobs` stream (the SDK's default); `false`
+    /// submits one `SubmitJob` call per job, as before the stream existed.
+    #[arg(long, global = true, default_value_t = true, action = clap::ArgAction::Set)]
+    submit_stream: bool,
 }
 
 /// The load sweep's knobs.
@@ -288,6 +292,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         probe_ratio: cli.cluster.probe_ratio,
         server_threads: cli.cluster.server_threads,
         prefetch_per_slot: cli.cluster.prefetch,
+        submit_stream: cli.cluster.submit_stream,
     };
     anyhow::ensure!(shape.node_monitors >= 1 && shape.slots_per_node >= 1, "--nodes and --slots must be >= 1");
     let out = &cli.out;

@@ -27,6 +27,7 @@ import grpc
 from passer.v1 import scheduler_pb2, scheduler_pb2_grpc
 
 from ._channel import TlsConfig, auth_metadata, open_channel, parse_address, resolve_token
+from ._submit_stream import SubmitStreams
 from .errors import InvalidArgument, NotFound, PasserError, Unavailable, fatal_error
 from .graph import Graph
 from .graph_run import GraphRun
@@ -69,6 +70,7 @@ class Client:
         channel_options: Optional[Sequence[Tuple[str, object]]] = None,
         rng: Optional[random.Random] = None,
         tls: Optional[TlsConfig] = None,
+        submit_stream: bool = True,
     ) -> None:
         """Configures the client; connections open lazily.
 
@@ -95,6 +97,10 @@ class Client:
             rng: Random source for jitter (seed it in tests).
             tls: CA, client certificate and key for TLS; defaults to
                 ``$PASSER_TLS_CA`` / ``_CERT`` / ``_KEY`` / ``_DOMAIN`` if set.
+            submit_stream: Submit jobs on one long-lived ``SubmitJobs``
+                stream per scheduler (a background thread reads it) rather
+                than one ``SubmitJob`` call each. Results are the same either
+                way; a scheduler without ``SubmitJobs`` gets ``SubmitJob`` calls.
         """
         #: The scheduler addresses, tried in turn.
         self.schedulers = _split_addresses(schedulers)
@@ -113,6 +119,9 @@ class Client:
         self._channels: Dict[str, grpc.Channel] = {}
         self._stubs: Dict[str, scheduler_pb2_grpc.SchedulerStub] = {}
         self._round_robin = 0
+        #: Whether jobs go on the shared ``SubmitJobs`` streams.
+        self.submit_stream = submit_stream
+        self._submit_streams = SubmitStreams()
 
     # === jobs ===
 
@@ -265,6 +274,7 @@ class Client:
 
     def close(self) -> None:
         """Closes every connection."""
+        self._submit_streams.close()
         with self._lock:
             channels = list(self._channels.values())
             self._channels.clear()

@@ -1,7 +1,11 @@
 """The result stream of one submitted job, with retry, failover and dedup.
 
 :class:`JobStream` is what :meth:`passer.Client.submit` returns. It drives a
-small state machine over ``Scheduler.SubmitJob`` calls:
+small state machine over its submissions: on the client's shared
+``Scheduler.SubmitJobs`` stream to a scheduler by default (see
+:mod:`passer._submit_stream`), else (``Client(submit_stream=False)``, or a
+scheduler that predates it) one ``Scheduler.SubmitJob`` call each; both
+answer alike:
 
 - ``RESOURCE_EXHAUSTED``: wait (capped exponential backoff with full jitter,
   at least the server's ``retry-after-ms``) and submit again, to the next
@@ -30,7 +34,7 @@ import collections
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Callable, Deque, Dict, Iterator, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Callable, Deque, Dict, Iterator, List, Optional, Set, Tuple, Union
 
 import grpc
 
@@ -38,6 +42,7 @@ from passer.v1 import scheduler_pb2
 
 from ._backoff import Backoff
 from ._reach import Attempts, certificate_problem, transport_reason, wrong_server
+from ._submit_stream import SharedCall
 from .errors import JobTimeout, Overloaded, TlsError, Unavailable, fatal_error
 from .model import JobSummary, TaskProgress, TaskResult
 
@@ -104,7 +109,7 @@ class JobStream(Iterator[TaskResult]):
         self._delivered: Set[str] = set()
         self._pending: Deque[TaskResult] = collections.deque()
         self._index = client._next_scheduler_index()
-        self._call: Optional[grpc.Call] = None
+        self._call: Optional[Union[grpc.Call, SharedCall]] = None
         self._finished_event = False
         self._accepted = False
         self._done = False
@@ -204,9 +209,17 @@ class JobStream(Iterator[TaskResult]):
         if self._first_submit is None:
             self._first_submit = time.monotonic()
         self._finished_event = False
-        self._call = stub.SubmitJob(
-            request, metadata=self._client._metadata, timeout=remaining
-        )
+        shared = None
+        if self._client.submit_stream:
+            shared = self._client._submit_streams.submit(
+                address, stub, self._client._metadata, request, remaining
+            )
+        if shared is not None:
+            self._call = shared
+        else:
+            self._call = stub.SubmitJob(
+                request, metadata=self._client._metadata, timeout=remaining
+            )
 
     def _on_event(self, event: scheduler_pb2.JobEvent) -> None:
         self._answered = True

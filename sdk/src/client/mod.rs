@@ -4,14 +4,18 @@
 //!
 //! - [`spec`]: what is submitted and what comes back.
 //! - `submit`: one submission, retried across schedulers until accepted.
+//! - `shared_stream`: the one `SubmitJobs` stream per scheduler that jobs
+//!   are submitted on by default; `events`: a job's events from either.
 //! - [`results`]: the result stream of an accepted job, with failover.
 //! - [`watch`]: the results of a job submitted elsewhere or let go.
 //! - `backoff`: capped exponential backoff with full jitter.
 //! - `reach`: why an address did not take a submission.
 
 pub mod backoff;
+mod events;
 mod reach;
 pub mod results;
+mod shared_stream;
 pub mod spec;
 mod submit;
 pub mod watch;
@@ -61,6 +65,11 @@ pub struct ClientConfig {
     /// TLS: a CA to verify schedulers (turns on `https`), and a client
     /// certificate and key for mutual TLS. Off by default.
     pub tls: TlsFiles,
+    /// Submit jobs on one long-lived `SubmitJobs` stream per scheduler
+    /// (on by default) rather than one `SubmitJob` call each. Either way a
+    /// job gets the same results; a scheduler without `SubmitJobs` is sent
+    /// `SubmitJob` calls automatically.
+    pub submit_stream: bool,
 }
 
 impl ClientConfig {
@@ -77,6 +86,7 @@ impl ClientConfig {
             unreachable_timeout: Duration::from_secs(10),
             token: None,
             tls: TlsFiles::default(),
+            submit_stream: true,
         }
     }
 }
@@ -101,6 +111,7 @@ impl fmt::Debug for ClientConfig {
             .field("unreachable_timeout", &self.unreachable_timeout)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("tls", &self.tls)
+            .field("submit_stream", &self.submit_stream)
             .finish()
     }
 }
@@ -116,6 +127,8 @@ struct Inner {
     endpoints: Vec<Endpoint>,
     /// One HTTP/2 connection per scheduler, created on first use.
     channels: Vec<OnceLock<Channel>>,
+    /// The shared `SubmitJobs` stream to each scheduler, opened on first use.
+    submit_streams: Vec<shared_stream::StreamSlot>,
     authorization_opt: Option<MetadataValue<Ascii>>,
     /// The next submission's first scheduler; starts at a random one.
     cursor: AtomicUsize,
@@ -134,8 +147,9 @@ impl Client {
             .collect::<Result<Vec<_>, _>>()?;
         let authorization_opt = config.token.as_deref().map(authorization_value).transpose()?;
         let channels = endpoints.iter().map(|_| OnceLock::new()).collect();
+        let submit_streams = endpoints.iter().map(|_| shared_stream::StreamSlot::default()).collect();
         let cursor = AtomicUsize::new(rand::random_range(0..endpoints.len()));
-        let inner = Inner { config, endpoints, channels, authorization_opt, cursor };
+        let inner = Inner { config, endpoints, channels, submit_streams, authorization_opt, cursor };
         Ok(Client { inner: Arc::new(inner) })
     }
 
@@ -232,6 +246,15 @@ impl Client {
     /// A gRPC client for the scheduler at `index`, sharing its connection.
     pub(crate) fn scheduler(&self, index: usize) -> SchedulerClient<Channel> {
         SchedulerClient::new(self.channel(index)).max_decoding_message_size(MAX_DECODING_MESSAGE_BYTES)
+    }
+
+    /// The shared `SubmitJobs` stream to the scheduler at `index` (opened
+    /// or reopened as needed); `None` when that scheduler predates it.
+    pub(crate) async fn shared_stream(
+        &self,
+        index: usize,
+    ) -> Result<Option<std::sync::Arc<shared_stream::SharedStream>>, tonic::Status> {
+        self.inner.submit_streams[index].get(self, index).await
     }
 
     /// The connection to the scheduler at `index`, created on first use.

@@ -10,10 +10,10 @@ use std::time::Duration;
 use futures::Stream;
 use passer_proto::pb;
 use passer_proto::pb::job_event::Event;
-use tonic::Streaming;
 use tracing::{debug, warn};
 
 use super::backoff::Backoff;
+use super::events::JobEventStream;
 use super::spec::{JobSpec, TaskOutput};
 use super::submit::{self, RetryStats};
 use super::Client;
@@ -29,7 +29,7 @@ pub struct JobResults {
     /// Results received but not yet handed out.
     buffer: VecDeque<TaskOutput>,
     /// The live event stream; `None` after it ended or broke.
-    stream_opt: Option<Streaming<pb::JobEvent>>,
+    stream_opt: Option<JobEventStream>,
     scheduler_index: usize,
     retry: RetryStats,
     failovers: u32,

@@ -1,4 +1,7 @@
-//! One submission of a job, retried across schedulers until one accepts it:
+//! One submission of a job, retried across schedulers until one accepts it
+//! (on the client's shared `SubmitJobs` stream to that scheduler by
+//! default, by a `SubmitJob` call when the stream is off or the scheduler
+//! predates it; refusals are the same either way):
 //! overloaded schedulers (`RESOURCE_EXHAUSTED`) are retried after their
 //! `retry-after-ms` hint or a jittered backoff, unreachable ones are skipped
 //! round-robin with a backoff after each full round, and a bad job fails at once.
@@ -13,10 +16,11 @@ use std::time::Duration;
 use passer_proto::pb;
 use passer_proto::pb::job_event::Event;
 use tokio::time::Instant;
-use tonic::{Code, Status, Streaming};
+use tonic::{Code, Status};
 use tracing::{debug, warn};
 
 use super::backoff::{retry_after, Backoff};
+use super::events::JobEventStream;
 use super::reach::{self, Attempts, Unreached};
 use super::Client;
 use crate::error::ClientError;
@@ -31,7 +35,7 @@ pub(crate) struct Opened {
     /// The index of the scheduler that accepted.
     pub(crate) index: usize,
     /// The rest of the job's events.
-    pub(crate) stream: Streaming<pb::JobEvent>,
+    pub(crate) stream: JobEventStream,
     /// The scheduler's acceptance.
     pub(crate) accepted: pb::JobAccepted,
 }
@@ -158,21 +162,19 @@ fn no_scheduler_answered(window: Duration, attempts: &Attempts, addresses: &[Str
     ClientError::Unavailable(format!("{verdict}: {}", attempts.describe(addresses)))
 }
 
-/// One call to the scheduler at `index`, up to its `accepted` event, which
-/// must come within `answer_timeout`.
+/// One submission to the scheduler at `index`, up to its `accepted` event,
+/// which must come within `answer_timeout`.
 async fn attempt(
     client: &Client,
     index: usize,
     request: &pb::SubmitJobRequest,
     answer_timeout: Duration,
-) -> Result<(Streaming<pb::JobEvent>, pb::JobAccepted), Refusal> {
+) -> Result<(JobEventStream, pb::JobAccepted), Refusal> {
     let call = async {
-        let mut scheduler = client.scheduler(index);
-        let response = match scheduler.submit_job(client.request(request.clone())).await {
-            Ok(response) => response,
+        let mut stream = match send(client, index, request).await {
+            Ok(stream) => stream,
             Err(status) => return Err(refusal(client, index, status).await),
         };
-        let mut stream = response.into_inner();
         let first = match stream.message().await {
             Ok(first) => first,
             Err(status) => return Err(refusal(client, index, status).await),
@@ -191,6 +193,18 @@ async fn attempt(
         Ok(result) => result,
         Err(_) => Err(unreachable(format!("no answer within {answer_timeout:?}"))),
     }
+}
+
+/// Sends `request` to the scheduler at `index`: on the shared stream when
+/// the client uses one and the scheduler speaks it, else by its own call.
+async fn send(client: &Client, index: usize, request: &pb::SubmitJobRequest) -> Result<JobEventStream, Status> {
+    if client.config().submit_stream {
+        if let Some(shared) = client.shared_stream(index).await? {
+            return Ok(JobEventStream::Shared(shared.submit(request.clone()).await?));
+        }
+    }
+    let response = client.scheduler(index).submit_job(client.request(request.clone())).await?;
+    Ok(JobEventStream::Call(Box::new(response.into_inner())))
 }
 
 /// Sorts a failed call, first asking whether the address is a scheduler at all.

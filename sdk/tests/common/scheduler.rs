@@ -61,6 +61,16 @@ impl Scheduler for FakeScheduler {
         }
     }
 
+    type SubmitJobsStream = Pin<Box<dyn Stream<Item = Result<pb::SubmitJobsResponse, Status>> + Send>>;
+
+    /// An old scheduler's answer: the client falls back to `SubmitJob`.
+    async fn submit_jobs(
+        &self,
+        _request: Request<tonic::Streaming<pb::SubmitJobsRequest>>,
+    ) -> Result<Response<Self::SubmitJobsStream>, Status> {
+        Err(Status::unimplemented("fake scheduler: SubmitJobs"))
+    }
+
     type WatchJobStream = EventStream;
 
     async fn watch_job(&self, request: Request<pb::WatchJobRequest>) -> Result<Response<EventStream>, Status> {
