@@ -1,6 +1,7 @@
 //! `passer-bench`: benchmarks on a real cluster of processes on loopback.
 //!
 //! - [`cluster`]: start schedulers, node monitors and executors; peak memory.
+//! - [`cpu`]: CPU time per job and per task of each role, from `/proc/PID/stat`.
 //! - [`workloads`]: throughput, latency, makespan and Poisson load, through the SDK.
 //! - [`runs`]: one fresh cluster per benchmark, with its report.
 //! - [`stats`]: percentiles of the measured latencies.
@@ -14,6 +15,7 @@
 //!   [`graph_report`] renders them).
 
 pub mod cluster;
+pub mod cpu;
 pub mod compare;
 pub mod graph_executor;
 pub mod graph_report;

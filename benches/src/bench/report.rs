@@ -199,6 +199,15 @@ fn markdown(comparison: &Comparison, command: &str) -> String {
         "passer's memory during the throughput run: scheduler and node monitors together {:.1} MiB, executors {:.1} MiB.\n",
         throughput.memory.servers_mib, throughput.memory.executors_mib
     );
+    let cpu = &throughput.cpu;
+    let _ = writeln!(
+        text,
+        "passer's CPU time in the throughput run (user + system from /proc/PID/stat, {} jobs of {} tasks in all): \
+         scheduler {:.1} µs/job, node monitors {:.1} µs/job, executors {:.1} µs/job; {:.1} µs/job and {:.1} µs/task \
+         in total.\n",
+        cpu.jobs, cpu.tasks, cpu.scheduler.per_job_us, cpu.node_monitors.per_job_us, cpu.executors.per_job_us,
+        cpu.total.per_job_us, cpu.total.per_task_us
+    );
     let latency = &comparison.latency.result;
     let _ = writeln!(
         text,

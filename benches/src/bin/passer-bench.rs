@@ -294,6 +294,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "throughput: {} tasks in {:.3} s = {:.0} tasks/s ({} failed); peak RSS: servers {:.1} MiB, executors {:.1} MiB",
                 result.tasks, result.seconds, result.tasks_per_second, result.failed, run.memory.servers_mib, run.memory.executors_mib
             );
+            for line in run.cpu.lines() {
+                println!("{line}");
+            }
             println!("wrote {}", write_json(out, "throughput", &run)?.display());
         }
         Command::Latency { count } => {
@@ -432,6 +435,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let comparison = compare::run(spec).await?;
             println!("{}", report::table(&comparison));
+            println!("passer's CPU in the throughput run:");
+            for line in comparison.throughput.cpu.lines() {
+                println!("{line}");
+            }
             println!("wrote {}", write_json(out, "compare", &comparison)?.display());
             if !args.doc.as_os_str().is_empty() {
                 let plots_dir = args.doc.with_extension("");
