@@ -5,6 +5,7 @@
 //! - [`workloads`]: throughput, latency, makespan and Poisson load, through the SDK.
 //! - [`runs`]: one fresh cluster per benchmark, with its report.
 //! - [`stats`]: percentiles of the measured latencies.
+//! - [`hops`]: the per-hop breakdown of a round trip from the stamps on the messages.
 //! - [`output`]: JSON files and SVG plots.
 //! - [`peers`]: Ray, Dask and Celery running the same workloads (`benches/peers/`).
 //! - [`compare`]: passer against the peers; [`report`] renders it; [`machine`]
@@ -21,6 +22,7 @@ pub mod graph_executor;
 pub mod graph_report;
 pub mod graph_workloads;
 pub mod graphs;
+pub mod hops;
 pub mod machine;
 pub mod output;
 pub mod peers;

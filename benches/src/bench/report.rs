@@ -215,6 +215,13 @@ fn markdown(comparison: &Comparison, command: &str) -> String {
          at the scheduler; {:.0} µs from acceptance to launch on a node monitor, {:.0} µs in the executor.\n",
         latency.round_trip_us.p50, latency.scheduler_us.p50, latency.queued_us.p50, latency.run_us.p50
     );
+    if !latency.hops.is_empty() {
+        let _ = writeln!(text, "| hop of the round trip | median µs | p90 µs |\n|---|---|---|");
+        for hop in &latency.hops {
+            let _ = writeln!(text, "| {} | {:.0} | {:.0} |", hop.hop, hop.micros.p50, hop.micros.p90);
+        }
+        text.push('\n');
+    }
     if !comparison.scaling.is_empty() {
         let _ = writeln!(text, "## Scaling (passer)\n\n| node monitors | slots | tasks | seconds | tasks/s | speed-up |\n|---|---|---|---|---|---|");
         for point in &comparison.scaling {

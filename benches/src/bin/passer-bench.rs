@@ -311,6 +311,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "  inside (p50): accepted to result {:.0} µs, accepted to launch {:.0} µs, in the executor {:.0} µs",
                 result.scheduler_us.p50, result.queued_us.p50, result.run_us.p50
             );
+            for hop in &result.hops {
+                println!("  hop p50 {:>7.1} µs  p90 {:>7.1} µs  {}", hop.micros.p50, hop.micros.p90, hop.hop);
+            }
             println!("wrote {}", write_json(out, "latency", &run)?.display());
         }
         Command::Load(sweep) => {

@@ -228,6 +228,9 @@ pub struct TaskOutput {
     /// The tail of what the attempt wrote (see [`crate::task_logs`]); begins
     /// with `[... N bytes earlier dropped]` when cut.
     pub logs: String,
+    /// When the attempt passed each hop of its round trip (wall-clock
+    /// stamps of the scheduler and node monitor), if it was reported by a node.
+    pub hops: Option<pb::HopTimes>,
 }
 
 impl TaskOutput {
@@ -252,6 +255,7 @@ impl From<pb::TaskFinished> for TaskOutput {
             total: Duration::from_micros(finished.total_micros),
             executor_id: finished.executor_id,
             logs: finished.logs,
+            hops: finished.hops,
         }
     }
 }
