@@ -66,7 +66,7 @@ pub async fn run_with_security(
     let (router, health) = grpc_server::<pb::scheduler_server::SchedulerServer<SchedulerService>>(&security).await?;
     tracing::info!(source = %discovery.describe(), nodes = ?discovery.current(), "node monitor discovery");
     let mut listeners = vec![("grpc", bound)];
-    listeners.extend(http_servers.iter().filter_map(|(name, server)| Some((*name, server.address()?))));
+    listeners.extend(http_servers.listeners.iter().filter_map(|(name, server)| Some((*name, server.address()?))));
     scheduler.config.ready.announce(&listeners)?;
     tracing::info!(%bound, %advertise, nodes = scheduler.config.node_monitors.len(), tls = security.server_tls.is_some(), token = security.token.is_some(), "scheduler serving");
     let graceful = async move {
@@ -122,28 +122,33 @@ impl passer_server::binary::ServerConfig for SchedulerConfig {
     }
 }
 
+/// The observability side of a running scheduler: the `--metrics-listen`
+/// and `--http-listen` servers, each with the name the ready file gives its
+/// listener, and the status page's history sampler. All stop when dropped.
+struct Observability {
+    listeners: Vec<(&'static str, Background)>,
+    _sampler: Option<Background>,
+}
+
 /// Starts the `--metrics-listen` and `--http-listen` servers that are
-/// configured, each behind `token` when there is one; they stop when the
-/// returned handles are dropped. Each handle comes with the name the ready
-/// file gives its listener (`metrics`, `http`; the status page's sampler,
-/// which listens nowhere, has none).
-async fn serve_observability(
-    scheduler: &Arc<Scheduler>,
-    token: Option<&str>,
-) -> anyhow::Result<Vec<(&'static str, Background)>> {
+/// configured, each behind `token` when there is one, and the status page's
+/// history sampler with the status page.
+async fn serve_observability(scheduler: &Arc<Scheduler>, token: Option<&str>) -> anyhow::Result<Observability> {
     let registry = Arc::new(crate::metrics::registry(Arc::clone(scheduler)));
-    let mut servers = Vec::new();
+    let mut listeners = Vec::new();
+    let mut sampler = None;
     if let Some(address) = scheduler.config.metrics_listen {
         let router = passer_server::metrics::metrics_router(Arc::clone(&registry));
-        servers.push(("metrics", spawn_http("--metrics-listen", "metrics at /metrics", address, router, token).await?));
+        listeners
+            .push(("metrics", spawn_http("--metrics-listen", "metrics at /metrics", address, router, token).await?));
     }
     if let Some(address) = scheduler.config.http_listen {
         let history = Arc::new(crate::history::History::default());
-        servers.push(("", Background::spawn(crate::http::sample_history(Arc::clone(scheduler), Arc::clone(&history)))));
+        sampler = Some(Background::spawn(crate::http::sample_history(Arc::clone(scheduler), Arc::clone(&history))));
         let router = crate::http::status_router(Arc::clone(scheduler), history, registry);
-        servers.push(("http", spawn_http("--http-listen", "the status page", address, router, token).await?));
+        listeners.push(("http", spawn_http("--http-listen", "the status page", address, router, token).await?));
     }
-    Ok(servers)
+    Ok(Observability { listeners, _sampler: sampler })
 }
 
 /// Polls node monitors and ticks jobs, forever.

@@ -43,8 +43,8 @@ struct ClusterArgs {
     /// Where executors run: one supervised `passer executor` process per node, or built-in.
     #[arg(long, global = true, value_enum, default_value = "process")]
     executors: ExecutorMode,
-    /// Sparrow's probe ratio d.
-    #[arg(long, global = true, default_value_t = 2.0)]
+    /// Sparrow's probe ratio d (the scheduler's default unless given).
+    #[arg(long, global = true, default_value_t = passer_scheduler::config::DEFAULT_PROBE_RATIO)]
     probe_ratio: f64,
     /// Runtime worker threads of the scheduler and node monitors (0 = current-thread).
     #[arg(long, global = true, default_value_t = 0)]

@@ -73,7 +73,7 @@ fn paper_cluster() -> ClusterSetup {
         nodes: 10_000,
         slots_per_node: 4,
         round_trip: MILLI,
-        probe_ratio: 2.0,
+        probe_ratio: passer_scheduler::config::DEFAULT_PROBE_RATIO,
         queue_capacity: 20_000,
         seed: 1,
         tenants: vec![Tenant { name: "default".into(), weight: 1 }],
@@ -96,7 +96,7 @@ fn sparrow() -> Preset {
         // Below half load every sampler is within a few percent of omniscient
         // (docs/simulation.md); `--loads` adds those points back.
         loads: vec![0.5, 0.6, 0.7, 0.8, 0.9, 0.95],
-        probe_ratios: vec![2.0],
+        probe_ratios: vec![passer_scheduler::config::DEFAULT_PROBE_RATIO],
         strategies: Strategy::ALL.to_vec(),
         grouping: Grouping::AllJobs,
         axis: Axis::Load,

@@ -3,7 +3,9 @@
 //! Sparrow's batch sampling probes `ceil(d·m)` nodes for a job of `m` tasks
 //! and lets late binding pick the `m` that free up first. When there are fewer
 //! eligible nodes than probes, every node gets an even share and the remainder
-//! goes to randomly chosen nodes, so the total is still `ceil(d·m)`.
+//! goes to randomly chosen nodes, so the total is still `ceil(d·m)`, except
+//! that no node gets more than `m`: a node can run at most `m` of the job's
+//! tasks, so a reservation beyond that could only ever be cancelled.
 //!
 //! Pure code: the caller passes the eligible nodes and the RNG.
 
@@ -31,7 +33,8 @@ pub fn reservation_count(task_count: usize, probe_ratio: f64) -> u32 {
 /// Chooses probes for `task_count` tasks among `eligible_nodes` nodes.
 ///
 /// Returns probes sorted by node index, each node at most once, with
-/// reservations summing to [`reservation_count`]. Empty when there are no
+/// reservations summing to [`reservation_count`], or to `task_count` per
+/// node when the nodes are too few for that (never more per node). Empty when there are no
 /// eligible nodes or no tasks.
 pub fn sample_nodes<R: Rng + ?Sized>(
     eligible_nodes: usize,
@@ -42,7 +45,7 @@ pub fn sample_nodes<R: Rng + ?Sized>(
     if eligible_nodes == 0 || task_count == 0 {
         return Vec::new();
     }
-    let total = reservation_count(task_count, probe_ratio) as usize;
+    let total = (reservation_count(task_count, probe_ratio) as usize).min(eligible_nodes.saturating_mul(task_count));
     let mut probes: Vec<Probe> = if total <= eligible_nodes {
         index::sample(rng, eligible_nodes, total)
             .into_iter()
@@ -106,6 +109,17 @@ mod tests {
     }
 
     #[test]
+    fn no_node_gets_more_reservations_than_the_job_has_tasks() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let single = sample_nodes(2, 1, 3.0, &mut rng);
+        assert_eq!(single, vec![Probe { node_index: 0, reservations: 1 }, Probe { node_index: 1, reservations: 1 }]);
+        let probes = sample_nodes(2, 4, 3.0, &mut rng);
+        assert!(probes.iter().all(|p| p.reservations == 4), "capped at the job's 4 tasks: {probes:?}");
+        let roomy = sample_nodes(3, 4, 3.0, &mut rng);
+        assert_eq!(roomy.iter().map(|p| p.reservations).sum::<u32>(), 12, "d·m fits under the cap: {roomy:?}");
+    }
+
+    #[test]
     fn no_nodes_or_no_tasks_gives_no_probes() {
         let mut rng = StdRng::seed_from_u64(1);
         assert!(sample_nodes(0, 5, 2.0, &mut rng).is_empty());
@@ -139,14 +153,16 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn reservations_always_sum_to_ceil_d_m(
+        fn reservations_sum_to_ceil_d_m_capped_at_m_per_node(
             nodes in 1usize..200, tasks in 1usize..2000, ratio in 1.0f64..4.0, seed in 0u64..1000
         ) {
             let mut rng = StdRng::seed_from_u64(seed);
             let probes = sample_nodes(nodes, tasks, ratio, &mut rng);
             let total: u64 = probes.iter().map(|p| u64::from(p.reservations)).sum();
-            proptest::prop_assert_eq!(total, u64::from(reservation_count(tasks, ratio)));
+            let cap = (nodes * tasks) as u64;
+            proptest::prop_assert_eq!(total, u64::from(reservation_count(tasks, ratio)).min(cap));
             proptest::prop_assert!(probes.iter().all(|p| p.node_index < nodes && p.reservations > 0));
+            proptest::prop_assert!(probes.iter().all(|p| p.reservations as usize <= tasks));
             proptest::prop_assert!(probes.windows(2).all(|w| w[0].node_index < w[1].node_index));
         }
     }

@@ -6,6 +6,7 @@
 #![deny(rust_2018_idioms)]
 
 mod cancel;
+mod client_args;
 mod connect_args;
 mod dev;
 mod executor;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use passer::graph::{GraphEvent, GraphOutcome};
-use passer::{Client, ClientConfig, TaskOutput};
+use passer::TaskOutput;
 use serde_json::json;
 
 use crate::graph_file::{command_stdout, GraphFile, COMMAND};
@@ -24,18 +24,9 @@ use crate::graph_file::{command_stdout, GraphFile, COMMAND};
 pub(crate) struct RunArgs {
     /// The graph file: TOML, or JSON when its name ends in `.json`.
     pub(crate) file: PathBuf,
-    /// Schedulers to use (comma-separated host:port); the client fails over between them.
-    #[arg(
-        long,
-        alias = "schedulers",
-        env = "PASSER_SCHEDULERS",
-        value_delimiter = ',',
-        default_value = "127.0.0.1:20503"
-    )]
-    pub(crate) scheduler: Vec<String>,
-    /// Finding schedulers through Consul DNS or plain DNS instead.
+    /// How to reach the schedulers.
     #[command(flatten)]
-    pub(crate) discovery: passer::discovery::SchedulerDiscoveryArgs,
+    pub(crate) client: crate::client_args::ClientArgs,
     /// Sets `{KEY}` in the file (overrides its `[vars]`; repeatable).
     #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
     pub(crate) vars: Vec<(String, String)>,
@@ -43,15 +34,6 @@ pub(crate) struct RunArgs {
     /// finished, stage finished, then the graph's outcome).
     #[arg(long)]
     pub(crate) json: bool,
-    /// Shared token (also PASSER_TOKEN).
-    #[arg(long, env = "PASSER_TOKEN", hide_env_values = true)]
-    pub(crate) token: Option<String>,
-    /// TLS.
-    #[command(flatten)]
-    pub(crate) tls: crate::tls_args::TlsArgs,
-    /// How long to try when no scheduler answers.
-    #[command(flatten)]
-    pub(crate) connect: crate::connect_args::ConnectArgs,
 }
 
 fn parse_var(text: &str) -> Result<(String, String), String> {
@@ -66,16 +48,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let executors: HashMap<String, String> =
         file.stages.iter().map(|stage| (stage.name.clone(), stage.executor.clone())).collect();
     let order: Vec<String> = file.stages.iter().map(|stage| stage.name.clone()).collect();
-    let schedulers = args
-        .discovery
-        .schedulers(args.scheduler.clone(), Duration::from_secs(5))
-        .await
-        .context("cannot discover schedulers")?;
-    let mut config = ClientConfig::new(schedulers);
-    config.token = args.token.clone();
-    config.tls = args.tls.files();
-    config.unreachable_timeout = args.connect.connect_timeout;
-    let client = Client::new(config).context("cannot create the client")?;
+    let client = args.client.client().await?;
     let started = Instant::now();
     let mut run = client.run_graph(graph).await?;
     let graph_id = run.graph_id().to_owned();

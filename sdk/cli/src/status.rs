@@ -16,42 +16,43 @@ use passer_proto::pb;
 /// Flags of `passer status`.
 #[derive(Debug, Args)]
 pub(crate) struct StatusArgs {
-    /// Schedulers to ask (comma-separated host:port).
-    #[arg(long, env = "PASSER_SCHEDULERS", value_delimiter = ',', default_value = "127.0.0.1:20503")]
-    pub(crate) scheduler: Vec<String>,
+    /// How to reach the schedulers.
+    #[command(flatten)]
+    pub(crate) client: crate::client_args::ClientArgs,
     /// Refresh every SECS seconds (default 2) until interrupted.
     #[arg(long, value_name = "SECS", num_args = 0..=1, default_missing_value = "2")]
     pub(crate) watch: Option<f64>,
     /// Seconds between the two polls a single report measures tasks/s over.
     #[arg(long, default_value_t = 1.0)]
     pub(crate) sample: f64,
-    /// Shared token (also PASSER_TOKEN).
-    #[arg(long, env = "PASSER_TOKEN", hide_env_values = true)]
-    pub(crate) token: Option<String>,
-    /// Read the shared token from this file (surrounding whitespace trimmed); wins over --token.
-    #[arg(long, env = "PASSER_TOKEN_FILE")]
-    pub(crate) token_file: Option<std::path::PathBuf>,
-    /// TLS, as for `passer submit`.
-    #[command(flatten)]
-    pub(crate) tls: crate::tls_args::TlsArgs,
 }
 
 /// Longest reason shown in the STATE column of a scheduler that is down;
 /// the whole reason is printed under the table.
 const STATE_WIDTH: usize = 40;
 
-/// How `passer status` reaches schedulers: TLS and the token, checked once.
+/// Longest wait for one scheduler's answer in a poll (`--connect-timeout`
+/// only shortens it): a status report should not hang on a dead host.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How `passer status` reaches schedulers: which ones (listed or
+/// discovered once), TLS and the token, checked once.
 struct Reach {
+    schedulers: Vec<String>,
     connector: passer::security::PeerConnector,
+    timeout: Duration,
 }
 
 impl Reach {
-    fn from_args(args: &StatusArgs) -> anyhow::Result<Self> {
-        let token = passer::security::token::load_token(args.token_file.as_deref(), args.token.clone())
-            .map_err(anyhow::Error::msg)?;
+    async fn from_args(args: &StatusArgs) -> anyhow::Result<Self> {
+        let token = args.client.token()?;
         let bearer = passer::security::BearerToken::new(token.as_deref()).map_err(anyhow::Error::msg)?;
-        let tls = args.tls.files().client_config().map_err(anyhow::Error::msg)?;
-        Ok(Self { connector: passer::security::PeerConnector::new(tls, bearer) })
+        let tls = args.client.tls.files().client_config().map_err(anyhow::Error::msg)?;
+        Ok(Self {
+            schedulers: args.client.schedulers().await?,
+            connector: passer::security::PeerConnector::new(tls, bearer),
+            timeout: args.client.connect.connect_timeout.min(ANSWER_TIMEOUT),
+        })
     }
 }
 
@@ -66,11 +67,11 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     let interval = args.watch.unwrap_or(args.sample);
     anyhow::ensure!(interval > 0.0 && interval.is_finite(), "--watch and --sample must be positive seconds");
     let interval = Duration::from_secs_f64(interval);
-    let reach = Reach::from_args(&args)?;
-    let mut previous = poll(&args, &reach).await?;
+    let reach = Reach::from_args(&args).await?;
+    let mut previous = poll(&reach).await?;
     loop {
         tokio::time::sleep(interval).await;
-        let current = poll(&args, &reach).await?;
+        let current = poll(&reach).await?;
         let table = render(&previous, &current);
         if args.watch.is_some() {
             print!("\x1b[2J\x1b[H{table}");
@@ -85,8 +86,8 @@ pub(crate) async fn run(args: StatusArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn poll(args: &StatusArgs, reach: &Reach) -> anyhow::Result<Poll> {
-    let asks = args.scheduler.iter().map(|address| async move {
+async fn poll(reach: &Reach) -> anyhow::Result<Poll> {
+    let asks = reach.schedulers.iter().map(|address| async move {
         let answer = stats_of(address, reach).await.map_err(|e| format!("{e:#}"));
         (address.clone(), answer)
     });
@@ -97,10 +98,10 @@ async fn poll(args: &StatusArgs, reach: &Reach) -> anyhow::Result<Poll> {
 async fn stats_of(address: &str, reach: &Reach) -> anyhow::Result<pb::SchedulerStats> {
     let endpoint = reach
         .connector
-        .endpoint(address, Duration::from_secs(2))
+        .endpoint(address, reach.timeout)
         .map_err(anyhow::Error::msg)
         .context("bad scheduler address")?
-        .timeout(Duration::from_secs(2));
+        .timeout(reach.timeout);
     let channel = endpoint.connect().await.context("unreachable")?;
     let mut request = tonic::Request::new(pb::GetStatsRequest {});
     if let Some(value) = reach.connector.token().value() {

@@ -8,25 +8,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
-use passer::{Client, ClientConfig, JobSpec, JobUpdate, TaskSpec};
+use passer::{JobSpec, JobUpdate, TaskSpec};
 
 use crate::result_printer::ResultPrinter;
 
 /// Flags of `passer submit`.
 #[derive(Debug, Args)]
 pub(crate) struct SubmitArgs {
-    /// Schedulers to use (comma-separated host:port); the client fails over between them.
-    #[arg(
-        long,
-        alias = "schedulers",
-        env = "PASSER_SCHEDULERS",
-        value_delimiter = ',',
-        default_value = "127.0.0.1:20503"
-    )]
-    pub(crate) scheduler: Vec<String>,
-    /// Finding schedulers through Consul DNS or plain DNS instead.
+    /// How to reach the schedulers.
     #[command(flatten)]
-    pub(crate) discovery: passer::discovery::SchedulerDiscoveryArgs,
+    pub(crate) client: crate::client_args::ClientArgs,
     /// Executor type of every task.
     #[arg(long, default_value = "echo")]
     pub(crate) executor: String,
@@ -70,30 +61,12 @@ pub(crate) struct SubmitArgs {
     /// stops it).
     #[arg(long)]
     pub(crate) detach: bool,
-    /// Shared token (also PASSER_TOKEN).
-    #[arg(long, env = "PASSER_TOKEN", hide_env_values = true)]
-    pub(crate) token: Option<String>,
-    /// TLS.
-    #[command(flatten)]
-    pub(crate) tls: crate::tls_args::TlsArgs,
-    /// How long to try when no scheduler answers.
-    #[command(flatten)]
-    pub(crate) connect: crate::connect_args::ConnectArgs,
 }
 
 /// Runs `passer submit`.
 pub(crate) async fn run(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(args.count >= 1, "--count must be at least 1");
-    let schedulers = args
-        .discovery
-        .schedulers(args.scheduler.clone(), Duration::from_secs(5))
-        .await
-        .context("cannot discover schedulers")?;
-    let mut config = ClientConfig::new(schedulers);
-    config.token = args.token.clone();
-    config.tls = args.tls.files();
-    config.unreachable_timeout = args.connect.connect_timeout;
-    let client = Client::new(config).context("cannot create the client")?;
+    let client = args.client.client().await?;
     let mut job = JobSpec::new(args.job_id.clone()).tenant(args.tenant.clone()).priority(args.priority);
     job.constraints = args.constraints.clone();
     for index in 0..args.count {
