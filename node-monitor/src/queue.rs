@@ -252,9 +252,9 @@ impl ReservationQueue {
             // Order key: positive weights first, then virtual finish, then arrival.
             let mut best: Option<((bool, f64, u64), &str, usize)> = None;
             for (tenant, entries) in level {
-                let Some(position) = entries
-                    .iter()
-                    .position(|(_, e)| has_free(&mut free_by_type, &e.executor, free_slots) && usable(e)) else {
+                let Some(position) =
+                    entries.iter().position(|(_, e)| has_free(&mut free_by_type, &e.executor, free_slots) && usable(e))
+                else {
                     continue;
                 };
                 let sequence = entries[position].0;

@@ -147,9 +147,7 @@ impl BenchCluster {
         CpuSnapshot {
             scheduler: sum_ticks(self.cluster.schedulers.iter().map(|process| ticks_of(process.pid()))),
             node_monitors: sum_ticks(node_monitors.iter().map(|process| ticks_of(process.pid()))),
-            executors: sum_ticks(
-                node_monitors.iter().flat_map(|process| children_of(process.pid())).map(ticks_of),
-            ),
+            executors: sum_ticks(node_monitors.iter().flat_map(|process| children_of(process.pid())).map(ticks_of)),
         }
     }
 }

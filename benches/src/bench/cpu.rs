@@ -130,10 +130,9 @@ impl CpuPerJob {
 
 /// Adds the ticks of several processes.
 pub fn sum_ticks(ticks: impl IntoIterator<Item = CpuTicks>) -> CpuTicks {
-    ticks.into_iter().fold(CpuTicks::default(), |sum, one| CpuTicks {
-        user: sum.user + one.user,
-        system: sum.system + one.system,
-    })
+    ticks
+        .into_iter()
+        .fold(CpuTicks::default(), |sum, one| CpuTicks { user: sum.user + one.user, system: sum.system + one.system })
 }
 
 #[cfg(test)]

@@ -50,13 +50,8 @@ impl RoundTripStamps {
         if hops.asked_us == 0 {
             hops.asked_us = hops.granted_us;
         }
-        let stamps = [
-            hops.granted_us,
-            hops.node_received_us,
-            hops.reported_us,
-            hops.scheduler_received_us,
-            hops.result_sent_us,
-        ];
+        let stamps =
+            [hops.granted_us, hops.node_received_us, hops.reported_us, hops.scheduler_received_us, hops.result_sent_us];
         if stamps.contains(&0) || self.submitted_us == 0 || self.client_received_us == 0 {
             return None;
         }

@@ -16,8 +16,8 @@
 //!   [`graph_report`] renders them).
 
 pub mod cluster;
-pub mod cpu;
 pub mod compare;
+pub mod cpu;
 pub mod graph_executor;
 pub mod graph_report;
 pub mod graph_workloads;

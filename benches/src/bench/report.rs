@@ -205,8 +205,13 @@ fn markdown(comparison: &Comparison, command: &str) -> String {
         "passer's CPU time in the throughput run (user + system from /proc/PID/stat, {} jobs of {} tasks in all): \
          scheduler {:.1} µs/job, node monitors {:.1} µs/job, executors {:.1} µs/job; {:.1} µs/job and {:.1} µs/task \
          in total.\n",
-        cpu.jobs, cpu.tasks, cpu.scheduler.per_job_us, cpu.node_monitors.per_job_us, cpu.executors.per_job_us,
-        cpu.total.per_job_us, cpu.total.per_task_us
+        cpu.jobs,
+        cpu.tasks,
+        cpu.scheduler.per_job_us,
+        cpu.node_monitors.per_job_us,
+        cpu.executors.per_job_us,
+        cpu.total.per_job_us,
+        cpu.total.per_task_us
     );
     let latency = &comparison.latency.result;
     let _ = writeln!(
