@@ -167,14 +167,14 @@ pub async fn latency(client: &Client, count: usize) -> anyhow::Result<Latency> {
         round_trips.push(started.elapsed());
         for (output, received) in &outputs {
             failed += usize::from(!output.succeeded());
-            if let Some(hop_times) = output.hops {
+            if let Some(hop_times) = output.hops.as_deref() {
                 let since_submit = u64::try_from(received.duration_since(started).as_micros()).unwrap_or(u64::MAX);
                 stamps.push(RoundTripStamps {
                     submitted_us,
                     client_received_us: submitted_us + since_submit,
                     total_micros: u64::try_from(output.total.as_micros()).unwrap_or(u64::MAX),
                     run_micros: u64::try_from(output.run.as_micros()).unwrap_or(u64::MAX),
-                    hops: hop_times,
+                    hops: *hop_times,
                 });
             }
             scheduler.push(output.total);

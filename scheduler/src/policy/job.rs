@@ -92,6 +92,8 @@ pub struct Assignment {
 
 /// What an attempt's outcome did to its task.
 #[derive(Debug, PartialEq)]
+// A short-lived return value: boxing the result would cost an allocation per task.
+#[allow(clippy::large_enum_variant)]
 pub enum Finish {
     /// Stale or duplicate (another attempt, an unknown task, already done).
     Ignored,

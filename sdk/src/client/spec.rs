@@ -230,7 +230,8 @@ pub struct TaskOutput {
     pub logs: String,
     /// When the attempt passed each hop of its round trip (wall-clock
     /// stamps of the scheduler and node monitor), if it was reported by a node.
-    pub hops: Option<pb::HopTimes>,
+    /// Boxed: most code never reads it, and it would double the size of a result.
+    pub hops: Option<Box<pb::HopTimes>>,
 }
 
 impl TaskOutput {
@@ -255,7 +256,7 @@ impl From<pb::TaskFinished> for TaskOutput {
             total: Duration::from_micros(finished.total_micros),
             executor_id: finished.executor_id,
             logs: finished.logs,
-            hops: finished.hops,
+            hops: finished.hops.map(Box::new),
         }
     }
 }
