@@ -75,18 +75,27 @@ pub fn spawn_link(monitor: Arc<Monitor>, scheduler: String, generation: u64, con
 
 /// Turns a burst of items into stream messages, cut when the outcomes'
 /// outputs reach the batch budget so each stays under the message limit.
+/// Requests and outcomes are stamped with the time they leave
+/// (`asked_us`, [`pb::HopTimes::reported_us`]).
 fn merge_items(batch: Vec<LinkMessage>) -> Vec<pb::NodeToScheduler> {
     let budget = passer_proto::batch_budget(passer_proto::MAX_MESSAGE_BYTES_DEFAULT);
+    let sent_us = passer_proto::unix_micros();
     let mut messages = Vec::new();
     let mut message = pb::NodeToScheduler::default();
     let mut bytes = 0;
     for item in batch {
         match item {
-            LinkMessage::Request(request) => message.requests.push(request),
+            LinkMessage::Request(mut request) => {
+                request.asked_us = sent_us;
+                message.requests.push(request);
+            }
             LinkMessage::Progress(progress) => message.progress.push(progress),
             LinkMessage::Answer(answer) => message.reservation_answers.push(answer),
             LinkMessage::Cancelled(count) => message.reservations_cancelled += count,
-            LinkMessage::Outcome(outcome) => {
+            LinkMessage::Outcome(mut outcome) => {
+                if let Some(hops) = outcome.hops.as_mut() {
+                    hops.reported_us = sent_us;
+                }
                 if bytes + outcome.output.len() > budget && !message.outcomes.is_empty() {
                     messages.push(std::mem::take(&mut message));
                     bytes = 0;
@@ -98,6 +107,16 @@ fn merge_items(batch: Vec<LinkMessage>) -> Vec<pb::NodeToScheduler> {
     }
     messages.push(message);
     messages
+}
+
+/// Notes when granted tasks reached this node in their hop times.
+fn stamp_received(responses: &mut [pb::GetTaskResponse]) {
+    let received_us = passer_proto::unix_micros();
+    for launch in responses.iter_mut().flat_map(|response| response.tasks.iter_mut()) {
+        if let Some(hops) = launch.hops.as_mut() {
+            hops.node_received_us = received_us;
+        }
+    }
 }
 
 async fn run_link(
@@ -131,7 +150,9 @@ async fn run_link(
         match inbound.message().await {
             Ok(Some(message)) => {
                 if !message.responses.is_empty() {
-                    monitor.on_grants(message.responses);
+                    let mut responses = message.responses;
+                    stamp_received(&mut responses);
+                    monitor.on_grants(responses);
                 }
                 for job_id in message.cancel_jobs {
                     let cancel = pb::CancelReservationsRequest { job_id, stop_running: true, executor: String::new() };

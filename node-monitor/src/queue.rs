@@ -245,11 +245,16 @@ impl ReservationQueue {
         free_slots: &impl Fn(&str) -> u32,
         usable: &impl Fn(&Reservation) -> bool,
     ) -> Option<(i32, String, usize)> {
+        // Free slots per executor type, asked once per type: the scan below
+        // visits every queued reservation, and most share a few types.
+        let mut free_by_type: Vec<(&str, bool)> = Vec::new();
         for (&priority, level) in self.levels.iter().rev() {
             // Order key: positive weights first, then virtual finish, then arrival.
             let mut best: Option<((bool, f64, u64), &str, usize)> = None;
             for (tenant, entries) in level {
-                let Some(position) = entries.iter().position(|(_, e)| free_slots(&e.executor) > 0 && usable(e)) else {
+                let Some(position) =
+                    entries.iter().position(|(_, e)| has_free(&mut free_by_type, &e.executor, free_slots) && usable(e))
+                else {
                     continue;
                 };
                 let sequence = entries[position].0;
@@ -321,6 +326,17 @@ impl ReservationQueue {
     pub fn drop_scheduler(&mut self, scheduler: &str) -> u32 {
         self.remove_where(|entry| entry.scheduler == scheduler)
     }
+}
+
+/// Whether `executor` has a free slot, asking `free_slots` only for a type
+/// not yet in `known`.
+fn has_free<'a>(known: &mut Vec<(&'a str, bool)>, executor: &'a str, free_slots: &impl Fn(&str) -> u32) -> bool {
+    if let Some(&(_, free)) = known.iter().find(|(seen, _)| *seen == executor) {
+        return free;
+    }
+    let free = free_slots(executor) > 0;
+    known.push((executor, free));
+    free
 }
 
 #[cfg(test)]

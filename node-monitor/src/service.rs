@@ -58,8 +58,15 @@ pub fn check_enqueue(request: &pb::EnqueueReservationsRequest) -> Result<(), Str
 }
 
 /// Queues checked reservations and starts offered tasks that find an idle
-/// slot; the answer echoes the request's `request_id`.
-pub fn enqueue(monitor: &Arc<Monitor>, request: pb::EnqueueReservationsRequest) -> pb::EnqueueReservationsResponse {
+/// slot; the answer echoes the request's `request_id`. Offered tasks note
+/// when they arrived in their hop times.
+pub fn enqueue(monitor: &Arc<Monitor>, mut request: pb::EnqueueReservationsRequest) -> pb::EnqueueReservationsResponse {
+    if !request.offered.is_empty() {
+        let received_us = passer_proto::unix_micros();
+        for hops in request.offered.iter_mut().filter_map(|launch| launch.hops.as_mut()) {
+            hops.node_received_us = received_us;
+        }
+    }
     let (count, offered, request_id) = (request.count, request.offered.len(), request.request_id);
     let mut response = monitor.with_state(|state, now| state.enqueue(request, now));
     response.request_id = request_id;

@@ -92,6 +92,8 @@ struct Running {
     cancelled_at: Option<Duration>,
     /// When progress was last forwarded (they are spaced out).
     progress_sent_at: Option<Duration>,
+    /// The launch's hop times, passed on in the outcome.
+    hops: Option<pb::HopTimes>,
 }
 
 #[derive(Debug)]
@@ -411,6 +413,7 @@ impl NodeState {
                 executor_id: self.instance_labels.get(&instance).cloned().unwrap_or_default(),
                 not_started: false,
                 logs: passer::task_logs::cut_to_tail(result.logs, self.config.max_task_log_bytes),
+                hops: run.hops,
             };
             effects.push(Effect::Report { scheduler: run.scheduler, outcome });
         }
@@ -505,6 +508,7 @@ impl NodeState {
                     max_tasks: redeem.count,
                     request_id,
                     executor: redeem.executor,
+                    asked_us: 0,
                 },
             });
         }

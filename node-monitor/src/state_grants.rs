@@ -98,6 +98,7 @@ impl NodeState {
             deadline,
             cancelled_at: None,
             progress_sent_at: None,
+            hops: launch.hops,
         };
         if let Some(previous) = self.running.insert(key, run) {
             // A retry of a task whose earlier attempt still holds a slot here.

@@ -93,6 +93,7 @@ impl World {
             executor: EXECUTOR.to_owned(),
             payload: Vec::new(),
             timeout_ms: TIMEOUT_MS,
+            hops: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! passer's wire protocol: the generated `passer.v1` messages and services,
 //! the descriptor set served by gRPC reflection, and small helpers every
-//! crate shares (status names, the retry-after metadata key).
+//! crate shares (status names, the retry-after metadata key, the wall-clock
+//! stamps of [`pb::HopTimes`]).
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
@@ -9,6 +10,14 @@
 #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
 pub mod pb {
     tonic::include_proto!("passer.v1");
+}
+
+/// Wall-clock microseconds since the Unix epoch: the unit of the stamps in
+/// [`pb::HopTimes`] (0 if the clock is before the epoch).
+pub fn unix_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| u64::try_from(since.as_micros()).unwrap_or(u64::MAX))
 }
 
 /// The encoded `FileDescriptorSet` of every passer proto, for gRPC reflection.

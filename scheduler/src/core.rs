@@ -183,6 +183,7 @@ impl Scheduler {
     /// Late binding for one node: answers its GetTask requests.
     pub fn assign(self: &Arc<Self>, node_id: &str, requests: Vec<pb::GetTaskRequest>) -> Vec<pb::GetTaskResponse> {
         let now = self.now();
+        let granted_us = passer_proto::unix_micros();
         let mut followups = Followups::default();
         let mut responses = Vec::with_capacity(requests.len());
         let labels = self.nodes.labels(node_id);
@@ -192,7 +193,7 @@ impl Scheduler {
             let mut jobs = self.jobs.lock();
             for request in requests {
                 let wanted = request.max_tasks.max(1);
-                let launches = match jobs.get_mut(&request.job_id) {
+                let mut launches = match jobs.get_mut(&request.job_id) {
                     Some(entry) => {
                         let assignment = entry.state.assign_to(node_id, &labels, &request.executor, wanted, now);
                         if !assignment.launches.is_empty() {
@@ -209,6 +210,9 @@ impl Scheduler {
                 add(&self.stats.get_task_misses, u64::from(wanted) - launches.len() as u64);
                 add(&self.stats.tasks_launched, launches.len() as u64);
                 started += launches.len() as u64;
+                for launch in &mut launches {
+                    launch.hops = Some(pb::HopTimes { asked_us: request.asked_us, granted_us, ..Default::default() });
+                }
                 responses.push(pb::GetTaskResponse {
                     job_id: request.job_id,
                     tasks: launches,
@@ -225,13 +229,17 @@ impl Scheduler {
     /// Applies finished attempts reported by `node_id`.
     pub fn report(self: &Arc<Self>, node_id: &str, outcomes: Vec<pb::TaskOutcome>) {
         let now = self.now();
+        let received_us = passer_proto::unix_micros();
         let reported = outcomes.len() as u64;
         self.nodes.update_idle(node_id, |idle| idle.note_tasks(0, reported));
         let mut followups = Followups::default();
         {
             let mut jobs = self.jobs.lock();
             let mut touched: HashMap<String, Vec<Finish>> = HashMap::new();
-            for outcome in outcomes {
+            for mut outcome in outcomes {
+                if let Some(hops) = outcome.hops.as_mut() {
+                    hops.scheduler_received_us = received_us;
+                }
                 let Some(entry) = jobs.get_mut(&outcome.job_id) else { continue };
                 let job_id = outcome.job_id.clone();
                 let finish = entry.state.finish(node_id, outcome, now);
@@ -274,6 +282,10 @@ impl Scheduler {
             }
         }
         if !results.is_empty() {
+            let sent_us = passer_proto::unix_micros();
+            for hops in results.iter_mut().filter_map(|result| result.hops.as_mut()) {
+                hops.result_sent_us = sent_us;
+            }
             add(&self.stats.tasks_finished, results.len() as u64);
             sub(&self.stats.tasks_in_flight, results.len() as u64);
             entry.send(event(pb::job_event::Event::Results(pb::TaskResults { tasks: results })));

@@ -32,6 +32,7 @@ pub fn place(scheduler: Arc<Scheduler>, job_id: String, demand: ProbeDemand, tic
         };
         let eligible = scheduler.nodes.eligible_for(&demand.executor, &demand.constraint);
         let planned = plan(&scheduler, &job_id, &demand, ticket, &eligible);
+        let offered_us = passer_proto::unix_micros();
         let calls = planned.into_iter().map(|call| {
             let PlannedCall { node_index, reservations, offered } = call;
             let (node_id, client) = eligible[node_index].clone();
@@ -43,7 +44,7 @@ pub fn place(scheduler: Arc<Scheduler>, job_id: String, demand: ProbeDemand, tic
                 priority,
                 executor: demand.executor.clone(),
                 count: reservations,
-                offered: offered.clone(),
+                offered: stamp_offered(&offered, offered_us),
                 request_id: 0,
             };
             let scheduler = Arc::clone(&scheduler);
@@ -229,4 +230,16 @@ pub fn cancel_reservations(scheduler: Arc<Scheduler>, job_id: String, executor: 
         let cancelled = node_stream::cancel(stream_opt, client_opt, request, CALL_TIMEOUT).await;
         add(&scheduler.stats.reservations_cancelled, u64::from(cancelled));
     });
+}
+
+/// The offered launches as sent: each notes in its hop times when the
+/// scheduler offered it (its grant; an offer has no GetTask, so no ask).
+fn stamp_offered(offered: &[pb::TaskLaunch], offered_us: u64) -> Vec<pb::TaskLaunch> {
+    offered
+        .iter()
+        .map(|launch| pb::TaskLaunch {
+            hops: Some(pb::HopTimes { granted_us: offered_us, ..Default::default() }),
+            ..launch.clone()
+        })
+        .collect()
 }

@@ -2,7 +2,8 @@
 //! `passer-node-monitor` processes on loopback (through the integration
 //! tests' harness, `passer-tests`), each node monitor either supervising a
 //! `passer executor` process or running the built-in executors in-process,
-//! and reads the processes' peak memory afterwards.
+//! and reads the processes' peak memory afterwards and their CPU time
+//! around a measured phase.
 
 use std::time::Duration;
 
@@ -11,6 +12,8 @@ use passer::{Client, ClientConfig};
 use passer_tests::process::{bin_path, children_of, peak_rss_kib};
 use passer_tests::Cluster;
 use serde::Serialize;
+
+use super::cpu::{parse_stat, sum_ticks, CpuSnapshot, CpuTicks};
 
 /// Where the executors run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -132,5 +135,23 @@ impl BenchCluster {
             .filter_map(peak_rss_kib)
             .sum();
         PeakMemory { servers_mib: servers_kib as f64 / 1024.0, executors_mib: executors_kib as f64 / 1024.0 }
+    }
+
+    /// CPU ticks used so far by the scheduler, the node monitors and the
+    /// executor processes they supervise. A process whose stat cannot be
+    /// read (it exited) counts zero.
+    pub fn cpu_snapshot(&self) -> CpuSnapshot {
+        let ticks_of = |pid: u32| -> CpuTicks {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| parse_stat(&stat).ok())
+                .unwrap_or_default()
+        };
+        let node_monitors = &self.cluster.node_monitors;
+        CpuSnapshot {
+            scheduler: sum_ticks(self.cluster.schedulers.iter().map(|process| ticks_of(process.pid()))),
+            node_monitors: sum_ticks(node_monitors.iter().map(|process| ticks_of(process.pid()))),
+            executors: sum_ticks(node_monitors.iter().flat_map(|process| children_of(process.pid())).map(ticks_of)),
+        }
     }
 }

@@ -1,10 +1,12 @@
 //! `passer-bench`: benchmarks on a real cluster of processes on loopback.
 //!
 //! - [`cluster`]: start schedulers, node monitors and executors; peak memory.
+//! - [`cpu`]: CPU time per job and per task of each role, from `/proc/PID/stat`.
 //! - [`workloads`]: throughput, latency, makespan and Poisson load, through the SDK.
 //! - [`runs`]: one fresh cluster per benchmark, with its report.
 //! - [`cpu_hog`]: a CPU-bound process beside the cluster (`load --cpu-hog`).
 //! - [`stats`]: percentiles of the measured latencies.
+//! - [`hops`]: the per-hop breakdown of a round trip from the stamps on the messages.
 //! - [`output`]: JSON files and SVG plots.
 //! - [`peers`]: Ray, Dask and Celery running the same workloads (`benches/peers/`).
 //! - [`compare`]: passer against the peers; [`report`] renders it; [`machine`]
@@ -17,10 +19,12 @@
 pub mod cluster;
 pub mod compare;
 pub mod cpu_hog;
+pub mod cpu;
 pub mod graph_executor;
 pub mod graph_report;
 pub mod graph_workloads;
 pub mod graphs;
+pub mod hops;
 pub mod machine;
 pub mod output;
 pub mod peers;

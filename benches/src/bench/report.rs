@@ -199,6 +199,20 @@ fn markdown(comparison: &Comparison, command: &str) -> String {
         "passer's memory during the throughput run: scheduler and node monitors together {:.1} MiB, executors {:.1} MiB.\n",
         throughput.memory.servers_mib, throughput.memory.executors_mib
     );
+    let cpu = &throughput.cpu;
+    let _ = writeln!(
+        text,
+        "passer's CPU time in the throughput run (user + system from /proc/PID/stat, {} jobs of {} tasks in all): \
+         scheduler {:.1} µs/job, node monitors {:.1} µs/job, executors {:.1} µs/job; {:.1} µs/job and {:.1} µs/task \
+         in total.\n",
+        cpu.jobs,
+        cpu.tasks,
+        cpu.scheduler.per_job_us,
+        cpu.node_monitors.per_job_us,
+        cpu.executors.per_job_us,
+        cpu.total.per_job_us,
+        cpu.total.per_task_us
+    );
     let latency = &comparison.latency.result;
     let _ = writeln!(
         text,
@@ -206,6 +220,13 @@ fn markdown(comparison: &Comparison, command: &str) -> String {
          at the scheduler; {:.0} µs from acceptance to launch on a node monitor, {:.0} µs in the executor.\n",
         latency.round_trip_us.p50, latency.scheduler_us.p50, latency.queued_us.p50, latency.run_us.p50
     );
+    if !latency.hops.is_empty() {
+        let _ = writeln!(text, "| hop of the round trip | median µs | p90 µs |\n|---|---|---|");
+        for hop in &latency.hops {
+            let _ = writeln!(text, "| {} | {:.0} | {:.0} |", hop.hop, hop.micros.p50, hop.micros.p90);
+        }
+        text.push('\n');
+    }
     if !comparison.scaling.is_empty() {
         let _ = writeln!(text, "## Scaling (passer)\n\n| node monitors | slots | tasks | seconds | tasks/s | speed-up |\n|---|---|---|---|---|---|");
         for point in &comparison.scaling {

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::cluster::{BenchCluster, ClusterShape, PeakMemory};
 use super::cpu_hog::CpuHog;
+use super::cpu::CpuPerJob;
 use super::workloads::{self, LoadPoint, LoadSpec, Makespan};
 
 /// How long a client keeps retrying a submission the cluster pushes back on.
@@ -22,6 +23,8 @@ pub struct ThroughputRun {
     pub result: workloads::Throughput,
     /// Peak memory of the cluster's processes during the run.
     pub memory: PeakMemory,
+    /// CPU time of each role over the measured phase (not the warm-up).
+    pub cpu: CpuPerJob,
 }
 
 /// A latency run.
@@ -105,8 +108,11 @@ pub async fn throughput(
     let cluster = BenchCluster::start(shape.clone()).await?;
     let client = cluster.client(CLIENT_PATIENCE)?;
     workloads::warm_up(&client).await?;
+    let cpu_before = cluster.cpu_snapshot();
     let result = workloads::throughput(&client, tasks, job_size, inflight_jobs).await?;
-    Ok(ThroughputRun { shape, result, memory: cluster.peak_memory() })
+    let jobs = tasks.div_ceil(job_size);
+    let cpu = CpuPerJob::between(&cpu_before, &cluster.cpu_snapshot(), jobs, tasks);
+    Ok(ThroughputRun { shape, result, memory: cluster.peak_memory(), cpu })
 }
 
 /// Runs `count` sequential round trips on a fresh cluster.

@@ -14,6 +14,7 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
+use super::hops::{self, HopSummary, RoundTripStamps};
 use super::stats::Summary;
 
 /// How long any one job may take before the workload gives up on it.
@@ -47,6 +48,8 @@ pub struct Latency {
     pub queued_us: Summary,
     /// Time in the executor, as it reported it, in microseconds.
     pub run_us: Summary,
+    /// Each hop of the round trip ([`hops::HOP_NAMES`]), from the stamps on the messages.
+    pub hops: Vec<HopSummary>,
     /// Tasks that did not succeed.
     pub failed: usize,
 }
@@ -171,13 +174,25 @@ pub async fn throughput(
 pub async fn latency(client: &Client, count: usize) -> anyhow::Result<Latency> {
     let mut round_trips = Vec::with_capacity(count);
     let (mut scheduler, mut queued, mut run) = (Vec::new(), Vec::new(), Vec::new());
+    let mut stamps = Vec::with_capacity(count);
     let mut failed = 0;
     for _ in 0..count {
         let started = Instant::now();
+        let submitted_us = passer_proto::unix_micros();
         let outputs = run_job(client, JobSpec::uniform("", "echo", 1, b"x")).await?;
         round_trips.push(started.elapsed());
-        for (output, _) in &outputs {
+        for (output, received) in &outputs {
             failed += usize::from(!output.succeeded());
+            if let Some(hop_times) = output.hops.as_deref() {
+                let since_submit = u64::try_from(received.duration_since(started).as_micros()).unwrap_or(u64::MAX);
+                stamps.push(RoundTripStamps {
+                    submitted_us,
+                    client_received_us: submitted_us + since_submit,
+                    total_micros: u64::try_from(output.total.as_micros()).unwrap_or(u64::MAX),
+                    run_micros: u64::try_from(output.run.as_micros()).unwrap_or(u64::MAX),
+                    hops: *hop_times,
+                });
+            }
             scheduler.push(output.total);
             queued.push(output.queued);
             run.push(output.run);
@@ -188,6 +203,7 @@ pub async fn latency(client: &Client, count: usize) -> anyhow::Result<Latency> {
         scheduler_us: Summary::of_micros(&scheduler),
         queued_us: Summary::of_micros(&queued),
         run_us: Summary::of_micros(&run),
+        hops: hops::summarise(&stamps),
         failed,
     })
 }

@@ -304,6 +304,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "throughput: {} tasks in {:.3} s = {:.0} tasks/s ({} failed); peak RSS: servers {:.1} MiB, executors {:.1} MiB",
                 result.tasks, result.seconds, result.tasks_per_second, result.failed, run.memory.servers_mib, run.memory.executors_mib
             );
+            for line in run.cpu.lines() {
+                println!("{line}");
+            }
             println!("wrote {}", write_json(out, "throughput", &run)?.display());
         }
         Command::Latency { count } => {
@@ -318,6 +321,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "  inside (p50): accepted to result {:.0} µs, accepted to launch {:.0} µs, in the executor {:.0} µs",
                 result.scheduler_us.p50, result.queued_us.p50, result.run_us.p50
             );
+            for hop in &result.hops {
+                println!("  hop p50 {:>7.1} µs  p90 {:>7.1} µs  {}", hop.micros.p50, hop.micros.p90, hop.hop);
+            }
             println!("wrote {}", write_json(out, "latency", &run)?.display());
         }
         Command::Load(sweep) => {
@@ -450,6 +456,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let comparison = compare::run(spec).await?;
             println!("{}", report::table(&comparison));
+            println!("passer's CPU in the throughput run:");
+            for line in comparison.throughput.cpu.lines() {
+                println!("{line}");
+            }
             println!("wrote {}", write_json(out, "compare", &comparison)?.display());
             if !args.doc.as_os_str().is_empty() {
                 let plots_dir = args.doc.with_extension("");

@@ -39,6 +39,7 @@ async fn a_panicking_builtin_frees_its_slot_at_once_issue_16() {
         executor: "boom".into(),
         payload: Vec::new(),
         timeout_ms: 60_000,
+        hops: None,
     };
     let request = pb::EnqueueReservationsRequest {
         job_id: "j".into(),

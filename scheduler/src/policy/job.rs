@@ -92,6 +92,8 @@ pub struct Assignment {
 
 /// What an attempt's outcome did to its task.
 #[derive(Debug, PartialEq)]
+// A short-lived return value: boxing the result would cost an allocation per task.
+#[allow(clippy::large_enum_variant)]
 pub enum Finish {
     /// Stale or duplicate (another attempt, an unknown task, already done).
     Ignored,
@@ -337,7 +339,11 @@ impl JobState {
     /// the logs of this attempt, the one that produced it.
     pub fn finish(&mut self, node: &str, mut outcome: pb::TaskOutcome, now: Duration) -> Finish {
         let logs = std::mem::take(&mut outcome.logs);
+        let hops = outcome.hops.take();
         let mut finish = self.apply_outcome(node, outcome, now);
+        if let Finish::Terminal(result) = &mut finish {
+            result.hops = hops;
+        }
         if let (Finish::Terminal(result), false) = (&mut finish, logs.is_empty()) {
             if let Some(kept) = self.results.last_mut().filter(|kept| kept.task_id == result.task_id) {
                 kept.logs.clone_from(&logs);
@@ -525,6 +531,7 @@ impl JobState {
             total_micros: micros(now.saturating_sub(self.accepted_at)),
             executor_id,
             logs: String::new(),
+            hops: None,
         };
         self.results.push(result.clone());
         Finish::Terminal(result)
@@ -542,6 +549,7 @@ fn launch(job_id: &str, task: &mut TaskEntry, node: &str, now: Duration) -> pb::
         executor: task.spec.executor.clone(),
         payload: task.spec.payload.clone(),
         timeout_ms: task.spec.timeout_ms,
+        hops: None,
     }
 }
 

@@ -100,6 +100,7 @@ mod tests {
             total: std::time::Duration::ZERO,
             executor_id: String::new(),
             logs: "line".into(),
+            hops: None,
         };
         let mut text = Vec::new();
         write_section(&mut text, &output).expect("written");

@@ -228,6 +228,10 @@ pub struct TaskOutput {
     /// The tail of what the attempt wrote (see [`crate::task_logs`]); begins
     /// with `[... N bytes earlier dropped]` when cut.
     pub logs: String,
+    /// When the attempt passed each hop of its round trip (wall-clock
+    /// stamps of the scheduler and node monitor), if it was reported by a node.
+    /// Boxed: most code never reads it, and it would double the size of a result.
+    pub hops: Option<Box<pb::HopTimes>>,
 }
 
 impl TaskOutput {
@@ -252,6 +256,7 @@ impl From<pb::TaskFinished> for TaskOutput {
             total: Duration::from_micros(finished.total_micros),
             executor_id: finished.executor_id,
             logs: finished.logs,
+            hops: finished.hops.map(Box::new),
         }
     }
 }

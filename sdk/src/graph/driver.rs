@@ -49,7 +49,8 @@ struct Shared {
 /// What one stage's job stream yields.
 enum JobItem {
     Accepted,
-    Result(Result<TaskOutput, ClientError>),
+    /// A result, boxed: a `TaskOutput` is large beside `Accepted`.
+    Result(Result<Box<TaskOutput>, ClientError>),
 }
 
 impl GraphRun {
@@ -174,7 +175,7 @@ impl Driver {
                     continue;
                 }
                 Some(Some((node, JobItem::Result(Ok(output))))) => {
-                    let effects = state.on_result(node, output);
+                    let effects = state.on_result(node, *output);
                     if state.phase(node) == Phase::Done {
                         self.shared.running.lock().remove(state.job_id(node));
                     }
@@ -255,7 +256,7 @@ fn job_stream(client: Client, node: usize, job: JobSpec) -> BoxStream<'static, (
             },
             Step::Stream(mut results) => {
                 let item = results.next().await?;
-                Some((JobItem::Result(item), Step::Stream(results)))
+                Some((JobItem::Result(item.map(Box::new)), Step::Stream(results)))
             }
             Step::Done => None,
         }

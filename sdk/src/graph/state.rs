@@ -528,6 +528,7 @@ fn cancelled_output(task_id: String, reason: &str) -> TaskOutput {
         total: Duration::ZERO,
         executor_id: String::new(),
         logs: String::new(),
+        hops: None,
     }
 }
 

@@ -31,6 +31,7 @@ fn output(task_id: &str, status: TaskStatus, bytes: &[u8], error: &str) -> TaskO
         total: Duration::ZERO,
         executor_id: String::new(),
         logs: String::new(),
+        hops: None,
     }
 }
 
