@@ -18,8 +18,8 @@
 
 pub mod cluster;
 pub mod compare;
-pub mod cpu_hog;
 pub mod cpu;
+pub mod cpu_hog;
 pub mod graph_executor;
 pub mod graph_report;
 pub mod graph_workloads;

@@ -7,8 +7,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::cluster::{BenchCluster, ClusterShape, PeakMemory};
-use super::cpu_hog::CpuHog;
 use super::cpu::CpuPerJob;
+use super::cpu_hog::CpuHog;
 use super::workloads::{self, LoadPoint, LoadSpec, Makespan};
 
 /// How long a client keeps retrying a submission the cluster pushes back on.
