@@ -200,7 +200,12 @@ async fn attempt(
 async fn send(client: &Client, index: usize, request: &pb::SubmitJobRequest) -> Result<JobEventStream, Status> {
     if client.config().submit_stream {
         if let Some(shared) = client.shared_stream(index).await? {
-            return Ok(JobEventStream::Shared(shared.submit(request.clone()).await?));
+            match shared.submit(request.clone()).await {
+                Ok(call) => return Ok(JobEventStream::Shared(call)),
+                // The job was not sent: the stream ended at once (not a
+                // scheduler, or one going down). Its own call says which.
+                Err(status) => debug!(%status, "submit stream unusable; this job goes by its own call"),
+            }
         }
     }
     let response = client.scheduler(index).submit_job(client.request(request.clone())).await?;
