@@ -1,6 +1,6 @@
 //! Generates the tonic/prost code from `passer/v1/*.proto` with the protoc
 //! binary shipped by the `protoc-bin-vendored` crate, so a fresh clone builds
-//! with cargo alone.
+//! with cargo alone. Every `bytes` field is generated as `bytes::Bytes`.
 
 use std::path::PathBuf;
 
@@ -17,6 +17,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::env::set_var("PROTOC", protoc);
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     tonic_prost_build::configure()
+        // Every `bytes` field (payloads, outputs) is a `bytes::Bytes`: a
+        // decoded message's fields are views of the receive buffer, and a
+        // clone (a retry, an offer, a kept result) is a refcount bump.
+        .bytes(".")
         .file_descriptor_set_path(out_dir.join("passer_descriptor.bin"))
         .compile_protos(PROTOS, &["."])?;
     for proto in PROTOS {

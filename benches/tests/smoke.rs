@@ -41,10 +41,11 @@ fn json(path: PathBuf) -> serde_json::Value {
 #[test]
 fn throughput_latency_and_load_run_and_write_results() {
     let out = out_dir("runs");
-    passer_bench(&out, &["throughput", "--tasks", "300", "--job-size", "50", "--inflight-jobs", "2"]);
+    passer_bench(&out, &["throughput", "--tasks", "300", "--job-size", "50", "--inflight-jobs", "2", "--payload-bytes", "100"]);
     let throughput = json(out.join("throughput.json"));
     assert_eq!(throughput["result"]["tasks"], 300);
     assert_eq!(throughput["result"]["failed"], 0);
+    assert_eq!(throughput["result"]["payload_bytes"], 100);
     assert!(throughput["result"]["tasks_per_second"].as_f64().unwrap() > 0.0);
     assert!(throughput["memory"]["servers_mib"].as_f64().unwrap() > 0.0, "{throughput}");
     assert!(throughput["memory"]["executors_mib"].as_f64().unwrap() > 0.0, "executor processes measured: {throughput}");

@@ -400,7 +400,7 @@ impl NodeState {
             let ok = result.ok && !overdue;
             let status = if ok { TaskStatus::Succeeded } else { TaskStatus::Failed };
             let (output, error) =
-                if overdue { (Vec::new(), DEADLINE_EXCEEDED.to_owned()) } else { (result.output, result.error) };
+                if overdue { (bytes::Bytes::new(), DEADLINE_EXCEEDED.to_owned()) } else { (result.output, result.error) };
             let outcome = pb::TaskOutcome {
                 job_id: key.0,
                 task_id: key.1,

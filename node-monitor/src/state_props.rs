@@ -91,7 +91,7 @@ impl World {
             task_id: task,
             attempt: 1,
             executor: EXECUTOR.to_owned(),
-            payload: Vec::new(),
+            payload: Default::default(),
             timeout_ms: TIMEOUT_MS,
             hops: None,
         }

@@ -105,7 +105,7 @@ fn result_is_reported_and_slot_reused() {
         task_id: "t1".into(),
         attempt: 1,
         ok: true,
-        output: b"x".to_vec(),
+        output: bytes::Bytes::from_static(b"x"),
         ..Default::default()
     };
     let effects = state.on_results(1, vec![result], Duration::from_millis(3));

@@ -11,6 +11,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use crate::handler::{SharedHandler, Task, TaskError};
 
 /// The names of the built-in executor types.
@@ -26,12 +28,12 @@ pub fn builtin_handler(name: &str) -> Option<SharedHandler> {
 }
 
 /// Returns the payload unchanged.
-pub async fn echo(task: Task) -> Result<Vec<u8>, TaskError> {
+pub async fn echo(task: Task) -> Result<Bytes, TaskError> {
     Ok(task.payload)
 }
 
 /// Sleeps for the payload's number of milliseconds (at most one hour).
-pub async fn sleep(task: Task) -> Result<Vec<u8>, TaskError> {
+pub async fn sleep(task: Task) -> Result<Bytes, TaskError> {
     let text = std::str::from_utf8(&task.payload)
         .map_err(|_| TaskError::new("sleep payload must be a decimal number of milliseconds"))?;
     let millis: u64 = text
@@ -72,7 +74,7 @@ mod tests {
             job_id: "j".into(),
             task_id: "t".into(),
             attempt: 1,
-            payload: payload.as_bytes().to_vec(),
+            payload: Bytes::copy_from_slice(payload.as_bytes()),
             deadline: Duration::from_secs(5),
         }
     }
@@ -80,7 +82,15 @@ mod tests {
     #[tokio::test]
     async fn echo_returns_payload() {
         let handler = builtin_handler("echo").expect("echo exists");
-        assert_eq!(handler.call(task("hi")).await.unwrap(), b"hi");
+        assert_eq!(handler.call(task("hi")).await.unwrap(), b"hi"[..]);
+    }
+
+    #[tokio::test]
+    async fn echo_hands_back_the_payload_buffer_itself() {
+        let input = task("shared");
+        let payload_ptr = input.payload.as_ptr();
+        let output = builtin_handler("echo").expect("echo exists").call(input).await.unwrap();
+        assert_eq!(output.as_ptr(), payload_ptr, "echo copied its payload");
     }
 
     #[tokio::test]

@@ -4,11 +4,18 @@
 //! [`TaskError`]. Cancellation and deadlines are enforced by whoever drives
 //! the handler (the executor runtime or the node monitor's built-in host) by
 //! dropping the future, so handlers need no cancellation logic of their own.
+//!
+//! Payloads and outputs are [`Bytes`]: the payload is a view of the message
+//! it arrived in, and a handler may return anything that converts into
+//! `Bytes` without a copy (`Vec<u8>`, `String`, `Bytes` itself, a
+//! `&'static` slice), so `echo` hands its payload back untouched.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
+
+use bytes::Bytes;
 
 /// One task as an executor sees it.
 #[derive(Debug, Clone)]
@@ -19,8 +26,8 @@ pub struct Task {
     pub task_id: String,
     /// The attempt number (1 for the first).
     pub attempt: u32,
-    /// The task's input.
-    pub payload: Vec<u8>,
+    /// The task's input (derefs to `&[u8]`; a clone shares the buffer).
+    pub payload: Bytes,
     /// How long the task may run.
     pub deadline: Duration,
 }
@@ -31,13 +38,13 @@ pub struct TaskError {
     /// A human-readable reason, sent to the client.
     pub message: String,
     /// Output produced before the failure (for example a command's stderr).
-    pub output: Vec<u8>,
+    pub output: Bytes,
 }
 
 impl TaskError {
     /// A failure with a message and no output.
     pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into(), output: Vec::new() }
+        Self { message: message.into(), output: Bytes::new() }
     }
 }
 
@@ -56,7 +63,7 @@ impl<E: std::fmt::Display> From<E> for TaskError {
 }
 
 /// The future a handler returns.
-pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<Vec<u8>, TaskError>> + Send + 'static>>;
+pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<Bytes, TaskError>> + Send + 'static>>;
 
 /// Runs tasks of one executor type.
 pub trait Handler: Send + Sync + 'static {
@@ -64,13 +71,17 @@ pub trait Handler: Send + Sync + 'static {
     fn call(&self, task: Task) -> HandlerFuture;
 }
 
-impl<F, Fut> Handler for F
+/// Any `async fn(Task) -> Result<O, TaskError>` is a handler, for every
+/// output type `O` that converts into [`Bytes`] (`Vec<u8>`, `String`, `Bytes`).
+impl<F, Fut, O> Handler for F
 where
     F: Fn(Task) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<Vec<u8>, TaskError>> + Send + 'static,
+    Fut: Future<Output = Result<O, TaskError>> + Send + 'static,
+    O: Into<Bytes> + 'static,
 {
     fn call(&self, task: Task) -> HandlerFuture {
-        Box::pin(self(task))
+        let running = self(task);
+        Box::pin(async move { running.await.map(Into::into) })
     }
 }
 

@@ -30,6 +30,8 @@ pub mod security;
 pub mod signal;
 pub mod task_logs;
 
+/// The payload and output type: a cheaply cloneable, shareable byte buffer.
+pub use bytes::Bytes;
 pub use client::{Client, ClientConfig, JobResults, JobSpec, JobUpdate, JobWatch, TaskOutput, TaskSpec};
 pub use error::ClientError;
 pub use graph::{Graph, GraphError, GraphEvent, GraphOutcome, Inputs};

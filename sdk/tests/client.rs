@@ -27,13 +27,13 @@ async fn results_arrive_once_per_task_with_token() {
     let mut config = fast_config(&addresses);
     config.token = Some("s3cret".to_owned());
     let client = Client::new(config).unwrap();
-    let mut results = within("submit", client.submit(JobSpec::uniform("job-a", "echo", 4, b"x"))).await.unwrap();
+    let mut results = within("submit", client.submit(JobSpec::uniform("job-a", "echo", 4, "x"))).await.unwrap();
     assert_eq!((results.job_id(), results.task_count(), results.scheduler()), ("job-a", 4, addresses[0].as_str()));
     let outputs = collect_once(&mut results).await;
     let ids: Vec<&str> = outputs.iter().map(|output| output.task_id.as_str()).collect();
     assert_eq!(ids, ["t0", "t1", "t2", "t3"]);
     assert!(outputs.iter().all(|output| output.succeeded() && output.run == Duration::from_micros(1500)));
-    assert_eq!(outputs[2].output, b"out-t2");
+    assert_eq!(outputs[2].output, "out-t2");
     assert!(results.next().await.is_none(), "no results after the last task");
     assert_eq!((results.failovers(), results.rejections()), (0, 0));
     let calls = calls.lock().unwrap();
@@ -68,7 +68,7 @@ async fn resource_exhausted_twice_then_accepted() {
     let script: Script = Arc::new(|number, request| if number < 2 { overloaded("15") } else { complete(request) });
     let (addresses, calls) = start_schedulers(1, script).await;
     let client = Client::new(fast_config(&addresses)).unwrap();
-    let mut results = within("submit", client.submit(JobSpec::uniform("busy", "echo", 3, b""))).await.unwrap();
+    let mut results = within("submit", client.submit(JobSpec::uniform("busy", "echo", 3, ""))).await.unwrap();
     assert_eq!(collect_once(&mut results).await.len(), 3);
     assert_eq!(results.rejections(), 2);
     assert!(results.waited() >= Duration::from_millis(30), "waited {:?}", results.waited());
@@ -82,7 +82,7 @@ async fn overload_beyond_max_retry_time_is_rejected() {
     let mut config = fast_config(&addresses);
     config.max_retry_time = Duration::from_millis(150);
     let client = Client::new(config).unwrap();
-    let error = within("submit", client.submit(JobSpec::uniform("full", "echo", 1, b""))).await.unwrap_err();
+    let error = within("submit", client.submit(JobSpec::uniform("full", "echo", 1, ""))).await.unwrap_err();
     match error {
         ClientError::Rejected { waited } => {
             assert!(waited > Duration::ZERO && waited <= Duration::from_millis(150))
@@ -111,7 +111,7 @@ async fn broken_stream_fails_over_with_skip_task_ids() {
     });
     let (addresses, calls) = start_schedulers(2, script).await;
     let client = Client::new(fast_config(&addresses)).unwrap();
-    let mut results = within("submit", client.submit(JobSpec::uniform("fo", "echo", 6, b""))).await.unwrap();
+    let mut results = within("submit", client.submit(JobSpec::uniform("fo", "echo", 6, ""))).await.unwrap();
     let outputs = collect_once(&mut results).await;
     let ids: HashSet<&str> = outputs.iter().map(|output| output.task_id.as_str()).collect();
     assert_eq!(ids, HashSet::from(["t0", "t1", "t2", "t3", "t4", "t5"]));
@@ -139,7 +139,7 @@ async fn stream_ending_without_job_finished_fails_over() {
         );
     let (addresses, calls) = start_schedulers(1, script).await;
     let client = Client::new(fast_config(&addresses)).unwrap();
-    let outputs = within("run", client.run(JobSpec::uniform("short", "echo", 3, b""))).await.unwrap();
+    let outputs = within("run", client.run(JobSpec::uniform("short", "echo", 3, ""))).await.unwrap();
     assert_eq!(outputs.len(), 3);
     assert_eq!(calls.lock().unwrap()[1].request.skip_task_ids, ["t1"]);
 }
@@ -152,10 +152,10 @@ async fn invalid_argument_and_failed_precondition_are_not_retried() {
     });
     let (addresses, calls) = start_schedulers(2, script).await;
     let client = Client::new(fast_config(&addresses)).unwrap();
-    let error = within("submit", client.submit(JobSpec::uniform("bad", "", 1, b""))).await.unwrap_err();
+    let error = within("submit", client.submit(JobSpec::uniform("bad", "", 1, ""))).await.unwrap_err();
     assert!(matches!(&error, ClientError::InvalidArgument(message) if message.contains("executor")), "{error:?}");
     assert_eq!(calls.lock().unwrap().len(), 1);
-    let error = within("submit", client.submit(JobSpec::uniform("gpu", "gpu", 1, b""))).await.unwrap_err();
+    let error = within("submit", client.submit(JobSpec::uniform("gpu", "gpu", 1, ""))).await.unwrap_err();
     assert!(matches!(error, ClientError::FailedPrecondition(_)), "{error:?}");
     assert_eq!(calls.lock().unwrap().len(), 2);
     let duplicate = JobSpec::new("dup").task(TaskSpec::new("a", "echo", "")).task(TaskSpec::new("a", "echo", ""));
@@ -170,14 +170,14 @@ async fn unreachable_schedulers_are_skipped_then_reported() {
     let dead = dead_address().await.to_string();
     let client = Client::new(fast_config(&[dead.clone(), addresses[0].clone()])).unwrap();
     for index in 0..4 {
-        let outputs = within("run", client.run(JobSpec::uniform(format!("j{index}"), "echo", 2, b""))).await.unwrap();
+        let outputs = within("run", client.run(JobSpec::uniform(format!("j{index}"), "echo", 2, ""))).await.unwrap();
         assert_eq!(outputs.len(), 2);
     }
     assert_eq!(calls.lock().unwrap().len(), 4);
     let mut config = fast_config(&[dead]);
     config.max_retry_time = Duration::from_millis(200);
     let error =
-        within("submit", Client::new(config).unwrap().submit(JobSpec::uniform("", "echo", 1, b""))).await.unwrap_err();
+        within("submit", Client::new(config).unwrap().submit(JobSpec::uniform("", "echo", 1, ""))).await.unwrap_err();
     assert!(
         matches!(&error, ClientError::Unavailable(message) if message.contains("no scheduler accepted")),
         "{error:?}"

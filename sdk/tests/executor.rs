@@ -117,7 +117,7 @@ static MARKED_STARTED: AtomicUsize = AtomicUsize::new(0);
 
 /// Payloads: `echo:<text>`, `sleep:<ms>`, `marked-sleep:<ms>`, `fail`, `panic`.
 async fn test_handler(task: Task) -> Result<Vec<u8>, TaskError> {
-    let mut payload = String::from_utf8(task.payload).expect("utf-8 payload");
+    let mut payload = String::from_utf8(task.payload.to_vec()).expect("utf-8 payload");
     if let Some(millis) = payload.strip_prefix("marked-") {
         MARKED_STARTED.fetch_add(1, Ordering::SeqCst);
         payload = millis.to_owned();
@@ -141,7 +141,7 @@ fn task(task_id: &str, payload: &str, deadline_ms: u64) -> pb::RunTask {
         job_id: "job".to_owned(),
         task_id: task_id.to_owned(),
         attempt: 2,
-        payload: payload.into(),
+        payload: passer::Bytes::copy_from_slice(payload.as_bytes()),
         deadline_ms,
     }
 }
@@ -179,9 +179,9 @@ async fn hello_then_tasks_run_and_node_monitor_shutdown_ends_run() {
     attached.run(vec![task("a", "echo:x", 5000), task("b", "fail", 5000), task("c", "echo:y", 0)]);
     let mut results = attached.results(3).await;
     results.sort_by(|left, right| left.task_id.cmp(&right.task_id));
-    assert!(results[0].ok && results[0].output == b"x#2" && results[0].attempt == 2 && results[0].job_id == "job");
+    assert!(results[0].ok && results[0].output == "x#2" && results[0].attempt == 2 && results[0].job_id == "job");
     assert!(!results[1].ok && results[1].error == "asked to fail");
-    assert!(results[2].ok && results[2].output == b"y#2");
+    assert!(results[2].ok && results[2].output == "y#2");
     attached.send(ToExecutor::Shutdown(pb::node_message::Shutdown {}));
     drop(attached);
     assert!(within("run to return", executor).await.unwrap().is_ok());
@@ -224,7 +224,7 @@ async fn panicking_handler_is_reported_and_the_executor_survives() {
     assert!(!results[0].ok);
     assert!(results[0].error.starts_with("handler panicked: handler exploded"), "{}", results[0].error);
     attached.run(vec![task("after", "echo:ok", 5000)]);
-    assert_eq!(attached.results(1).await[0].output, b"ok#2");
+    assert_eq!(attached.results(1).await[0].output, "ok#2");
 }
 
 #[tokio::test]
@@ -262,5 +262,5 @@ async fn executor_waits_for_the_node_monitor_and_reconnects_after_restart() {
     let mut attached = restarted.next_attached().await;
     assert_eq!(attached.hello.executor, "test");
     attached.run(vec![task("second", "echo:2", 5000)]);
-    assert_eq!(attached.results(1).await[0].output, b"2#2");
+    assert_eq!(attached.results(1).await[0].output, "2#2");
 }

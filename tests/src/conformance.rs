@@ -120,8 +120,8 @@ async fn success(client: &Client) -> anyhow::Result<()> {
 /// A failing task ends FAILED with the executor's message, not retried.
 async fn failure_with_message(client: &Client) -> anyhow::Result<()> {
     let job = JobSpec::new("conformance-failure")
-        .task(TaskSpec::new("bad", EXECUTOR_TYPE, b"fail:disk 7 is on fire".to_vec()).max_attempts(1))
-        .task(TaskSpec::new("good", EXECUTOR_TYPE, b"echo:fine".to_vec()));
+        .task(TaskSpec::new("bad", EXECUTOR_TYPE, "fail:disk 7 is on fire").max_attempts(1))
+        .task(TaskSpec::new("good", EXECUTOR_TYPE, "echo:fine"));
     let results = client.run(job).within("the conformance job's results").await??;
     let bad = find(&results, "bad")?;
     ensure!(bad.status == TaskStatus::Failed, "bad ended {:?}", bad.status);
@@ -135,7 +135,7 @@ async fn failure_with_message(client: &Client) -> anyhow::Result<()> {
 async fn concurrent_slots(client: &Client) -> anyhow::Result<()> {
     let payload = format!("barrier:concurrency:{SLOTS}");
     let results = client
-        .run(JobSpec::uniform("conformance-slots", EXECUTOR_TYPE, SLOTS as usize, payload.as_bytes()))
+        .run(JobSpec::uniform("conformance-slots", EXECUTOR_TYPE, SLOTS as usize, payload))
         .within("the conformance-slots results")
         .await??;
     all_succeeded(&results, SLOTS as usize)
@@ -146,7 +146,7 @@ async fn concurrent_slots(client: &Client) -> anyhow::Result<()> {
 async fn deadline(cluster: &Cluster, client: &Client) -> anyhow::Result<()> {
     let mut job = JobSpec::new("conformance-deadline");
     for index in 0..SLOTS {
-        let task = TaskSpec::new(format!("t{index}"), EXECUTOR_TYPE, b"sleep:60000".to_vec());
+        let task = TaskSpec::new(format!("t{index}"), EXECUTOR_TYPE, "sleep:60000");
         job = job.task(task.timeout(Duration::from_secs(1)).max_attempts(1));
     }
     let results = tokio::time::timeout(WAIT_LIMIT, client.run(job)).await.context("results of overdue tasks")??;
@@ -165,7 +165,7 @@ async fn deadline(cluster: &Cluster, client: &Client) -> anyhow::Result<()> {
 async fn deadline_retried(client: &Client) -> anyhow::Result<()> {
     let mut job = JobSpec::new("conformance-deadline-retried");
     for index in 0..2 {
-        let task = TaskSpec::new(format!("t{index}"), EXECUTOR_TYPE, b"sleep:300".to_vec());
+        let task = TaskSpec::new(format!("t{index}"), EXECUTOR_TYPE, "sleep:300");
         job = job.task(task.timeout(Duration::from_millis(50)).max_attempts(3));
     }
     let results = tokio::time::timeout(WAIT_LIMIT, client.run(job)).await.context("results of overdue tasks")??;
@@ -183,7 +183,7 @@ async fn deadline_retried(client: &Client) -> anyhow::Result<()> {
 /// the slots are free again promptly.
 async fn cancel(cluster: &Cluster, client: &Client) -> anyhow::Result<()> {
     let job_id = "conformance-cancel";
-    let job = JobSpec::uniform(job_id, EXECUTOR_TYPE, SLOTS as usize, b"sleep:60000");
+    let job = JobSpec::uniform(job_id, EXECUTOR_TYPE, SLOTS as usize, "sleep:60000");
     let mut results = client.submit(job).await?;
     wait_slots_busy(cluster, SLOTS).await?;
     ensure!(client.cancel(job_id).await?, "the scheduler knows the job");
@@ -201,7 +201,7 @@ async fn cancel(cluster: &Cluster, client: &Client) -> anyhow::Result<()> {
 /// node monitor, and runs the next job.
 async fn crash_and_recover(cluster: &Cluster, client: &Client) -> anyhow::Result<()> {
     let job =
-        JobSpec::new("conformance-crash").task(TaskSpec::new("boom", EXECUTOR_TYPE, b"crash".to_vec()).max_attempts(1));
+        JobSpec::new("conformance-crash").task(TaskSpec::new("boom", EXECUTOR_TYPE, "crash").max_attempts(1));
     let results = tokio::time::timeout(WAIT_LIMIT, client.run(job)).await.context("result of the crash")??;
     let boom = find(&results, "boom")?;
     ensure!(boom.status == TaskStatus::Failed, "boom ended {:?}", boom.status);
@@ -210,7 +210,7 @@ async fn crash_and_recover(cluster: &Cluster, client: &Client) -> anyhow::Result
     wait_executor_offered(cluster, EXECUTOR_TYPE, 1).await?;
     let after = tokio::time::timeout(
         WAIT_LIMIT,
-        client.run(JobSpec::uniform("conformance-recovered", EXECUTOR_TYPE, 8, b"echo:back")),
+        client.run(JobSpec::uniform("conformance-recovered", EXECUTOR_TYPE, 8, "echo:back")),
     )
     .await
     .context("results after the restart")??;
@@ -219,7 +219,7 @@ async fn crash_and_recover(cluster: &Cluster, client: &Client) -> anyhow::Result
 
 async fn concurrent_after(client: &Client, key: &str) -> anyhow::Result<()> {
     let payload = format!("barrier:{key}:{SLOTS}");
-    let job = JobSpec::uniform(format!("conformance-{key}"), EXECUTOR_TYPE, SLOTS as usize, payload.as_bytes());
+    let job = JobSpec::uniform(format!("conformance-{key}"), EXECUTOR_TYPE, SLOTS as usize, payload);
     let results = tokio::time::timeout(WAIT_LIMIT, client.run(job)).await.context("barrier results")??;
     all_succeeded(&results, SLOTS as usize).context("every slot is free again")
 }

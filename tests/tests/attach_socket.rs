@@ -59,7 +59,7 @@ async fn wait_log(process: &Process, needle: &str, patience: Duration) -> anyhow
 /// Runs 20 echo tasks and checks each ran on executor process `pid`.
 async fn run_on(cluster: &Cluster, job_id: &str, pid: u32) -> anyhow::Result<()> {
     let results =
-        cluster.client().run(JobSpec::uniform(job_id, "echo", 20, b"hi")).within("the results of job echo").await??;
+        cluster.client().run(JobSpec::uniform(job_id, "echo", 20, "hi")).within("the results of job echo").await??;
     ensure!(results.len() == 20, "one result per task");
     for result in &results {
         ensure!(result.succeeded(), "{} failed: {}", result.task_id, result.error);

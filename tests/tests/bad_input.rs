@@ -35,7 +35,7 @@ fn job(tasks: Vec<pb::TaskSpec>) -> pb::SubmitJobRequest {
 }
 
 fn numbered(count: usize, payload_bytes: usize) -> Vec<pb::TaskSpec> {
-    (0..count).map(|i| pb::TaskSpec { payload: vec![7; payload_bytes], ..task(&format!("t{i}")) }).collect()
+    (0..count).map(|i| pb::TaskSpec { payload: vec![7; payload_bytes].into(), ..task(&format!("t{i}")) }).collect()
 }
 
 fn cases() -> Vec<Case> {

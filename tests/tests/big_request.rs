@@ -79,7 +79,7 @@ async fn a_huge_submission_is_refused_before_decoding_and_memory_stays_bounded()
     cluster.wait_nodes_up(0, 1).await?;
     let pid = cluster.schedulers[0].pid();
     // Warm the scheduler up with a normal job, so the baseline includes it.
-    cluster.client().run(JobSpec::uniform("warm-up", "echo", 100, b"x")).within("the results of job warm-up").await??;
+    cluster.client().run(JobSpec::uniform("warm-up", "echo", 100, "x")).within("the results of job warm-up").await??;
     let (baseline_rss_kib, baseline_hwm_kib) = memory_kib(pid)?;
 
     let request = big_request();
@@ -122,7 +122,7 @@ async fn a_huge_submission_is_refused_before_decoding_and_memory_stays_bounded()
     // The scheduler still serves normal work.
     let results = cluster
         .client()
-        .run(JobSpec::new("after-big").task(TaskSpec::new("ok", "echo", b"hi".to_vec())))
+        .run(JobSpec::new("after-big").task(TaskSpec::new("ok", "echo", "hi")))
         .within("the results of job after-big")
         .await??;
     assert!(results[0].succeeded(), "{:?}", results[0].error);

@@ -24,7 +24,7 @@ async fn five_hundred_tasks_through_external_executors_each_get_one_result() -> 
         cluster.node_monitors.iter().flat_map(|node| node.children()).map(|pid| format!("pid:{pid}")).collect();
     assert_eq!(executor_pids.len(), 3, "each node monitor supervises one executor process");
 
-    let job = JobSpec::uniform("core-500", "echo", 500, b"payload");
+    let job = JobSpec::uniform("core-500", "echo", 500, "payload");
     let results = cluster.client().run(job).within("the job's results").await??;
 
     assert_eq!(results.len(), 500);
@@ -32,7 +32,7 @@ async fn five_hundred_tasks_through_external_executors_each_get_one_result() -> 
     for result in &results {
         assert!(seen.insert(result.task_id.clone()), "task {} got two results", result.task_id);
         assert!(result.succeeded(), "{} failed: {}", result.task_id, result.error);
-        assert_eq!(result.output, b"payload");
+        assert_eq!(result.output, "payload");
         assert!(
             executor_pids.contains(&result.executor_id),
             "{} ran on unknown executor {}",
@@ -113,10 +113,10 @@ async fn bad_jobs_get_clear_errors_and_the_scheduler_keeps_serving() -> anyhow::
     }
     let results = cluster
         .client()
-        .run(JobSpec::new("after-bad").task(TaskSpec::new("ok", "echo", b"still here".to_vec())))
+        .run(JobSpec::new("after-bad").task(TaskSpec::new("ok", "echo", "still here")))
         .within("the results of job after-bad")
         .await??;
     assert_eq!(results.len(), 1);
-    assert_eq!(results[0].output, b"still here");
+    assert_eq!(results[0].output, "still here");
     Ok(())
 }

@@ -30,7 +30,7 @@ async fn supervising_cluster(nodes: usize, slots: u32, extra: &[&str]) -> anyhow
 }
 
 fn sleep_job(job_id: &str, count: usize, millis: u64) -> JobSpec {
-    JobSpec::uniform(job_id, "sleep", count, millis.to_string().as_bytes())
+    JobSpec::uniform(job_id, "sleep", count, millis.to_string())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -64,7 +64,7 @@ async fn a_crashed_executor_process_is_retried_or_named() -> anyhow::Result<()> 
 
     // With retries: the task survives its executor's death.
     let mut results =
-        client.submit(JobSpec::new("crash-retry").task(TaskSpec::new("t", "sleep", b"1500".to_vec()))).await?;
+        client.submit(JobSpec::new("crash-retry").task(TaskSpec::new("t", "sleep", "1500"))).await?;
     cluster.wait_node_busy(0, 1).await?;
     let victims = node.children();
     assert_eq!(victims.len(), 1, "one supervised executor process");
@@ -76,7 +76,7 @@ async fn a_crashed_executor_process_is_retried_or_named() -> anyhow::Result<()> 
 
     // Without retries: the failure names the crash.
     cluster.wait_nodes_up(0, 1).await?;
-    let task = TaskSpec::new("t", "sleep", b"1500".to_vec()).max_attempts(1);
+    let task = TaskSpec::new("t", "sleep", "1500").max_attempts(1);
     let mut results = client.submit(JobSpec::new("crash-final").task(task)).await?;
     cluster.wait_node_busy(0, 1).await?;
     for pid in node.children() {
@@ -186,7 +186,7 @@ async fn overload_pushes_back_and_everything_completes() -> anyhow::Result<()> {
     let jobs = (0..60).map(|i| {
         let client = client.clone();
         tokio::spawn(async move {
-            let mut results = client.submit(JobSpec::uniform(format!("flood-{i}"), "echo", 50, b"x")).await?;
+            let mut results = client.submit(JobSpec::uniform(format!("flood-{i}"), "echo", 50, "x")).await?;
             let mut outputs = Vec::new();
             while let Some(result) = results.next().within("the next result").await? {
                 outputs.push(result?);
@@ -223,8 +223,8 @@ async fn a_timed_out_task_fails_and_frees_its_slot() -> anyhow::Result<()> {
     let cluster = Cluster::builder().node_monitors(1).node_args(["--slots", "1"]).start().await?;
     cluster.wait_nodes_up(0, 1).await?;
     let job = JobSpec::new("deadline")
-        .task(TaskSpec::new("slow", "sleep", b"5000".to_vec()).timeout(Duration::from_millis(200)).max_attempts(1))
-        .task(TaskSpec::new("next", "sleep", b"10".to_vec()));
+        .task(TaskSpec::new("slow", "sleep", "5000").timeout(Duration::from_millis(200)).max_attempts(1))
+        .task(TaskSpec::new("next", "sleep", "10"));
     let started = Instant::now();
     let results = cluster.client().run(job).within("the job's results").await??;
     assert_one_result_each(&results, 2);
@@ -262,7 +262,7 @@ async fn a_restarted_node_monitor_takes_work_at_once() -> anyhow::Result<()> {
     cluster.wait_nodes_up(0, 1).await?;
     let client = cluster.client();
     assert_eq!(
-        client.run(JobSpec::uniform("before", "echo", 10, b"x")).within("the results of job before").await??.len(),
+        client.run(JobSpec::uniform("before", "echo", 10, "x")).within("the results of job before").await??.len(),
         10
     );
     cluster.node_monitors[0].kill();
@@ -270,7 +270,7 @@ async fn a_restarted_node_monitor_takes_work_at_once() -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         match client
-            .run(JobSpec::uniform(format!("after-{}", deadline.elapsed().as_nanos()), "echo", 10, b"x"))
+            .run(JobSpec::uniform(format!("after-{}", deadline.elapsed().as_nanos()), "echo", 10, "x"))
             .within("the job's results")
             .await?
         {

@@ -56,7 +56,7 @@ fn busy(load: &pb::NodeLoad) -> u32 {
 /// Runs the 200 × 10 ms job on scheduler `index`; returns how long it took.
 async fn small_job(cluster: &Cluster, index: usize, job_id: &str) -> anyhow::Result<Duration> {
     let started = Instant::now();
-    let job = JobSpec::uniform(job_id, "sleep", SMALL_TASKS, b"10");
+    let job = JobSpec::uniform(job_id, "sleep", SMALL_TASKS, "10");
     let results = tokio::time::timeout(Duration::from_secs(60), client_of(cluster, index).run(job))
         .await
         .context("the small job never finished")??;
@@ -72,7 +72,7 @@ async fn a_frozen_scheduler_does_not_stall_jobs_on_the_other_issue_16() -> anyho
     cluster.wait_nodes_up(0, 2).await?;
     cluster.wait_nodes_up(1, 2).await?;
     // Scheduler 0 fills every slot and queues reservations behind them.
-    let mut frozen_job = client_of(&cluster, 0).submit(JobSpec::uniform("frozen", "sleep", 400, b"200")).await?;
+    let mut frozen_job = client_of(&cluster, 0).submit(JobSpec::uniform("frozen", "sleep", 400, "200")).await?;
     for address in &cluster.node_addrs {
         wait_load(address, "had every slot busy and reservations queued", |l| busy(l) == 4 && l.queue_length > 0)
             .await?;
@@ -199,9 +199,9 @@ async fn a_task_handed_to_a_node_whose_executor_just_died_spends_no_attempt_issu
     let client = cluster.client();
     // The only slot is busy; the next job's reservation waits behind it.
     let mut first =
-        client.submit(JobSpec::new("occupy").task(TaskSpec::new("long", "sleep", b"1000".to_vec()))).await?;
+        client.submit(JobSpec::new("occupy").task(TaskSpec::new("long", "sleep", "1000"))).await?;
     wait_load(node, "ran the first task", |l| busy(l) == 1).await?;
-    let task = TaskSpec::new("only", "sleep", b"10".to_vec()).max_attempts(1);
+    let task = TaskSpec::new("only", "sleep", "10").max_attempts(1);
     let mut second = client.submit(JobSpec::new("unspent").task(task)).await?;
     wait_load(node, "queued the second job's reservation", |l| l.queue_length == 1).await?;
     // Freeze the scheduler so the GetTask that frees the slot stays unanswered,
@@ -238,7 +238,7 @@ async fn an_executor_that_stops_answering_has_its_tasks_replaced_issue_16() -> a
     assert_eq!(victims.len(), 1, "one supervised executor");
     let started = Instant::now();
     let tasks =
-        (0..2).map(|i| TaskSpec::new(format!("t{i}"), "sleep", b"2000".to_vec()).timeout(Duration::from_secs(60)));
+        (0..2).map(|i| TaskSpec::new(format!("t{i}"), "sleep", "2000").timeout(Duration::from_secs(60)));
     let job = tasks.fold(JobSpec::new("silent"), JobSpec::task);
     let mut results = cluster.client().submit(job).await?;
     wait_load(node, "ran both tasks", |l| busy(l) == 2).await?;
@@ -289,9 +289,9 @@ async fn one_mib_payloads_pass_every_path_issue_16() -> anyhow::Result<()> {
     cluster.wait_nodes_up(0, 3).await?;
     let client = cluster.client();
     let echo_payload = vec![b'x'; MIB];
-    let echo_job = JobSpec::uniform("big-echo", "echo", 48, &echo_payload);
+    let echo_job = JobSpec::uniform("big-echo", "echo", 48, echo_payload);
     let python_payload = [b"echo:".as_slice(), &vec![b'y'; MIB - 5]].concat();
-    let python_job = JobSpec::uniform("big-python", "py", 16, &python_payload);
+    let python_job = JobSpec::uniform("big-python", "py", 16, python_payload);
     let (echo, python) = tokio::join!(client.run(echo_job), client.run(python_job));
     for (results, expected, length) in [(echo?, 48, MIB), (python?, 16, MIB - 5)] {
         assert_eq!(results.len(), expected);

@@ -47,7 +47,7 @@ async fn a_scheduler_waking_from_a_freeze_keeps_every_job() -> anyhow::Result<()
         for (kind, client) in [("only-frozen", &only_frozen), ("any", &all)] {
             let client = client.clone();
             let job_id = format!("freeze-{kind}-{round}");
-            let job = JobSpec::uniform(job_id.clone(), "sleep", 20, b"10");
+            let job = JobSpec::uniform(job_id.clone(), "sleep", 20, "10");
             jobs.push((job_id, tokio::spawn(async move { client.run(job).await })));
         }
         round += 1;
@@ -58,7 +58,7 @@ async fn a_scheduler_waking_from_a_freeze_keeps_every_job() -> anyhow::Result<()
     for extra in 0..4 {
         let client = only_frozen.clone();
         let job_id = format!("freeze-after-{extra}");
-        let job = JobSpec::uniform(job_id.clone(), "sleep", 20, b"10");
+        let job = JobSpec::uniform(job_id.clone(), "sleep", 20, "10");
         jobs.push((job_id, tokio::spawn(async move { client.run(job).await })));
     }
     for (job_id, handle) in jobs {
@@ -83,7 +83,7 @@ async fn the_rust_sdk_leaves_a_stalled_stream_within_seconds() -> anyhow::Result
     cluster.wait_nodes_up(0, 1).await?;
     cluster.wait_nodes_up(1, 1).await?;
     let client = cluster.client();
-    let mut results = client.submit(JobSpec::uniform("stalled-rust", "sleep", 4, b"3000")).await?;
+    let mut results = client.submit(JobSpec::uniform("stalled-rust", "sleep", 4, "3000")).await?;
     let index = cluster.scheduler_addrs.iter().position(|a| a == results.scheduler()).context("which scheduler")?;
     cluster.schedulers[index].signal(Signal::SIGSTOP);
     let frozen_at = Instant::now();

@@ -119,7 +119,7 @@ async fn a_failed_branch_cancels_its_dependents_by_name_while_the_other_finishes
     );
     assert_eq!(ended[&("after-bad".to_owned(), "x0".to_owned())].status, TaskStatus::Cancelled);
     assert!(outcome.stage("good").context("good")?.succeeded());
-    assert_eq!(outcome.results("after-good").context("kept")?[0].output, b"{\"payload\":\"fine\",\"inputs\":[{\"node\":\"good\",\"task\":\"g0\",\"output\":\"100\"},{\"node\":\"good\",\"task\":\"g1\",\"output\":\"100\"},{\"node\":\"good\",\"task\":\"g2\",\"output\":\"100\"},{\"node\":\"good\",\"task\":\"g3\",\"output\":\"100\"}]}");
+    assert_eq!(outcome.results("after-good").context("kept")?[0].output, "{\"payload\":\"fine\",\"inputs\":[{\"node\":\"good\",\"task\":\"g0\",\"output\":\"100\"},{\"node\":\"good\",\"task\":\"g1\",\"output\":\"100\"},{\"node\":\"good\",\"task\":\"g2\",\"output\":\"100\"},{\"node\":\"good\",\"task\":\"g3\",\"output\":\"100\"}]}");
     Ok(())
 }
 

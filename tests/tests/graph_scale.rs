@@ -71,7 +71,7 @@ async fn a_100k_task_graph_runs_within_the_frontend_memory_bound() -> anyhow::Re
         .after("wide");
     let (tasks, wall, outcome) = run_counting(&cluster, fan).await?;
     assert_eq!(tasks, 100_001);
-    assert_eq!(outcome.results("gather").context("the sink is kept")?[0].output, b"100000");
+    assert_eq!(outcome.results("gather").context("the sink is kept")?[0].output, "100000");
     println!(
         "one stage of 100,000 tasks and a gather: {:.2} s ({:.0} tasks/s)",
         wall.as_secs_f64(),

@@ -17,13 +17,13 @@ async fn run_jobs(cluster: &Cluster, name: &str, jobs: usize, tasks: usize) -> a
     for job in 0..jobs {
         let job_id = format!("{name}-{job}");
         let results =
-            client.run(JobSpec::uniform(&job_id, "echo", tasks, b"hot")).within("the job's results").await??;
+            client.run(JobSpec::uniform(&job_id, "echo", tasks, "hot")).within("the job's results").await??;
         assert_eq!(results.len(), tasks, "job {job_id}: one result per task");
         let mut seen = HashSet::new();
         for result in &results {
             assert!(seen.insert(result.task_id.clone()), "task {} of {job_id} got two results", result.task_id);
             assert!(result.succeeded(), "{} of {job_id} failed: {}", result.task_id, result.error);
-            assert_eq!(result.output, b"hot");
+            assert_eq!(result.output, "hot");
             *per_node.entry(result.node_id.clone()).or_default() += 1;
         }
     }

@@ -110,7 +110,7 @@ fn sleep_request(job_id: &str, count: usize, millis: &str) -> pb::SubmitJobReque
             .map(|i| pb::TaskSpec {
                 task_id: format!("t{i}"),
                 executor: "sleep".into(),
-                payload: millis.as_bytes().to_vec(),
+                payload: millis.to_owned().into(),
                 ..Default::default()
             })
             .collect(),
@@ -194,8 +194,8 @@ async fn a_finished_job_resubmitted_replays_its_kept_results_and_another_job_rep
     let client = cluster.client();
     let job = || {
         passer::JobSpec::new("finished-once")
-            .task(passer::TaskSpec::new("a", "echo", b"one".to_vec()))
-            .task(passer::TaskSpec::new("b", "echo", b"two".to_vec()))
+            .task(passer::TaskSpec::new("a", "echo", "one"))
+            .task(passer::TaskSpec::new("b", "echo", "two"))
     };
     // Hop stamps belong to the live delivery; a replay carries none.
     let without_hops = |mut outputs: Vec<passer::TaskOutput>| {
@@ -209,9 +209,9 @@ async fn a_finished_job_resubmitted_replays_its_kept_results_and_another_job_rep
     anyhow::ensure!(client.stats(0).await?.tasks_launched == launched, "the same job ran twice");
 
     // Another job under the id runs (and its results replace the kept ones).
-    let other = passer::JobSpec::new("finished-once").task(passer::TaskSpec::new("c", "echo", b"three".to_vec()));
+    let other = passer::JobSpec::new("finished-once").task(passer::TaskSpec::new("c", "echo", "three"));
     let ran = tokio::time::timeout(Duration::from_secs(20), client.run(other)).await??;
-    anyhow::ensure!(ran.len() == 1 && ran[0].output == b"three", "{ran:?}");
+    anyhow::ensure!(ran.len() == 1 && ran[0].output == "three", "{ran:?}");
     anyhow::ensure!(client.stats(0).await?.tasks_launched == launched + 1);
     Ok(())
 }

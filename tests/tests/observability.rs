@@ -30,7 +30,7 @@ async fn metrics_count_exactly_the_job_that_ran() -> anyhow::Result<()> {
 
     let results = cluster
         .client()
-        .run(JobSpec::uniform("metrics-job", "echo", TASKS, b"x"))
+        .run(JobSpec::uniform("metrics-job", "echo", TASKS, "x"))
         .within("the results of job metrics-job")
         .await??;
     assert_eq!(results.len(), TASKS);
@@ -105,7 +105,7 @@ async fn status_json_lists_nodes_and_the_finished_job() -> anyhow::Result<()> {
     cluster.wait_nodes_up(0, 2).await?;
     cluster
         .client()
-        .run(JobSpec::uniform("status-job", "echo", 20, b"x"))
+        .run(JobSpec::uniform("status-job", "echo", 20, "x"))
         .within("the results of job status-job")
         .await??;
     let status: serde_json::Value = serde_json::from_str(&http_get(&cluster.scheduler_http_addrs[0], "/api/status")?)?;
@@ -137,7 +137,7 @@ async fn launches_and_offers_agree_with_the_nodes_after_many_single_task_jobs() 
     let client = cluster.client();
     let runs = (0..JOBS).map(|index| {
         let client = client.clone();
-        async move { client.run(JobSpec::uniform(format!("single-{index}"), "echo", 1, b"x")).await }
+        async move { client.run(JobSpec::uniform(format!("single-{index}"), "echo", 1, "x")).await }
     });
     let mut pending = futures::stream::iter(runs).buffer_unordered(8);
     let mut finished = 0;

@@ -34,7 +34,7 @@ async fn overload_is_refused_retried_and_every_job_completes() -> anyhow::Result
         let permits = Arc::clone(&permits);
         tokio::spawn(async move {
             let _permit = permits.acquire_owned().await?;
-            let spec = JobSpec::uniform(format!("overload-{i}"), "sleep", 1, SLEEP_MILLIS.as_bytes());
+            let spec = JobSpec::uniform(format!("overload-{i}"), "sleep", 1, SLEEP_MILLIS);
             let mut results = client.submit(spec).await?;
             let mut outputs = Vec::new();
             while let Some(result) = results.next().within("the next result").await? {

@@ -38,7 +38,7 @@ fn saturate(
                         format!("{tenant}-{worker}-{round}"),
                         "sleep",
                         tasks,
-                        millis.to_string().as_bytes(),
+                        millis.to_string(),
                     )
                     .tenant(tenant)
                     .priority(priority);
@@ -99,7 +99,7 @@ async fn median_response(client: &Client, tenant: &str, priority: i32, label: &s
     let mut times = Vec::new();
     for round in 0..15 {
         let job =
-            JobSpec::uniform(format!("{tenant}-{label}-{round}"), "sleep", 4, b"100").tenant(tenant).priority(priority);
+            JobSpec::uniform(format!("{tenant}-{label}-{round}"), "sleep", 4, "100").tenant(tenant).priority(priority);
         let started = Instant::now();
         let results = tokio::time::timeout(Duration::from_secs(10), client.run(job)).await??;
         anyhow::ensure!(results.iter().all(|r| r.succeeded()), "every urgent task succeeds");
@@ -166,7 +166,7 @@ async fn constrained_tasks_run_only_on_matching_nodes() -> anyhow::Result<()> {
 
     let mut job = JobSpec::new("mixed");
     for index in 0..40 {
-        let task = TaskSpec::new(format!("t{index}"), "sleep", b"20".to_vec());
+        let task = TaskSpec::new(format!("t{index}"), "sleep", "20");
         job = job.task(if index % 2 == 0 { task.constraint("zone=a") } else { task });
     }
     let results = tokio::time::timeout(Duration::from_secs(30), client.run(job)).await??;
@@ -184,7 +184,7 @@ async fn constrained_tasks_run_only_on_matching_nodes() -> anyhow::Result<()> {
     println!("unconstrained tasks ran on {} nodes", unconstrained_nodes.len());
 
     // A job-level constraint applies to every task.
-    let job = JobSpec::uniform("zone-b", "sleep", 6, b"5").constraint("zone=b");
+    let job = JobSpec::uniform("zone-b", "sleep", 6, "5").constraint("zone=b");
     let results = tokio::time::timeout(Duration::from_secs(30), client.run(job)).await??;
     assert!(results.iter().all(|r| r.succeeded() && r.node_id == cluster.node_addrs[2]), "{results:?}");
 

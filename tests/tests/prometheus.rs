@@ -132,7 +132,7 @@ async fn metrics_pass_promtool_and_a_real_prometheus_scrape() -> anyhow::Result<
     cluster.wait_nodes_up(0, 2).await?;
     cluster
         .client()
-        .run(JobSpec::uniform("prometheus-job", "echo", TASKS, b"x"))
+        .run(JobSpec::uniform("prometheus-job", "echo", TASKS, "x"))
         .within("the results of job prometheus-job")
         .await??;
     check_with_promtool(&cluster)?;

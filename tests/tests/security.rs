@@ -206,7 +206,7 @@ async fn a_job_runs_over_mutual_tls_with_a_token() -> anyhow::Result<()> {
     let job = || {
         let job =
             (0..20).fold(JobSpec::new("over-tls"), |job, i| job.task(TaskSpec::new(format!("e{i}"), "echo", vec![i])));
-        (0..4).fold(job, |job, i| job.task(TaskSpec::new(format!("s{i}"), "sleep", b"10".to_vec())))
+        (0..4).fold(job, |job, i| job.task(TaskSpec::new(format!("s{i}"), "sleep", "10")))
     };
     // The executor processes may still be attaching: until they are, no
     // node offers `sleep` and the job is refused with FAILED_PRECONDITION.

@@ -107,16 +107,16 @@ async fn status_page_renders_nodes_and_charts_in_chromium() -> anyhow::Result<()
     // while the page is captured.
     let client = cluster.client();
     for round in 0..3 {
-        client.run(JobSpec::uniform(format!("echo-{round}"), "echo", 400, b"x")).within("the job's results").await??;
+        client.run(JobSpec::uniform(format!("echo-{round}"), "echo", 400, "x")).within("the job's results").await??;
         tokio::time::sleep(Duration::from_millis(700)).await;
     }
     // Many single-task jobs: folded into one summary row, not a row each.
     for index in 0..30 {
-        client.run(JobSpec::uniform(format!("single-{index}"), "echo", 1, b"x")).within("the job's results").await??;
+        client.run(JobSpec::uniform(format!("single-{index}"), "echo", 1, "x")).within("the job's results").await??;
     }
     let slow_client = cluster.client();
     let slow = tokio::spawn(async move {
-        let results = slow_client.run(JobSpec::uniform("sleepy-job", "sleep", 240, b"250"));
+        let results = slow_client.run(JobSpec::uniform("sleepy-job", "sleep", 240, "250"));
         anyhow::Ok(results.within("the results of job sleepy-job").await??.len())
     });
     wait_history(&http, 5).await?;
@@ -184,7 +184,7 @@ async fn job_view_lists_failures_first_and_cancels_in_chromium() -> anyhow::Resu
     // Traffic for the charts, spread over a few seconds.
     for round in 0..5 {
         client
-            .run(JobSpec::uniform(format!("warm-up-{round}"), "echo", 300, b"x"))
+            .run(JobSpec::uniform(format!("warm-up-{round}"), "echo", 300, "x"))
             .within("the job's results")
             .await??;
         tokio::time::sleep(Duration::from_millis(600)).await;

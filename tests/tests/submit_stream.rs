@@ -46,7 +46,7 @@ async fn many_jobs_on_one_stream_get_every_result_once() -> anyhow::Result<()> {
     let cluster = Cluster::builder().node_monitors(2).node_args(["--slots", "4"]).start().await?;
     cluster.wait_nodes_up(0, 2).await?;
     let client = cluster.client();
-    let jobs: Vec<JobSpec> = (0..300).map(|i| JobSpec::uniform(format!("many-{i}"), "echo", 1 + i % 5, b"x")).collect();
+    let jobs: Vec<JobSpec> = (0..300).map(|i| JobSpec::uniform(format!("many-{i}"), "echo", 1 + i % 5, "x")).collect();
     let sizes: HashMap<String, usize> = jobs.iter().map(|job| (job.job_id.clone(), job.tasks.len())).collect();
     let done = run_all(&client, jobs).within("300 jobs on one stream").await?;
     assert_eq!(done.len(), 300);
@@ -71,10 +71,10 @@ async fn jobs_refused_on_the_stream_leave_the_others_running() -> anyhow::Result
     let client = cluster.client();
     let mut results: Vec<_> = Vec::new();
     for i in 0..10 {
-        results.push(client.submit(JobSpec::uniform(format!("capped-{i}"), "sleep", 2, b"100")));
+        results.push(client.submit(JobSpec::uniform(format!("capped-{i}"), "sleep", 2, "100")));
     }
     // A job no node can run, refused on the same stream.
-    let bad = client.submit(JobSpec::uniform("no-such-executor", "no-such-executor", 1, b""));
+    let bad = client.submit(JobSpec::uniform("no-such-executor", "no-such-executor", 1, ""));
     let (opened, bad) = futures::future::join(futures::future::join_all(results), bad).within("submissions").await?;
     let bad_error = bad.expect_err("no node offers the executor");
     assert!(bad_error.to_string().contains("no-such-executor"), "{bad_error}");
@@ -106,7 +106,7 @@ async fn a_scheduler_restart_breaks_the_stream_and_loses_nothing() -> anyhow::Re
         let first_results = first_results.clone();
         running.push(tokio::spawn(async move {
             let job_id = format!("restart-{i}");
-            let mut results = client.submit(JobSpec::uniform(&job_id, "sleep", 6, b"150")).await?;
+            let mut results = client.submit(JobSpec::uniform(&job_id, "sleep", 6, "150")).await?;
             let mut outputs = Vec::new();
             while let Some(output) = results.next().within("the next result").await? {
                 outputs.push(output?);
@@ -144,7 +144,7 @@ async fn a_scheduler_without_submit_jobs_gets_one_call_per_job() -> anyhow::Resu
         let mut config = ClientConfig::new(cluster.scheduler_addrs.clone());
         config.submit_stream = submit_stream;
         let client = Client::new(config)?;
-        let jobs = (0..20).map(|i| JobSpec::uniform(format!("old-{submit_stream}-{i}"), "echo", 3, b"y")).collect();
+        let jobs = (0..20).map(|i| JobSpec::uniform(format!("old-{submit_stream}-{i}"), "echo", 3, "y")).collect();
         for (job_id, outcome) in run_all(&client, jobs).within("20 jobs by SubmitJob").await? {
             assert_one_result_each(&job_id, &outcome?, 3);
         }
@@ -171,7 +171,7 @@ fn echo_job(job_id: &str, tasks: usize, payload_bytes: usize) -> pb::SubmitJobRe
             .map(|i| pb::TaskSpec {
                 task_id: format!("t{i}"),
                 executor: "echo".into(),
-                payload: vec![b'p'; payload_bytes],
+                payload: vec![b'p'; payload_bytes].into(),
                 ..Default::default()
             })
             .collect(),

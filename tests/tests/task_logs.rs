@@ -45,7 +45,7 @@ async fn task_logs_reach_the_client_the_cli_and_the_status_page() -> anyhow::Res
     let job = JobSpec::new("with-logs")
         .task(command_task("cmd", "echo to-stdout; echo 'to stderr' >&2; echo 'again' >&2"))
         .task(command_task("flood", "seq 1 5000 >&2"))
-        .task(TaskSpec::new("rust", "rust", b"log:hello from rust".to_vec()).max_attempts(1));
+        .task(TaskSpec::new("rust", "rust", "log:hello from rust").max_attempts(1));
     let results = cluster.client().run(job).within("the results of the logging job").await??;
     let logs_of = |id: &str| results.iter().find(|r| r.task_id == id).map(|r| r.logs.clone()).expect("a result");
     ensure!(results.iter().all(|r| r.succeeded()), "{results:?}");

@@ -247,7 +247,7 @@ pub async fn run(spec: CompareSpec) -> anyhow::Result<Comparison> {
     eprintln!("compare: passer throughput ({} tasks)", spec.throughput_tasks);
     let throughput_shape = ClusterShape { prefetch_per_slot: spec.throughput_prefetch, ..spec.shape.clone() };
     let throughput =
-        runs::throughput(throughput_shape, spec.throughput_tasks, spec.job_size, spec.inflight_jobs).await?;
+        runs::throughput(throughput_shape, spec.throughput_tasks, spec.job_size, spec.inflight_jobs, 1).await?;
     eprintln!("compare: passer latency ({} round trips)", spec.latency_count);
     let latency = runs::latency(spec.shape.clone(), spec.latency_count).await?;
     eprintln!("compare: passer makespan and load sweep");

@@ -95,7 +95,7 @@ pub async fn chain(client: &Client, run_index: usize, links: usize) -> anyhow::R
     let seconds = started.elapsed().as_secs_f64();
     ensure!(outcome.succeeded(), "the chain failed: {:?} {:?}", outcome.failed(), outcome.cancelled());
     let last = outcome.results(&format!("l{:05}", links - 1)).context("the last link's result")?;
-    ensure!(last.len() == 1 && last[0].output == b"x", "the last link returned {last:?}");
+    ensure!(last.len() == 1 && last[0].output == "x", "the last link returned {last:?}");
     Ok((seconds, breakdown(&times, links)))
 }
 

@@ -98,18 +98,19 @@ pub struct ProbeRatioPoint {
     pub point: LoadPoint,
 }
 
-/// Runs no-op throughput on a fresh cluster.
+/// Runs no-op throughput (echo tasks of `payload_bytes`) on a fresh cluster.
 pub async fn throughput(
     shape: ClusterShape,
     tasks: usize,
     job_size: usize,
     inflight_jobs: usize,
+    payload_bytes: usize,
 ) -> anyhow::Result<ThroughputRun> {
     let cluster = BenchCluster::start(shape.clone()).await?;
     let client = cluster.client(CLIENT_PATIENCE)?;
     workloads::warm_up(&client).await?;
     let cpu_before = cluster.cpu_snapshot();
-    let result = workloads::throughput(&client, tasks, job_size, inflight_jobs).await?;
+    let result = workloads::throughput(&client, tasks, job_size, inflight_jobs, payload_bytes).await?;
     let jobs = tasks.div_ceil(job_size);
     let cpu = CpuPerJob::between(&cpu_before, &cluster.cpu_snapshot(), jobs, tasks);
     Ok(ThroughputRun { shape, result, memory: cluster.peak_memory(), cpu })

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use passer::{Client, JobSpec, TaskOutput};
+use passer::{Bytes, Client, JobSpec, TaskOutput};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -29,6 +29,8 @@ pub struct Throughput {
     pub job_size: usize,
     /// Jobs in flight at once.
     pub inflight_jobs: usize,
+    /// Bytes of each task's payload (echoed back as its output).
+    pub payload_bytes: usize,
     /// From the first submission to the last result.
     pub seconds: f64,
     /// Tasks per second, end to end.
@@ -106,7 +108,7 @@ pub struct LoadPoint {
 
 /// Runs a tiny job so connections are open before anything is timed.
 pub async fn warm_up(client: &Client) -> anyhow::Result<()> {
-    let outputs = run_job(client, JobSpec::uniform("", "echo", 8, b"warm")).await?;
+    let outputs = run_job(client, JobSpec::uniform("", "echo", 8, "warm")).await?;
     if outputs.iter().any(|(output, _)| !output.succeeded()) {
         bail!("warm-up job failed: {:?}", outputs.iter().find(|(output, _)| !output.succeeded()));
     }
@@ -136,17 +138,20 @@ async fn run_job_counting_refusals(client: &Client, job: JobSpec) -> anyhow::Res
         .with_context(|| format!("job {job_id}"))
 }
 
-/// Runs `tasks` echo tasks in jobs of `job_size`, `inflight_jobs` at a time.
+/// Runs `tasks` echo tasks of `payload_bytes` each (at least 1) in jobs of
+/// `job_size`, `inflight_jobs` at a time. Every task shares one payload buffer.
 pub async fn throughput(
     client: &Client,
     tasks: usize,
     job_size: usize,
     inflight_jobs: usize,
+    payload_bytes: usize,
 ) -> anyhow::Result<Throughput> {
     anyhow::ensure!(
-        tasks >= 1 && job_size >= 1 && inflight_jobs >= 1,
-        "tasks, job size and in-flight jobs must be >= 1"
+        tasks >= 1 && job_size >= 1 && inflight_jobs >= 1 && payload_bytes >= 1,
+        "tasks, job size, in-flight jobs and payload bytes must be >= 1"
     );
+    let payload = Bytes::from(vec![b'x'; payload_bytes]);
     let permits = Arc::new(Semaphore::new(inflight_jobs));
     let started = Instant::now();
     let mut handles = Vec::new();
@@ -156,8 +161,9 @@ pub async fn throughput(
         remaining -= size;
         let permit = permits.clone().acquire_owned().await.context("semaphore closed")?;
         let client = client.clone();
+        let job = JobSpec::uniform("", "echo", size, payload.clone());
         handles.push(tokio::spawn(async move {
-            let outputs = run_job(&client, JobSpec::uniform("", "echo", size, b"x")).await;
+            let outputs = run_job(&client, job).await;
             drop(permit);
             outputs.map(|outputs| outputs.iter().filter(|(output, _)| !output.succeeded()).count())
         }));
@@ -167,7 +173,8 @@ pub async fn throughput(
         failed += handle.await.context("throughput job panicked")??;
     }
     let seconds = started.elapsed().as_secs_f64();
-    Ok(Throughput { tasks, job_size, inflight_jobs, seconds, tasks_per_second: tasks as f64 / seconds, failed })
+    let tasks_per_second = tasks as f64 / seconds;
+    Ok(Throughput { tasks, job_size, inflight_jobs, payload_bytes, seconds, tasks_per_second, failed })
 }
 
 /// Runs `count` single-task echo jobs one after another.
@@ -179,7 +186,7 @@ pub async fn latency(client: &Client, count: usize) -> anyhow::Result<Latency> {
     for _ in 0..count {
         let started = Instant::now();
         let submitted_us = passer_proto::unix_micros();
-        let outputs = run_job(client, JobSpec::uniform("", "echo", 1, b"x")).await?;
+        let outputs = run_job(client, JobSpec::uniform("", "echo", 1, "x")).await?;
         round_trips.push(started.elapsed());
         for (output, received) in &outputs {
             failed += usize::from(!output.succeeded());
@@ -212,7 +219,7 @@ pub async fn latency(client: &Client, count: usize) -> anyhow::Result<Latency> {
 pub async fn makespan(client: &Client, tasks: usize, service_ms: u64, slots: u32) -> anyhow::Result<Makespan> {
     let payload = service_ms.to_string();
     let started = Instant::now();
-    let outputs = run_job(client, JobSpec::uniform("", "sleep", tasks, payload.as_bytes())).await?;
+    let outputs = run_job(client, JobSpec::uniform("", "sleep", tasks, payload)).await?;
     let seconds = started.elapsed().as_secs_f64();
     let ideal_seconds = tasks as f64 * service_ms as f64 / 1000.0 / f64::from(slots);
     let failed = outputs.iter().filter(|(output, _)| !output.succeeded()).count();
@@ -247,7 +254,7 @@ pub async fn load_point(client: &Client, spec: LoadSpec) -> anyhow::Result<LoadP
     let offered_tasks_per_second = spec.load * capacity_tasks_per_second;
     let jobs_per_second = offered_tasks_per_second / spec.job_size as f64;
     let mut rng = SmallRng::seed_from_u64(spec.seed);
-    let payload = spec.service_ms.to_string();
+    let payload = Bytes::from(spec.service_ms.to_string());
     let started = tokio::time::Instant::now();
     let mut next_arrival = started;
     let mut handles = Vec::new();
@@ -255,7 +262,7 @@ pub async fn load_point(client: &Client, spec: LoadSpec) -> anyhow::Result<LoadP
     while offered < spec.max_tasks && next_arrival.duration_since(started) < spec.duration {
         tokio::time::sleep_until(next_arrival).await;
         let client = client.clone();
-        let job = JobSpec::uniform("", "sleep", spec.job_size, payload.as_bytes());
+        let job = JobSpec::uniform("", "sleep", spec.job_size, payload.clone());
         offered += spec.job_size;
         handles.push(tokio::spawn(async move {
             let submitted = Instant::now();

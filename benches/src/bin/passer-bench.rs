@@ -117,6 +117,9 @@ enum Command {
         /// Jobs in flight at once.
         #[arg(long, default_value_t = 4)]
         inflight_jobs: usize,
+        /// Bytes of each task's payload, echoed back as its output.
+        #[arg(long, default_value_t = 1)]
+        payload_bytes: usize,
     },
     /// Sequential single-task jobs: round-trip median and p99.
     Latency {
@@ -297,8 +300,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     anyhow::ensure!(shape.node_monitors >= 1 && shape.slots_per_node >= 1, "--nodes and --slots must be >= 1");
     let out = &cli.out;
     match cli.command {
-        Command::Throughput { tasks, job_size, inflight_jobs } => {
-            let run = runs::throughput(shape, tasks, job_size, inflight_jobs).await?;
+        Command::Throughput { tasks, job_size, inflight_jobs, payload_bytes } => {
+            let run = runs::throughput(shape, tasks, job_size, inflight_jobs, payload_bytes).await?;
             let result = &run.result;
             println!(
                 "throughput: {} tasks in {:.3} s = {:.0} tasks/s ({} failed); peak RSS: servers {:.1} MiB, executors {:.1} MiB",

@@ -37,7 +37,7 @@ async fn a_panicking_builtin_frees_its_slot_at_once_issue_16() {
         task_id: "t".into(),
         attempt: 1,
         executor: "boom".into(),
-        payload: Vec::new(),
+        payload: Default::default(),
         timeout_ms: 60_000,
         hops: None,
     };

@@ -14,6 +14,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use passer::handler::{SharedHandler, Task, TaskError};
@@ -85,7 +86,8 @@ pub fn command_handler(max_output_bytes: usize) -> SharedHandler {
 
 /// Runs one command to completion (or until the future is dropped, which
 /// kills its process group).
-pub async fn run_command(payload: Vec<u8>, max_output_bytes: usize) -> Result<Vec<u8>, TaskError> {
+pub async fn run_command(payload: impl Into<Bytes>, max_output_bytes: usize) -> Result<Vec<u8>, TaskError> {
+    let payload: Bytes = payload.into();
     let spec = parse_spec(&payload).map_err(TaskError::new)?;
     let mut command = build_command(&spec);
     let mut child =
@@ -116,7 +118,7 @@ pub async fn run_command(payload: Vec<u8>, max_output_bytes: usize) -> Result<Ve
     let json = serde_json::to_vec(&output).unwrap_or_default();
     match failure_message(status) {
         None => Ok(json),
-        Some(message) => Err(TaskError { message, output: json }),
+        Some(message) => Err(TaskError { message, output: json.into() }),
     }
 }
 

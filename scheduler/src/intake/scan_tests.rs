@@ -12,7 +12,7 @@ fn task(id: &str, constraints: &[&str]) -> pb::TaskSpec {
     pb::TaskSpec {
         task_id: id.into(),
         executor: "echo".into(),
-        payload: b"payload".to_vec(),
+        payload: bytes::Bytes::from_static(b"payload"),
         constraints: constraints.iter().map(|c| (*c).to_owned()).collect(),
         timeout_ms: 300,
         max_attempts: 2,

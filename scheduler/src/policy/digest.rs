@@ -59,7 +59,7 @@ mod tests {
         pb::TaskSpec {
             task_id: id.into(),
             executor: "sleep".into(),
-            payload: payload.as_bytes().to_vec(),
+            payload: bytes::Bytes::copy_from_slice(payload.as_bytes()),
             ..Default::default()
         }
     }

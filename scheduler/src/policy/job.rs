@@ -15,10 +15,15 @@
 //! scheme for mixed constraints), never a task it is not eligible for.
 //! What the status page's job view lists is read out in `job_view.rs`; the
 //! late-binding assignment itself is in `job_assign.rs`.
+//!
+//! Payloads are `Bytes` stored once, in the accepted request's specs: every
+//! launch, offer and retry shares that buffer. A terminal output is copied
+//! once into a buffer of its own (see [`JobState::finish`]).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
+use bytes::Bytes;
 use passer_proto::pb::{self, TaskStatus};
 
 use super::constraint::Constraint;
@@ -336,7 +341,10 @@ impl JobState {
     }
 
     /// Applies a node's report of one attempt. A terminal result carries
-    /// the logs of this attempt, the one that produced it.
+    /// the logs of this attempt, the one that produced it. Its output is
+    /// copied once into a buffer of its own: the decoded output is a view of
+    /// the receive buffer that carried a whole batch of outcomes, and results
+    /// outlive it (replays, retention), so a view would pin that buffer.
     pub fn finish(&mut self, node: &str, mut outcome: pb::TaskOutcome, now: Duration) -> Finish {
         let logs = std::mem::take(&mut outcome.logs);
         let hops = outcome.hops.take();
@@ -453,7 +461,7 @@ impl JobState {
             if let Finish::Terminal(result) = self.terminal(
                 task_index,
                 TaskStatus::Cancelled,
-                Vec::new(),
+                Bytes::new(),
                 "job cancelled".into(),
                 0,
                 String::new(),
@@ -490,7 +498,7 @@ impl JobState {
             return Finish::Retried { executor: group.executor.clone() };
         }
         let error = task.attempt_errors.join("; ");
-        self.terminal(task_index, TaskStatus::Failed, Vec::new(), error, 0, String::new(), now)
+        self.terminal(task_index, TaskStatus::Failed, Bytes::new(), error, 0, String::new(), now)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -498,7 +506,7 @@ impl JobState {
         &mut self,
         task_index: usize,
         status: TaskStatus,
-        output: Vec<u8>,
+        output: Bytes,
         error: String,
         run_micros: u64,
         executor_id: String,
@@ -524,7 +532,7 @@ impl JobState {
             attempt: task.attempt,
             node_id,
             status: status as i32,
-            output,
+            output: Bytes::copy_from_slice(&output),
             error,
             queued_micros,
             run_micros,

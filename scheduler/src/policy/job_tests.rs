@@ -6,7 +6,7 @@ fn task(id: &str, executor: &str) -> pb::TaskSpec {
     pb::TaskSpec {
         task_id: id.into(),
         executor: executor.into(),
-        payload: id.as_bytes().to_vec(),
+        payload: Bytes::copy_from_slice(id.as_bytes()),
         ..Default::default()
     }
 }
@@ -460,4 +460,30 @@ fn an_unanswered_offer_is_a_lost_attempt_and_its_late_result_is_ignored() {
         other => panic!("expected the one terminal result, got {other:?}"),
     }
     assert!(job.is_finished());
+}
+
+#[test]
+fn every_offer_launch_and_retry_shares_the_stored_payload_buffer() {
+    let payload = Bytes::from(vec![7u8; 4096]);
+    let stored = payload.as_ptr();
+    let spec = pb::TaskSpec { max_attempts: 3, payload, ..task("t", "echo") };
+    let mut job = job(vec![spec]);
+    let demand = job.probe_demands().remove(0);
+    let offered = job.offer(&demand, "a", 1, T).remove(0);
+    assert!(job.offer_declined("a", &offered.task_id, 1));
+    job.reservations_placed("echo", "b", 1, T);
+    let first = job.assign("b", "echo", 1, T).launches.remove(0);
+    assert!(matches!(job.finish("b", crashed(&first), T), Finish::Retried { .. }));
+    job.reservations_placed("echo", "c", 1, T);
+    let retry = job.assign("c", "echo", 1, T).launches.remove(0);
+    assert_eq!(retry.attempt, 2);
+    for launch in [&offered, &first, &retry] {
+        assert_eq!(launch.payload.len(), 4096);
+        assert_eq!(launch.payload.as_ptr(), stored, "attempt {} of {} copied the payload", launch.attempt, launch.task_id);
+    }
+    let outcome = ok(&retry);
+    let Finish::Terminal(result) = job.finish("c", outcome.clone(), T) else { panic!("expected the terminal result") };
+    assert_eq!(result.output, outcome.output);
+    assert_ne!(result.output.as_ptr(), outcome.output.as_ptr(), "the kept output has a buffer of its own");
+    assert_eq!(job.results()[0].output.as_ptr(), result.output.as_ptr(), "the result is kept once, not copied again");
 }

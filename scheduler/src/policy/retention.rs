@@ -150,7 +150,7 @@ mod tests {
         (0..count)
             .map(|i| pb::TaskFinished {
                 task_id: format!("t{i}"),
-                output: vec![b'x'; output_bytes],
+                output: vec![b'x'; output_bytes].into(),
                 ..Default::default()
             })
             .collect()

@@ -198,7 +198,7 @@ mod tests {
                 "not an executor type",
             ),
             (job(vec![task(&"x".repeat(129))]), "tasks[0].task_id", "limit of 128"),
-            (job(vec![pb::TaskSpec { payload: vec![0; 1024 * 1024 + 1], ..task("a") }]), "tasks[0].payload", "limit"),
+            (job(vec![pb::TaskSpec { payload: vec![0; 1024 * 1024 + 1].into(), ..task("a") }]), "tasks[0].payload", "limit"),
             (job(vec![pb::TaskSpec { timeout_ms: u64::MAX, ..task("a") }]), "tasks[0].timeout_ms", "limit"),
             (job(vec![pb::TaskSpec { max_attempts: 1000, ..task("a") }]), "tasks[0].max_attempts", "limit"),
             (
@@ -225,7 +225,7 @@ mod tests {
             (pb::SubmitJobRequest { tenant: "a b".into(), ..job(vec![task("a")]) }, "tenant", "not a tenant name"),
             (pb::SubmitJobRequest { tenant: "t".repeat(65), ..job(vec![task("a")]) }, "tenant", "limit of 64"),
             (
-                job(vec![pb::TaskSpec { payload: vec![0; 1024 * 1024], ..task("a") }; 65]
+                job(vec![pb::TaskSpec { payload: vec![0; 1024 * 1024].into(), ..task("a") }; 65]
                     .into_iter()
                     .enumerate()
                     .map(|(i, t)| pb::TaskSpec { task_id: format!("t{i}"), ..t })

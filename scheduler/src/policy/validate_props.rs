@@ -63,7 +63,7 @@ fn task() -> impl Strategy<Value = pb::TaskSpec> {
             pb::TaskSpec {
                 task_id,
                 executor,
-                payload,
+                payload: payload.into(),
                 constraints: Vec::new(),
                 timeout_ms: timeout_ms % 20_000,
                 max_attempts,

@@ -85,7 +85,7 @@ pub(crate) async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
         "passer dev: 1 scheduler, {} node monitors x {} slots, running {} echo tasks",
         args.nodes, args.slots, args.tasks
     );
-    let job = JobSpec::uniform("", "echo", args.tasks, b"hello");
+    let job = JobSpec::uniform("", "echo", args.tasks, "hello");
     let started = Instant::now();
     let results = client.run(job).await.context("the sample job failed")?;
     let summary = Summary::new(&results, started.elapsed());

@@ -314,7 +314,7 @@ fn with_upstream_stdin(
         .into_iter()
         .map(|(mut task, command_opt)| {
             if let Some(command) = command_opt {
-                task.payload = command.payload(Some(&stdin));
+                task.payload = command.payload(Some(&stdin)).into();
             }
             task
         })
@@ -367,7 +367,7 @@ mod tests {
         let payload: Value = serde_json::from_slice(&map[1].0.payload).expect("json");
         assert_eq!(payload, json!({"argv": ["wc -w < /data/1.txt"], "shell": true, "env": {}, "stdin": null}));
         let say = file.tasks_of(&file.stages[1]).expect("tasks");
-        assert_eq!((say[0].0.task_id.as_str(), say[0].0.payload.as_slice()), ("only", b"in /data".as_slice()));
+        assert_eq!((say[0].0.task_id.as_str(), &say[0].0.payload[..]), ("only", b"in /data".as_slice()));
         assert!(file.build().is_ok());
     }
 

@@ -93,7 +93,7 @@ mod tests {
             attempt: 2,
             node_id: "n1".into(),
             status: passer::pb::TaskStatus::Failed,
-            output: Vec::new(),
+            output: Default::default(),
             error: String::new(),
             queued: std::time::Duration::ZERO,
             run: std::time::Duration::ZERO,

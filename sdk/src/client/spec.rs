@@ -1,9 +1,12 @@
 //! What a client submits ([`JobSpec`], [`TaskSpec`]) and what it gets back
 //! ([`TaskOutput`]), with their conversions to and from the wire messages.
+//! Payloads and outputs are [`Bytes`]: building the wire request, and every
+//! resubmission after a failover, shares the caller's buffers.
 
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use passer_proto::pb;
 
 use crate::error::ClientError;
@@ -15,8 +18,8 @@ pub struct TaskSpec {
     pub task_id: String,
     /// The executor type that runs it, such as `echo` or `python`.
     pub executor: String,
-    /// Opaque input handed to the executor.
-    pub payload: Vec<u8>,
+    /// Opaque input handed to the executor; clones share the buffer.
+    pub payload: Bytes,
     /// Node ids or `key=value` labels the task may run on; empty means any.
     pub constraints: Vec<String>,
     /// Run-time limit per attempt; `None` means the scheduler's default.
@@ -35,8 +38,9 @@ pub struct TaskSpec {
 
 impl TaskSpec {
     /// Creates a task with no constraints and the scheduler's default timeout
-    /// and attempts.
-    pub fn new(task_id: impl Into<String>, executor: impl Into<String>, payload: impl Into<Vec<u8>>) -> Self {
+    /// and attempts. The payload is anything that becomes [`Bytes`] without
+    /// a copy: `Vec<u8>`, `String`, `&'static str`, `&'static [u8]`, `Bytes`.
+    pub fn new(task_id: impl Into<String>, executor: impl Into<String>, payload: impl Into<Bytes>) -> Self {
         Self {
             task_id: task_id.into(),
             executor: executor.into(),
@@ -126,10 +130,12 @@ impl JobSpec {
     }
 
     /// Creates a job of `count` tasks of one executor type with the same
-    /// payload, with task ids `t0` to `t{count-1}`.
-    pub fn uniform(job_id: impl Into<String>, executor: &str, count: usize, payload: &[u8]) -> Self {
+    /// payload (one buffer, shared by every task), with task ids `t0` to
+    /// `t{count-1}`.
+    pub fn uniform(job_id: impl Into<String>, executor: &str, count: usize, payload: impl Into<Bytes>) -> Self {
+        let shared: Bytes = payload.into();
         let mut job = Self::new(job_id);
-        job.tasks = (0..count).map(|index| TaskSpec::new(format!("t{index}"), executor, payload.to_vec())).collect();
+        job.tasks = (0..count).map(|index| TaskSpec::new(format!("t{index}"), executor, shared.clone())).collect();
         job
     }
 
@@ -213,8 +219,8 @@ pub struct TaskOutput {
     pub node_id: String,
     /// `Succeeded`, `Failed` or `Cancelled`.
     pub status: pb::TaskStatus,
-    /// What the executor returned.
-    pub output: Vec<u8>,
+    /// What the executor returned (derefs to `&[u8]`).
+    pub output: Bytes,
     /// Why it failed; empty on success.
     pub error: String,
     /// From the job's acceptance until this attempt was launched.
@@ -276,13 +282,15 @@ mod tests {
 
     #[test]
     fn uniform_names_tasks_and_validates() {
-        let job = JobSpec::uniform("j", "echo", 3, b"x").tenant("a").priority(2).constraint("gpu=true");
+        let job = JobSpec::uniform("j", "echo", 3, "x").tenant("a").priority(2).constraint("gpu=true");
         let ids: Vec<&str> = job.tasks.iter().map(|task| task.task_id.as_str()).collect();
         assert_eq!(ids, ["t0", "t1", "t2"]);
         assert!(job.validate().is_ok());
         let wire = job.to_wire();
         assert_eq!((wire.tenant.as_str(), wire.priority, wire.tasks.len()), ("a", 2, 3));
         assert_eq!(wire.constraints, ["gpu=true"]);
+        let shared = job.tasks[0].payload.as_ptr();
+        assert!(wire.tasks.iter().all(|task| task.payload.as_ptr() == shared), "a task's payload was copied");
     }
 
     #[test]

@@ -13,6 +13,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
+use bytes::Bytes;
 use passer_proto::pb;
 use tokio::task::{AbortHandle, Id, JoinError, JoinSet};
 
@@ -193,7 +194,7 @@ async fn run_one(handler: SharedHandler, run: pb::RunTask, logs: LogSink) -> pb:
     let (ok, output, error) = match outcome_opt {
         Some(Ok(output)) => (true, output, String::new()),
         Some(Err(TaskError { message, output })) => (false, output, message),
-        None => (false, Vec::new(), "deadline exceeded".to_owned()),
+        None => (false, Bytes::new(), "deadline exceeded".to_owned()),
     };
     let logs = logs.take();
     pb::TaskResult { job_id: run.job_id, task_id: run.task_id, attempt: run.attempt, ok, output, error, logs }
@@ -202,7 +203,7 @@ async fn run_one(handler: SharedHandler, run: pb::RunTask, logs: LogSink) -> pb:
 fn failure(started: Started, error: String) -> pb::TaskResult {
     let (job_id, task_id) = started.key;
     let logs = started.logs.take();
-    pb::TaskResult { job_id, task_id, attempt: started.attempt, ok: false, output: Vec::new(), error, logs }
+    pb::TaskResult { job_id, task_id, attempt: started.attempt, ok: false, output: Bytes::new(), error, logs }
 }
 
 /// The text of a panic payload (`&str` or `String`), or a placeholder.
@@ -227,14 +228,14 @@ mod tests {
             job_id: "j".to_owned(),
             task_id: task_id.to_owned(),
             attempt: 1,
-            payload: payload.as_bytes().to_vec(),
+            payload: Bytes::copy_from_slice(payload.as_bytes()),
             deadline_ms,
         }
     }
 
     fn handler() -> SharedHandler {
         Arc::new(|task: Task| async move {
-            match task.payload.as_slice() {
+            match &task.payload[..] {
                 b"panic" => {
                     crate::task_logs::log("about to panic");
                     panic!("boom")
@@ -262,7 +263,7 @@ mod tests {
             results.insert(result.task_id.clone(), result);
         }
         assert_eq!(results.len(), 4);
-        assert!(results["ok"].ok && results["ok"].output == b"hi");
+        assert!(results["ok"].ok && results["ok"].output == "hi");
         assert_eq!(results["fail"].error, "nope");
         assert_eq!(results["slow"].error, "deadline exceeded");
         assert_eq!(results["panic"].error, "handler panicked: boom");

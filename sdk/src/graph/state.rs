@@ -190,7 +190,7 @@ impl GraphState {
                 let needed =
                     state.whole_readers > 0 || state.task_readers.get(&task_id).is_some_and(|&count| count > 0);
                 if needed {
-                    state.outputs[index] = Some(Bytes::copy_from_slice(&output.output));
+                    state.outputs[index] = Some(output.output.clone());
                 }
             }
             TaskStatus::Failed => {
@@ -345,7 +345,7 @@ impl GraphState {
                 std::mem::take(&mut node.fixed_tasks)
                     .into_iter()
                     .map(|mut task| {
-                        task.payload = envelope::wrap(&task.payload, &encoded);
+                        task.payload = envelope::wrap(&task.payload, &encoded).into();
                         task
                     })
                     .collect()
@@ -521,7 +521,7 @@ fn cancelled_output(task_id: String, reason: &str) -> TaskOutput {
         attempt: 0,
         node_id: String::new(),
         status: TaskStatus::Cancelled,
-        output: Vec::new(),
+        output: Default::default(),
         error: reason.to_owned(),
         queued: Duration::ZERO,
         run: Duration::ZERO,

@@ -24,7 +24,7 @@ fn output(task_id: &str, status: TaskStatus, bytes: &[u8], error: &str) -> TaskO
         attempt: 1,
         node_id: "n".to_owned(),
         status,
-        output: bytes.to_vec(),
+        output: Bytes::copy_from_slice(bytes),
         error: error.to_owned(),
         queued: Duration::ZERO,
         run: Duration::ZERO,
@@ -91,7 +91,7 @@ fn a_diamond_runs_in_order_and_the_join_gets_both_branches_in_edge_order() {
     assert!(state.is_finished());
     let outcome = state.into_outcome();
     assert!(outcome.succeeded());
-    assert_eq!(outcome.results("d").expect("the sink is kept")[0].output, b"D");
+    assert_eq!(outcome.results("d").expect("the sink is kept")[0].output, "D");
     assert!(outcome.results("a").is_none(), "only sinks are kept by default");
 }
 
@@ -126,7 +126,7 @@ fn a_failure_cancels_its_dependents_naming_it_while_other_branches_finish() {
     let names: Vec<(&str, &str)> =
         outcome.cancelled().iter().map(|task| (task.node.as_str(), task.task.as_str())).collect();
     assert_eq!(names, [("b", "b0"), ("c", "c0"), ("c", "c1")]);
-    assert_eq!(outcome.results("other").expect("kept")[0].output, b"fine");
+    assert_eq!(outcome.results("other").expect("kept")[0].output, "fine");
     assert_eq!(outcome.stage("c").expect("c").reason.as_deref(), Some(reason.as_str()));
 }
 
@@ -164,7 +164,7 @@ fn a_generator_sees_raw_outputs_and_its_failure_cancels_dependents() {
     let effects = state.on_result(0, ok("m0", "a"));
     let jobs = submitted(&effects);
     assert_eq!(jobs.len(), 1);
-    assert_eq!(jobs[0].1.tasks[0].payload, b"m0=a,m1=b", "raw outputs in task id order, no envelope");
+    assert_eq!(jobs[0].1.tasks[0].payload, "m0=a,m1=b", "raw outputs in task id order, no envelope");
     state.on_result(1, ok("r", "done"));
     assert!(state.is_finished());
     let outcome = state.into_outcome();

@@ -128,7 +128,7 @@ pub fn results<'a>(task_ids: impl IntoIterator<Item = &'a str>) -> Result<pb::Jo
             task_id: task_id.to_owned(),
             attempt: 1,
             status: pb::TaskStatus::Succeeded as i32,
-            output: format!("out-{task_id}").into_bytes(),
+            output: format!("out-{task_id}").into(),
             run_micros: 1500,
             ..Default::default()
         })
