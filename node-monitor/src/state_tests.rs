@@ -390,3 +390,27 @@ fn progress_goes_to_the_launching_scheduler_spaced_out_and_only_while_running() 
     let unknown = pb::executor_message::Progress { task_id: "other".into(), ..report(0.5) };
     assert!(forwarded(state.on_progress(1, unknown, ms(1000))).is_empty());
 }
+
+#[test]
+fn a_granted_payload_and_a_result_output_pass_through_without_a_copy() {
+    let mut state = node();
+    let (_, effects) = state.enqueue(reserve("a", 1), T0);
+    let request = asks(&effects).remove(0);
+    let payload = bytes::Bytes::from(vec![1u8; 4096]);
+    let task = pb::TaskLaunch { payload: payload.clone(), ..launch("a", "t1", 1000) };
+    let effects = state.on_grant(grant(&request, vec![task]), T0);
+    let run = effects.iter().find_map(|e| match e {
+        Effect::Run { task, .. } => Some(task.clone()),
+        _ => None,
+    });
+    assert_eq!(run.expect("run").payload.as_ptr(), payload.as_ptr(), "the payload was copied on its way to the executor");
+    let output = bytes::Bytes::from(vec![2u8; 4096]);
+    let result =
+        pb::TaskResult { job_id: "a".into(), task_id: "t1".into(), attempt: 1, ok: true, output: output.clone(), ..Default::default() };
+    let effects = state.on_results(1, vec![result], Duration::from_millis(1));
+    let reported = effects.iter().find_map(|e| match e {
+        Effect::Report { outcome, .. } => Some(outcome.output.clone()),
+        _ => None,
+    });
+    assert_eq!(reported.expect("reported").as_ptr(), output.as_ptr(), "the output was copied on its way to the scheduler");
+}
