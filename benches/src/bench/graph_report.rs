@@ -172,6 +172,13 @@ pub fn standalone_section(comparison: &GraphComparison, command: &str) -> String
 
 /// Puts `section` into `path`: in place of an older graph section, else
 /// before the notes marker, else at the end.
+/// The graph section of a document, markers included, if it has one.
+pub fn existing_section(text: &str) -> Option<&str> {
+    let begin = text.find(BEGIN_MARKER)?;
+    let end = begin + text[begin..].find(END_MARKER)? + END_MARKER.len();
+    Some(&text[begin..end])
+}
+
 pub fn write_section(path: &Path, section: &str) -> anyhow::Result<()> {
     let old = std::fs::read_to_string(path).unwrap_or_default();
     let text = if let (Some(begin), Some(end)) = (old.find(BEGIN_MARKER), old.find(END_MARKER)) {
@@ -203,5 +210,13 @@ mod tests {
             format!("# Benchmarks\n\nflat\n\n{BEGIN_MARKER}\ntwo\n{END_MARKER}\n\n{NOTES_MARKER}\nnotes\n")
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_existing_section_is_found_with_its_markers() {
+        let text = format!("head\n{BEGIN_MARKER}\nbody\n{END_MARKER}\ntail");
+        assert_eq!(existing_section(&text), Some(format!("{BEGIN_MARKER}\nbody\n{END_MARKER}").as_str()));
+        assert_eq!(existing_section("no section here"), None);
+        assert_eq!(existing_section(&format!("{BEGIN_MARKER} but no end")), None);
     }
 }
