@@ -170,8 +170,6 @@ pub fn standalone_section(comparison: &GraphComparison, command: &str) -> String
     section(&comparison.graphs, &machine.passer, &comparison.peer_reports(), Some(&header))
 }
 
-/// Puts `section` into `path`: in place of an older graph section, else
-/// before the notes marker, else at the end.
 /// The graph section of a document, markers included, if it has one.
 pub fn existing_section(text: &str) -> Option<&str> {
     let begin = text.find(BEGIN_MARKER)?;
@@ -179,6 +177,8 @@ pub fn existing_section(text: &str) -> Option<&str> {
     Some(&text[begin..end])
 }
 
+/// Puts `section` into `path`: in place of an older graph section, else
+/// before the notes marker, else at the end.
 pub fn write_section(path: &Path, section: &str) -> anyhow::Result<()> {
     let old = std::fs::read_to_string(path).unwrap_or_default();
     let text = if let (Some(begin), Some(end)) = (old.find(BEGIN_MARKER), old.find(END_MARKER)) {
