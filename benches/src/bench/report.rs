@@ -69,6 +69,16 @@ pub fn rows_table(names: &[String], peer_systems: &[&str], rows: &[Row]) -> Stri
     text
 }
 
+/// Issue 18's bars against this run.
+pub fn job_cost_targets(comparison: &Comparison) -> Vec<super::job_cost::Target> {
+    super::job_cost::targets(&super::job_cost::Measured {
+        round_trip_p50_us: comparison.latency.result.round_trip_us.p50,
+        batched_tasks_per_second: comparison.throughput.result.tasks_per_second,
+        wide_load: comparison.wide_load.as_ref(),
+        job_cost: &comparison.job_cost,
+    })
+}
+
 /// Plots the load sweep of every system, and passer's scaling and probe ratios.
 pub fn plots(comparison: &Comparison, dir: &Path) -> anyhow::Result<()> {
     let mut series = vec![Series {
@@ -110,11 +120,17 @@ pub fn plots(comparison: &Comparison, dir: &Path) -> anyhow::Result<()> {
 
 /// Writes `path` (docs/benchmarks.md), keeping the notes of an older version.
 pub fn write_markdown(comparison: &Comparison, path: &Path, command: &str) -> anyhow::Result<()> {
-    let notes = std::fs::read_to_string(path)
-        .ok()
-        .and_then(|old| old.split_once(NOTES_MARKER).map(|(_, notes)| notes.to_owned()))
-        .unwrap_or_else(|| "\n".to_owned());
-    let text = format!("{}{NOTES_MARKER}{notes}", markdown(comparison, command));
+    let old = std::fs::read_to_string(path).unwrap_or_default();
+    let notes = old.split_once(NOTES_MARKER).map_or("\n", |(_, notes)| notes);
+    let mut text = markdown(comparison, command);
+    if comparison.graphs.is_none() {
+        // A run without the graphs (`--graph-runs 0`) keeps the last graph section.
+        if let Some(section) = super::graph_report::existing_section(&old) {
+            text.push_str(section);
+            text.push_str("\n\n");
+        }
+    }
+    let text = format!("{text}{NOTES_MARKER}{notes}");
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
     }
@@ -227,6 +243,7 @@ fn markdown(comparison: &Comparison, command: &str) -> String {
         }
         text.push('\n');
     }
+    text.push_str(&super::job_cost::section(&job_cost_targets(comparison)));
     if !comparison.scaling.is_empty() {
         let _ = writeln!(text, "## Scaling (passer)\n\n| node monitors | slots | tasks | seconds | tasks/s | speed-up |\n|---|---|---|---|---|---|");
         for point in &comparison.scaling {
