@@ -55,7 +55,7 @@ pub async fn run(base: &ClusterShape, sweep: &LoadSweep, spec: &JobCostSpec) -> 
                 "compare: passer single-task jobs ({jobs} on {SINGLE_TASK_NODES} x {SINGLE_TASK_SLOTS} built-in slots)"
             );
             let shape = builtin(SINGLE_TASK_NODES, SINGLE_TASK_SLOTS);
-            Some(runs::throughput(shape, jobs, 1, spec.inflight_jobs).await?)
+            Some(runs::throughput(shape, jobs, 1, spec.inflight_jobs, 1).await?)
         }
     };
     let mut overload = None;
