@@ -41,7 +41,10 @@ fn json(path: PathBuf) -> serde_json::Value {
 #[test]
 fn throughput_latency_and_load_run_and_write_results() {
     let out = out_dir("runs");
-    passer_bench(&out, &["throughput", "--tasks", "300", "--job-size", "50", "--inflight-jobs", "2", "--payload-bytes", "100"]);
+    passer_bench(
+        &out,
+        &["throughput", "--tasks", "300", "--job-size", "50", "--inflight-jobs", "2", "--payload-bytes", "100"],
+    );
     let throughput = json(out.join("throughput.json"));
     assert_eq!(throughput["result"]["tasks"], 300);
     assert_eq!(throughput["result"]["failed"], 0);

@@ -399,8 +399,11 @@ impl NodeState {
             let overdue = now >= run.deadline;
             let ok = result.ok && !overdue;
             let status = if ok { TaskStatus::Succeeded } else { TaskStatus::Failed };
-            let (output, error) =
-                if overdue { (bytes::Bytes::new(), DEADLINE_EXCEEDED.to_owned()) } else { (result.output, result.error) };
+            let (output, error) = if overdue {
+                (bytes::Bytes::new(), DEADLINE_EXCEEDED.to_owned())
+            } else {
+                (result.output, result.error)
+            };
             let outcome = pb::TaskOutcome {
                 job_id: key.0,
                 task_id: key.1,

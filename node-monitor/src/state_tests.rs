@@ -403,14 +403,28 @@ fn a_granted_payload_and_a_result_output_pass_through_without_a_copy() {
         Effect::Run { task, .. } => Some(task.clone()),
         _ => None,
     });
-    assert_eq!(run.expect("run").payload.as_ptr(), payload.as_ptr(), "the payload was copied on its way to the executor");
+    assert_eq!(
+        run.expect("run").payload.as_ptr(),
+        payload.as_ptr(),
+        "the payload was copied on its way to the executor"
+    );
     let output = bytes::Bytes::from(vec![2u8; 4096]);
-    let result =
-        pb::TaskResult { job_id: "a".into(), task_id: "t1".into(), attempt: 1, ok: true, output: output.clone(), ..Default::default() };
+    let result = pb::TaskResult {
+        job_id: "a".into(),
+        task_id: "t1".into(),
+        attempt: 1,
+        ok: true,
+        output: output.clone(),
+        ..Default::default()
+    };
     let effects = state.on_results(1, vec![result], Duration::from_millis(1));
     let reported = effects.iter().find_map(|e| match e {
         Effect::Report { outcome, .. } => Some(outcome.output.clone()),
         _ => None,
     });
-    assert_eq!(reported.expect("reported").as_ptr(), output.as_ptr(), "the output was copied on its way to the scheduler");
+    assert_eq!(
+        reported.expect("reported").as_ptr(),
+        output.as_ptr(),
+        "the output was copied on its way to the scheduler"
+    );
 }

@@ -200,8 +200,7 @@ async fn cancel(cluster: &Cluster, client: &Client) -> anyhow::Result<()> {
 /// A crashing executor fails its task naming the exit, is restarted by its
 /// node monitor, and runs the next job.
 async fn crash_and_recover(cluster: &Cluster, client: &Client) -> anyhow::Result<()> {
-    let job =
-        JobSpec::new("conformance-crash").task(TaskSpec::new("boom", EXECUTOR_TYPE, "crash").max_attempts(1));
+    let job = JobSpec::new("conformance-crash").task(TaskSpec::new("boom", EXECUTOR_TYPE, "crash").max_attempts(1));
     let results = tokio::time::timeout(WAIT_LIMIT, client.run(job)).await.context("result of the crash")??;
     let boom = find(&results, "boom")?;
     ensure!(boom.status == TaskStatus::Failed, "boom ended {:?}", boom.status);

@@ -36,8 +36,7 @@ async fn scheduler(discovery_args: &[String]) -> anyhow::Result<(Process, String
 /// that holds reservations takes some) and returns the nodes that ran them.
 async fn nodes_used(scheduler_address: &str, job_id: &str) -> anyhow::Result<BTreeSet<String>> {
     let client = Client::new(ClientConfig::new([scheduler_address]))?;
-    let results =
-        client.run(JobSpec::uniform(job_id, "sleep", 16, "150")).within("the results of job sleep").await??;
+    let results = client.run(JobSpec::uniform(job_id, "sleep", 16, "150")).within("the results of job sleep").await??;
     for result in &results {
         anyhow::ensure!(result.succeeded(), "{} failed: {}", result.task_id, result.error);
     }

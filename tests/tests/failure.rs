@@ -63,8 +63,7 @@ async fn a_crashed_executor_process_is_retried_or_named() -> anyhow::Result<()> 
     let client = cluster.client();
 
     // With retries: the task survives its executor's death.
-    let mut results =
-        client.submit(JobSpec::new("crash-retry").task(TaskSpec::new("t", "sleep", "1500"))).await?;
+    let mut results = client.submit(JobSpec::new("crash-retry").task(TaskSpec::new("t", "sleep", "1500"))).await?;
     cluster.wait_node_busy(0, 1).await?;
     let victims = node.children();
     assert_eq!(victims.len(), 1, "one supervised executor process");

@@ -198,8 +198,7 @@ async fn a_task_handed_to_a_node_whose_executor_just_died_spends_no_attempt_issu
     let node = &cluster.node_addrs[0];
     let client = cluster.client();
     // The only slot is busy; the next job's reservation waits behind it.
-    let mut first =
-        client.submit(JobSpec::new("occupy").task(TaskSpec::new("long", "sleep", "1000"))).await?;
+    let mut first = client.submit(JobSpec::new("occupy").task(TaskSpec::new("long", "sleep", "1000"))).await?;
     wait_load(node, "ran the first task", |l| busy(l) == 1).await?;
     let task = TaskSpec::new("only", "sleep", "10").max_attempts(1);
     let mut second = client.submit(JobSpec::new("unspent").task(task)).await?;
@@ -237,8 +236,7 @@ async fn an_executor_that_stops_answering_has_its_tasks_replaced_issue_16() -> a
     let victims = children_of(cluster.node_monitors[0].pid());
     assert_eq!(victims.len(), 1, "one supervised executor");
     let started = Instant::now();
-    let tasks =
-        (0..2).map(|i| TaskSpec::new(format!("t{i}"), "sleep", "2000").timeout(Duration::from_secs(60)));
+    let tasks = (0..2).map(|i| TaskSpec::new(format!("t{i}"), "sleep", "2000").timeout(Duration::from_secs(60)));
     let job = tasks.fold(JobSpec::new("silent"), JobSpec::task);
     let mut results = cluster.client().submit(job).await?;
     wait_load(node, "ran both tasks", |l| busy(l) == 2).await?;

@@ -16,8 +16,7 @@ async fn run_jobs(cluster: &Cluster, name: &str, jobs: usize, tasks: usize) -> a
     let mut per_node = HashMap::new();
     for job in 0..jobs {
         let job_id = format!("{name}-{job}");
-        let results =
-            client.run(JobSpec::uniform(&job_id, "echo", tasks, "hot")).within("the job's results").await??;
+        let results = client.run(JobSpec::uniform(&job_id, "echo", tasks, "hot")).within("the job's results").await??;
         assert_eq!(results.len(), tasks, "job {job_id}: one result per task");
         let mut seen = HashSet::new();
         for result in &results {

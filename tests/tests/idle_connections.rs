@@ -36,10 +36,9 @@ async fn idle_connections_neither_starve_jobs_nor_stay_open() -> anyhow::Result<
 
     let started = Instant::now();
     let client = Client::new(ClientConfig::new([address.clone()]))?;
-    let job =
-        tokio::time::timeout(Duration::from_secs(20), client.run(JobSpec::uniform("past-idle", "echo", 20, "x")))
-            .await
-            .map_err(|_| anyhow::anyhow!("no answer in 20 s with {IDLE_CONNECTIONS} idle connections open"))?;
+    let job = tokio::time::timeout(Duration::from_secs(20), client.run(JobSpec::uniform("past-idle", "echo", 20, "x")))
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer in 20 s with {IDLE_CONNECTIONS} idle connections open"))?;
     let results = job?;
     let took = started.elapsed();
     eprintln!("20 tasks past {IDLE_CONNECTIONS} idle connections took {took:?}");

@@ -34,14 +34,10 @@ fn saturate(
                     if Instant::now() >= until {
                         return;
                     }
-                    let job = JobSpec::uniform(
-                        format!("{tenant}-{worker}-{round}"),
-                        "sleep",
-                        tasks,
-                        millis.to_string(),
-                    )
-                    .tenant(tenant)
-                    .priority(priority);
+                    let job =
+                        JobSpec::uniform(format!("{tenant}-{worker}-{round}"), "sleep", tasks, millis.to_string())
+                            .tenant(tenant)
+                            .priority(priority);
                     let Ok(mut results) = client.submit(job).await else { continue };
                     while let Ok(Some(result)) = results.next().within("the next result").await {
                         let now = Instant::now();

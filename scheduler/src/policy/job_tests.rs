@@ -479,7 +479,13 @@ fn every_offer_launch_and_retry_shares_the_stored_payload_buffer() {
     assert_eq!(retry.attempt, 2);
     for launch in [&offered, &first, &retry] {
         assert_eq!(launch.payload.len(), 4096);
-        assert_eq!(launch.payload.as_ptr(), stored, "attempt {} of {} copied the payload", launch.attempt, launch.task_id);
+        assert_eq!(
+            launch.payload.as_ptr(),
+            stored,
+            "attempt {} of {} copied the payload",
+            launch.attempt,
+            launch.task_id
+        );
     }
     let outcome = ok(&retry);
     let Finish::Terminal(result) = job.finish("c", outcome.clone(), T) else { panic!("expected the terminal result") };

@@ -198,7 +198,11 @@ mod tests {
                 "not an executor type",
             ),
             (job(vec![task(&"x".repeat(129))]), "tasks[0].task_id", "limit of 128"),
-            (job(vec![pb::TaskSpec { payload: vec![0; 1024 * 1024 + 1].into(), ..task("a") }]), "tasks[0].payload", "limit"),
+            (
+                job(vec![pb::TaskSpec { payload: vec![0; 1024 * 1024 + 1].into(), ..task("a") }]),
+                "tasks[0].payload",
+                "limit",
+            ),
             (job(vec![pb::TaskSpec { timeout_ms: u64::MAX, ..task("a") }]), "tasks[0].timeout_ms", "limit"),
             (job(vec![pb::TaskSpec { max_attempts: 1000, ..task("a") }]), "tasks[0].max_attempts", "limit"),
             (
