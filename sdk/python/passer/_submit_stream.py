@@ -13,8 +13,10 @@ retries, failover and dedup are the same either way.
   :class:`~passer.job.JobStream` resubmits (same job id, the scheduler
   re-attaches and replays what was not seen); the next job opens a new stream.
 - A scheduler that answers ``UNIMPLEMENTED`` (it predates ``SubmitJobs``)
-  is remembered: the jobs open on the stream are re-sent by ``SubmitJob``
-  at once, and later jobs go by ``SubmitJob`` too.
+  or refuses the stream itself (``REFUSAL_CODES``: a missing token, a
+  permission, a request it will not take) is remembered: the jobs open on
+  the stream are re-sent by ``SubmitJob`` at once, each getting that call's
+  own answer, and later jobs go by ``SubmitJob`` too.
 
 Bounded: at most ``REQUEST_QUEUE`` jobs wait to be sent (a submitter then
 waits: the scheduler is not reading); a job's queue holds its own events,
@@ -228,7 +230,10 @@ class SubmitStream:
             calls: List[SharedCall] = list(self._calls.values())
             self._calls.clear()
         self._owner.dropped(self, code)
-        if code == grpc.StatusCode.UNIMPLEMENTED:
+        if code == grpc.StatusCode.UNIMPLEMENTED or code in REFUSAL_CODES:
+            # The scheduler will not take jobs on a stream from us: each open
+            # job goes by its own call, which gives its own clear answer
+            # (a missing token is UNAUTHENTICATED there, not a broken stream).
             for call in calls:
                 call.put(_Fallback())
             return

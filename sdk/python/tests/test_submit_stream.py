@@ -1,7 +1,7 @@
 """Jobs on the client's shared ``SubmitJobs`` stream, on a real cluster:
 every result exactly once from many threads, per-job refusals beside
 successes, a killed scheduler, the fallback to ``SubmitJob`` against a
-scheduler without the call, and the protocol spoken by a raw grpcio client
+scheduler without the call, a stream refused for a missing token, and the protocol spoken by a raw grpcio client
 that uses only the generated stubs."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import grpc
 import pytest
 
 from cluster import WAIT, Cluster
-from passer import FailedPrecondition, Task, TaskResult
+from passer import FailedPrecondition, Task, TaskResult, Unauthenticated
 from passer.v1 import common_pb2, scheduler_pb2, scheduler_pb2_grpc
 
 
@@ -87,6 +87,27 @@ def test_a_scheduler_without_submit_jobs_gets_one_call_per_job() -> None:
                     assert_one_result_each(job_id, client.run(job_id, echo_tasks(3), timeout=WAIT), 3)
                 if submit_stream:
                     assert client._submit_streams._per_call_only == set(cluster.scheduler_addrs)
+
+
+def test_jobs_open_on_a_refused_stream_get_the_refusal_not_a_broken_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PASSER_TOKEN", "s3cret-token")
+    with Cluster(schedulers=1, node_monitors=1) as cluster:
+        cluster.wait_executor("echo")
+        monkeypatch.delenv("PASSER_TOKEN")
+        with cluster.client(max_unavailable=1) as client:
+
+            def run(i: int) -> str:
+                try:
+                    client.run(f"py-no-token-{i}", echo_tasks(1), timeout=WAIT)
+                except Unauthenticated as error:
+                    return f"refused: {error}"
+                return "ran"
+
+            with ThreadPoolExecutor(8) as pool:
+                outcomes = list(pool.map(run, range(16)))
+        assert all(outcome.startswith("refused") for outcome in outcomes), outcomes
+        with cluster.client(token="s3cret-token") as client:
+            assert_one_result_each("py-token", client.run("py-token", echo_tasks(2), timeout=WAIT), 2)
 
 
 def raw_job(job_id: str, tasks: int) -> scheduler_pb2.SubmitJobRequest:
