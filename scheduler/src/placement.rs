@@ -49,8 +49,15 @@ pub fn place(scheduler: Arc<Scheduler>, job_id: String, demand: ProbeDemand, tic
             };
             let scheduler = Arc::clone(&scheduler);
             async move {
-                let sent = node_stream::enqueue(stream_opt, &scheduler.nodes, &node_id, request, CALL_TIMEOUT, &scheduler.stats)
-                    .await;
+                let sent = node_stream::enqueue(
+                    stream_opt,
+                    &scheduler.nodes,
+                    &node_id,
+                    request,
+                    CALL_TIMEOUT,
+                    &scheduler.stats,
+                )
+                .await;
                 let reply = match sent {
                     Ok(response) => {
                         if response.accepted < reservations && !response.refusal.is_empty() {

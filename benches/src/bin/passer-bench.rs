@@ -271,12 +271,6 @@ impl CompareArgs {
     }
 }
 
-/// mimalloc, as in the servers: the benchmark client shares the machine's
-/// cores with the cluster, so its allocator's CPU counts against jobs/s
-/// (docs/benchmarks.md, "second cut").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     point_harness_at_our_binaries();
