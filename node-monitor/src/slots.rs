@@ -120,6 +120,12 @@ impl SlotTable {
         }
     }
 
+    /// Every executor type an instance has attached with (some may have
+    /// none attached now), without allocating.
+    pub fn type_names(&self) -> impl Iterator<Item = &str> {
+        self.types.keys().map(String::as_str)
+    }
+
     /// Executor types with at least one attached instance, sorted.
     pub fn executor_types(&self) -> Vec<String> {
         let mut types: Vec<String> = self.instances.values().map(|i| i.executor.clone()).collect();

@@ -483,6 +483,13 @@ impl NodeState {
                     suspects.allowance(&entry.scheduler, now)
                 }
             };
+            // Nothing can be redeemed while every type is full: skip the
+            // queue scan, which would visit every queued reservation for
+            // nothing (after each result on a busy node; see "second cut" in
+            // docs/benchmarks.md).
+            if !slots.type_names().any(|executor| open(executor) > 0) {
+                break;
+            }
             let Some(redeem) = self.queue.next_redeem_capped(open, allowance) else { break };
             if !self.suspects.is_empty() {
                 self.suspects.probing(&redeem.scheduler, now + self.config.get_task_timeout);

@@ -20,6 +20,7 @@ use passer_proto::pb;
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 
+use crate::nodes::NodeRegistry;
 use crate::stats::{add, Stats};
 
 /// Placement messages queued for one node's stream at most; beyond this the
@@ -123,11 +124,13 @@ impl NodeStream {
 }
 
 /// Sends reservations to a node: down its session when it has one that
-/// takes them and room in the queue, else by the unary call. Either way the
-/// answer (or `Err` naming why there is none) comes within `timeout`.
+/// takes them and room in the queue, else by the unary call (on the
+/// client `nodes` holds for `node_id`). Either way the answer (or `Err`
+/// naming why there is none) comes within `timeout`.
 pub async fn enqueue(
     stream_opt: Option<NodeStream>,
-    mut client: NodeClient,
+    nodes: &NodeRegistry,
+    node_id: &str,
     request: pb::EnqueueReservationsRequest,
     timeout: Duration,
     stats: &Stats,
@@ -146,6 +149,9 @@ pub async fn enqueue(
         },
         None => request,
     };
+    let Some(mut client) = nodes.client(node_id) else {
+        return Err("the node is no longer known".to_owned());
+    };
     add(&stats.placements_unary, 1);
     match tokio::time::timeout(timeout, client.enqueue_reservations(request)).await {
         Ok(Ok(response)) => Ok(response.into_inner()),
@@ -154,21 +160,10 @@ pub async fn enqueue(
     }
 }
 
-/// Cancels reservations on a node: down its session when it takes them,
-/// else by the unary call. Returns the count the unary call answers (the
-/// session's count arrives later on the stream).
-pub async fn cancel(
-    stream_opt: Option<NodeStream>,
-    client_opt: Option<NodeClient>,
-    request: pb::CancelReservationsRequest,
-    timeout: Duration,
-) -> u32 {
-    let attempt = match &stream_opt {
-        Some(stream) => stream.cancel(request),
-        None => Err(request),
-    };
-    let Err(request) = attempt else { return 0 };
-    let Some(mut client) = client_opt else { return 0 };
+/// Cancels reservations on a node by the unary call (when its session
+/// cannot take them, see [`NodeStream::cancel`]); returns the count the
+/// node answers, 0 when the call fails.
+pub async fn cancel_unary(mut client: NodeClient, request: pb::CancelReservationsRequest, timeout: Duration) -> u32 {
     match tokio::time::timeout(timeout, client.cancel_reservations(request)).await {
         Ok(Ok(response)) => response.into_inner().cancelled,
         Ok(Err(_)) | Err(_) => 0,

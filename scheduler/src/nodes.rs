@@ -193,19 +193,17 @@ impl NodeRegistry {
         self.nodes.read().iter().any(|n| n.up && n.offers(executor))
     }
 
-    /// Up nodes offering `executor`: (node id, client).
-    pub fn eligible(&self, executor: &str) -> Vec<(String, NodeClient)> {
+    /// Ids of the up nodes offering `executor`.
+    pub fn eligible(&self, executor: &str) -> Vec<String> {
         self.eligible_for(executor, &Constraint::default())
     }
 
-    /// Up nodes offering `executor` that `constraint` admits: (node id, client).
-    pub fn eligible_for(&self, executor: &str, constraint: &Constraint) -> Vec<(String, NodeClient)> {
-        self.nodes
-            .read()
-            .iter()
-            .filter(|n| n.can_run(executor, constraint))
-            .map(|n| (n.node_id.clone(), n.client.clone()))
-            .collect()
+    /// Ids of the up nodes offering `executor` that `constraint` admits.
+    /// Their clients are not cloned here: placement mostly goes down the
+    /// nodes' sessions, and a client clone per node per job was ~2% of the
+    /// scheduler's CPU; [`Self::client`] gives one when a unary call is due.
+    pub fn eligible_for(&self, executor: &str, constraint: &Constraint) -> Vec<String> {
+        self.nodes.read().iter().filter(|n| n.can_run(executor, constraint)).map(|n| n.node_id.clone()).collect()
     }
 
     /// True if some up node offering `executor` satisfies `constraint`.

@@ -35,7 +35,7 @@ pub fn place(scheduler: Arc<Scheduler>, job_id: String, demand: ProbeDemand, tic
         let offered_us = passer_proto::unix_micros();
         let calls = planned.into_iter().map(|call| {
             let PlannedCall { node_index, reservations, offered } = call;
-            let (node_id, client) = eligible[node_index].clone();
+            let node_id = eligible[node_index].clone();
             let stream_opt = scheduler.node_stream(&node_id);
             let request = pb::EnqueueReservationsRequest {
                 job_id: job_id.clone(),
@@ -49,7 +49,15 @@ pub fn place(scheduler: Arc<Scheduler>, job_id: String, demand: ProbeDemand, tic
             };
             let scheduler = Arc::clone(&scheduler);
             async move {
-                let sent = node_stream::enqueue(stream_opt, client, request, CALL_TIMEOUT, &scheduler.stats).await;
+                let sent = node_stream::enqueue(
+                    stream_opt,
+                    &scheduler.nodes,
+                    &node_id,
+                    request,
+                    CALL_TIMEOUT,
+                    &scheduler.stats,
+                )
+                .await;
                 let reply = match sent {
                     Ok(response) => {
                         if response.accepted < reservations && !response.refusal.is_empty() {
@@ -189,7 +197,7 @@ fn plan(
     job_id: &str,
     demand: &ProbeDemand,
     ticket: PlacementTicket,
-    eligible: &[(String, passer::security::tls::NodeClient)],
+    eligible: &[String],
 ) -> Vec<PlannedCall<pb::TaskLaunch>> {
     let request = PlacementRequest {
         tasks: demand.count,
@@ -201,16 +209,16 @@ fn plan(
     let calls = {
         let mut jobs = scheduler.jobs.lock();
         let mut entry_opt = jobs.get_mut(job_id).filter(|entry| entry.placements.owns(ticket));
-        let idle_slots = |node_index: usize| scheduler.nodes.idle_slots(&eligible[node_index].0, &demand.executor);
+        let idle_slots = |node_index: usize| scheduler.nodes.idle_slots(&eligible[node_index], &demand.executor);
         let offer = |node_index: usize, max: u32| match entry_opt.as_mut() {
-            Some(entry) => entry.state.offer(demand, &eligible[node_index].0, max, now),
+            Some(entry) => entry.state.offer(demand, &eligible[node_index], max, now),
             None => Vec::new(),
         };
         plan_calls(request, &mut *scheduler.rng.lock(), idle_slots, offer)
     };
     for call in calls.iter().filter(|call| !call.offered.is_empty()) {
         let offered = call.offered.len() as u64;
-        scheduler.nodes.update_idle(&eligible[call.node_index].0, |idle| idle.note_tasks(offered, 0));
+        scheduler.nodes.update_idle(&eligible[call.node_index], |idle| idle.note_tasks(offered, 0));
         add(&scheduler.stats.tasks_offered, offered);
     }
     calls
@@ -219,15 +227,19 @@ fn plan(
 /// Cancels `job_id`'s reservations on `node_id` (one executor type, or all
 /// with running tasks stopped when `executor` is empty: job cancellation).
 pub fn cancel_reservations(scheduler: Arc<Scheduler>, job_id: String, executor: String, node_id: String) {
-    let stream_opt = scheduler.node_stream(&node_id);
-    let client_opt = scheduler.nodes.client(&node_id);
-    if stream_opt.is_none() && client_opt.is_none() {
-        return;
-    }
+    let stop_running = executor.is_empty();
+    let request = pb::CancelReservationsRequest { job_id, stop_running, executor };
+    // Down the node's session when it takes them: no task, no client clone.
+    let request = match scheduler.node_stream(&node_id) {
+        Some(stream) => match stream.cancel(request) {
+            Ok(()) => return,
+            Err(request) => request,
+        },
+        None => request,
+    };
+    let Some(client) = scheduler.nodes.client(&node_id) else { return };
     tokio::spawn(async move {
-        let stop_running = executor.is_empty();
-        let request = pb::CancelReservationsRequest { job_id, stop_running, executor };
-        let cancelled = node_stream::cancel(stream_opt, client_opt, request, CALL_TIMEOUT).await;
+        let cancelled = node_stream::cancel_unary(client, request, CALL_TIMEOUT).await;
         add(&scheduler.stats.reservations_cancelled, u64::from(cancelled));
     });
 }

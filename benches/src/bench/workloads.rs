@@ -13,6 +13,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 
 use super::hops::{self, HopSummary, RoundTripStamps};
 use super::stats::Summary;
@@ -154,23 +155,30 @@ pub async fn throughput(
     let payload = Bytes::from(vec![b'x'; payload_bytes]);
     let permits = Arc::new(Semaphore::new(inflight_jobs));
     let started = Instant::now();
-    let mut handles = Vec::new();
+    // Finished jobs are reaped as the loop goes: a finished task's memory is
+    // freed only once its handle is joined, and keeping every handle to the
+    // end grew the client by ~4 KiB per job (its page faults were a tenth of
+    // the machine's CPU in a single-task run; docs/benchmarks.md).
+    let mut running = JoinSet::new();
+    let mut failed = 0;
     let mut remaining = tasks;
     while remaining > 0 {
         let size = remaining.min(job_size);
         remaining -= size;
         let permit = permits.clone().acquire_owned().await.context("semaphore closed")?;
+        while let Some(joined) = running.try_join_next() {
+            failed += joined.context("throughput job panicked")??;
+        }
         let client = client.clone();
         let job = JobSpec::uniform("", "echo", size, payload.clone());
-        handles.push(tokio::spawn(async move {
+        running.spawn(async move {
             let outputs = run_job(&client, job).await;
             drop(permit);
             outputs.map(|outputs| outputs.iter().filter(|(output, _)| !output.succeeded()).count())
-        }));
+        });
     }
-    let mut failed = 0;
-    for handle in handles {
-        failed += handle.await.context("throughput job panicked")??;
+    while let Some(joined) = running.join_next().await {
+        failed += joined.context("throughput job panicked")??;
     }
     let seconds = started.elapsed().as_secs_f64();
     let tasks_per_second = tasks as f64 / seconds;

@@ -36,6 +36,22 @@ fn idle_slots_follow_the_poll_and_the_tasks_started_since() {
 }
 
 #[test]
+fn a_task_running_at_the_poll_frees_its_slot_when_it_reports() {
+    let mut estimate = IdleEstimate::default();
+    let polled = load(&[("echo", 1, 1)], 0);
+    assert_eq!(estimate.idle_slots(Some(&polled), "echo"), 0, "busy at the poll");
+    estimate.note_tasks(0, 1);
+    assert_eq!(estimate.idle_slots(Some(&polled), "echo"), 1, "its report frees the slot before the next poll");
+    estimate.note_tasks(0, 3);
+    assert_eq!(estimate.idle_slots(Some(&polled), "echo"), 1, "never more than the slots busy at the poll");
+    let two_types = load(&[("echo", 1, 0), ("python", 2, 2)], 0);
+    let mut mixed = IdleEstimate::default();
+    mixed.note_tasks(0, 2);
+    assert_eq!(mixed.idle_slots(Some(&two_types), "echo"), 1, "never more than the type's slots");
+    assert_eq!(mixed.idle_slots(Some(&two_types), "python"), 2);
+}
+
+#[test]
 fn tasks_of_any_type_use_the_shared_idle_slots() {
     let mut estimate = IdleEstimate::default();
     let polled = load(&[("echo", 2, 0), ("python", 2, 1)], 0);
