@@ -41,21 +41,27 @@ const REQUEST_CONSTRAINTS: u64 = 6;
 const TASK_CONSTRAINTS: u64 = 4;
 
 /// Length of a gRPC message header: a compression flag and a big-endian length.
-const FRAME_HEADER_BYTES: usize = 5;
+pub(super) const FRAME_HEADER_BYTES: usize = 5;
 
+/// A protobuf varint read one byte at a time.
 #[derive(Debug, Clone, Copy)]
-struct Varint {
+pub(super) struct Varint {
     value: u64,
     shift: u32,
 }
 
 impl Varint {
-    const fn new() -> Self {
+    pub(super) const fn new() -> Self {
         Self { value: 0, shift: 0 }
     }
 
+    /// Whether no byte of it was read yet.
+    pub(super) fn is_empty(&self) -> bool {
+        self.shift == 0
+    }
+
     /// Adds one byte; `Ok(Some(value))` once the varint is complete.
-    fn push(&mut self, byte: u8) -> Result<Option<u64>, ()> {
+    pub(super) fn push(&mut self, byte: u8) -> Result<Option<u64>, ()> {
         if self.shift >= 64 {
             return Err(());
         }
