@@ -8,7 +8,7 @@ use clap::Args;
 use passer_server::consul::RegistrationArgs;
 
 use crate::discovery::NodeDiscoveryArgs;
-use crate::policy::admission::AdmissionSettings;
+use crate::policy::admission::{AdmissionSettings, DEFAULT_ADMISSION_TARGET_MS};
 use crate::policy::job::TaskDefaults;
 use crate::policy::retention::Retention;
 use crate::policy::validate::Limits;
@@ -62,7 +62,7 @@ pub struct SchedulerConfig {
     /// The adaptive limit's target: the delay from a job's acceptance to
     /// its first task's launch above which the scheduler is congested, in
     /// milliseconds.
-    #[arg(long, env = "PASSER_ADMISSION_TARGET_MS", default_value_t = 5)]
+    #[arg(long, env = "PASSER_ADMISSION_TARGET_MS", default_value_t = DEFAULT_ADMISSION_TARGET_MS)]
     pub admission_target_ms: u64,
     /// The lowest the adaptive limit on tasks in flight goes (at most
     /// `--max-inflight-tasks`). Unset, it follows the cluster: 5/4 of the
@@ -156,7 +156,7 @@ impl SchedulerConfig {
             offer_to_idle: true,
             max_inflight_tasks: 200_000,
             admission: AdmissionMode::Adaptive,
-            admission_target_ms: 5,
+            admission_target_ms: DEFAULT_ADMISSION_TARGET_MS,
             admission_min_limit: None,
             max_jobs_per_stream: 10_000,
             disable_submit_stream: false,
