@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::cluster::{ClusterShape, ExecutorMode};
 use super::graphs::{self, GraphSpec, PasserGraphs};
+use super::job_cost::{self, JobCost, JobCostSpec};
 use super::machine::{self, Machine};
 use super::peers::{self, PeerArgs, PeerGraphArgs, PeerReport};
 use super::runs::{self, LatencyRun, LoadRun, LoadSweep, ProbeRatioPoint, ScalingPoint, ThroughputRun};
@@ -116,6 +117,8 @@ pub struct CompareSpec {
     pub wide_nodes: usize,
     /// The task-graph workloads (None = skip).
     pub graphs: Option<GraphSpec>,
+    /// The cost of one job: single-task jobs/s and the overload sweeps.
+    pub job_cost: JobCostSpec,
 }
 
 /// Slots per node monitor of the wider load sweep.
@@ -146,6 +149,8 @@ pub struct Comparison {
     pub rows: Vec<Row>,
     /// The task graphs, if they ran.
     pub graphs: Option<GraphResults>,
+    /// Single-task jobs/s and the overload sweeps.
+    pub job_cost: JobCost,
 }
 
 /// passer's task-graph figures and the side-by-side rows.
@@ -266,6 +271,7 @@ pub async fn run(spec: CompareSpec) -> anyhow::Result<Comparison> {
             Some(runs::load(shape, LoadSweep { makespan_tasks: 0, ..spec.sweep.clone() }).await?)
         }
     };
+    let job_cost = job_cost::run(&spec.shape, &spec.sweep, &spec.job_cost).await?;
     let scaling = match spec.scaling_max_nodes {
         0 => Vec::new(),
         max_nodes => {
@@ -300,6 +306,7 @@ pub async fn run(spec: CompareSpec) -> anyhow::Result<Comparison> {
         peers: peer_results,
         rows: Vec::new(),
         graphs: None,
+        job_cost,
     };
     comparison.rows = rows(&comparison);
     comparison.graphs = graph_run.map(|(graph_spec, passer)| {
@@ -317,13 +324,21 @@ fn rows(comparison: &Comparison) -> Vec<Row> {
         values: std::iter::once(passer).chain(peers.iter().map(|report| peer(report))).collect(),
         unfinished: Vec::new(),
     };
-    let mut rows = vec![
-        row(
-            "no-op throughput (tasks/s)".to_owned(),
+    let mut rows = vec![row(
+        "no-op throughput (tasks/s)".to_owned(),
+        Better::Higher,
+        Some(comparison.throughput.result.tasks_per_second),
+        &|report| report.throughput.as_ref().map(|throughput| throughput.tasks_per_second),
+    )];
+    if let Some(single_task) = &comparison.job_cost.single_task {
+        rows.push(row(
+            "single-task jobs/s (passer: built-in executors; peers: one task per call)".to_owned(),
             Better::Higher,
-            Some(comparison.throughput.result.tasks_per_second),
+            Some(single_task.result.tasks_per_second),
             &|report| report.throughput.as_ref().map(|throughput| throughput.tasks_per_second),
-        ),
+        ));
+    }
+    rows.extend([
         row(
             "round trip p50 (µs)".to_owned(),
             Better::Lower,
@@ -336,7 +351,7 @@ fn rows(comparison: &Comparison) -> Vec<Row> {
             Some(comparison.latency.result.round_trip_us.p99),
             &|report| report.latency.as_ref().map(|latency| latency.round_trip_us.p99),
         ),
-    ];
+    ]);
     if let Some(makespan) = &comparison.load.makespan {
         rows.push(row(
             format!("{} × {} ms makespan / ideal", makespan.tasks, makespan.service_ms),

@@ -7,6 +7,8 @@
 //! - [`cpu_hog`]: a CPU-bound process beside the cluster (`load --cpu-hog`).
 //! - [`stats`]: percentiles of the measured latencies.
 //! - [`hops`]: the per-hop breakdown of a round trip from the stamps on the messages.
+//! - [`job_cost`]: single-task jobs/s, CPU per job and the overload sweeps
+//!   in `compare`, against issue 18's bars.
 //! - [`output`]: JSON files and SVG plots.
 //! - [`peers`]: Ray, Dask and Celery running the same workloads (`benches/peers/`).
 //! - [`compare`]: passer against the peers; [`report`] renders it; [`machine`]
@@ -25,6 +27,7 @@ pub mod graph_report;
 pub mod graph_workloads;
 pub mod graphs;
 pub mod hops;
+pub mod job_cost;
 pub mod machine;
 pub mod output;
 pub mod peers;

@@ -69,6 +69,16 @@ pub fn rows_table(names: &[String], peer_systems: &[&str], rows: &[Row]) -> Stri
     text
 }
 
+/// Issue 18's bars against this run.
+pub fn job_cost_targets(comparison: &Comparison) -> Vec<super::job_cost::Target> {
+    super::job_cost::targets(&super::job_cost::Measured {
+        round_trip_p50_us: comparison.latency.result.round_trip_us.p50,
+        batched_tasks_per_second: comparison.throughput.result.tasks_per_second,
+        wide_load: comparison.wide_load.as_ref(),
+        job_cost: &comparison.job_cost,
+    })
+}
+
 /// Plots the load sweep of every system, and passer's scaling and probe ratios.
 pub fn plots(comparison: &Comparison, dir: &Path) -> anyhow::Result<()> {
     let mut series = vec![Series {
@@ -227,6 +237,7 @@ fn markdown(comparison: &Comparison, command: &str) -> String {
         }
         text.push('\n');
     }
+    text.push_str(&super::job_cost::section(&job_cost_targets(comparison)));
     if !comparison.scaling.is_empty() {
         let _ = writeln!(text, "## Scaling (passer)\n\n| node monitors | slots | tasks | seconds | tasks/s | speed-up |\n|---|---|---|---|---|---|");
         for point in &comparison.scaling {

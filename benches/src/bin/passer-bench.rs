@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use passer_bench::bench::cluster::{ClusterShape, ExecutorMode};
 use passer_bench::bench::compare::{self, CompareSpec};
 use passer_bench::bench::graphs::GraphSpec;
+use passer_bench::bench::job_cost::JobCostSpec;
 use passer_bench::bench::output::{write_json, write_svg, LinePlot, Series};
 use passer_bench::bench::report;
 use passer_bench::bench::runs::{self, LoadSweep};
@@ -214,6 +215,18 @@ struct CompareArgs {
     /// Node monitors of a second load sweep on 4 built-in sleep slots each (0 = skip).
     #[arg(long, default_value_t = 4)]
     wide_nodes: usize,
+    /// Single-task jobs on 2 node monitors × 4 built-in slots, for jobs/s
+    /// and CPU per job (0 = skip).
+    #[arg(long, default_value_t = 20_000)]
+    single_task_jobs: usize,
+    /// Jobs in flight in that run.
+    #[arg(long, default_value_t = 64)]
+    single_task_inflight: usize,
+    /// Loads of the overload sweep on 16 built-in slots, plain and beside a
+    /// CPU hog; the first is the reference the others are judged against
+    /// (empty = skip).
+    #[arg(long, value_delimiter = ',', default_value = "0.5,0.95,1.2")]
+    overload_loads: Vec<String>,
     /// Where to write the Markdown report (empty = nowhere).
     #[arg(long, default_value = "docs/benchmarks.md")]
     doc: PathBuf,
@@ -275,12 +288,12 @@ fn point_harness_at_our_binaries() {
     }
 }
 
-/// Probe ratios from `--probe-ratios`, where an empty value means none.
-fn parse_ratios(texts: &[String]) -> anyhow::Result<Vec<f64>> {
+/// Numbers from a comma-separated flag, where an empty value means none.
+fn parse_numbers(flag: &str, texts: &[String]) -> anyhow::Result<Vec<f64>> {
     texts
         .iter()
         .filter(|text| !text.trim().is_empty())
-        .map(|text| text.trim().parse().with_context(|| format!("--probe-ratios: {text:?} is not a number")))
+        .map(|text| text.trim().parse().with_context(|| format!("{flag}: {text:?} is not a number")))
         .collect()
 }
 
@@ -434,11 +447,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 peer_timeout: Duration::from_secs(args.peer_timeout_secs),
                 peer_workload_timeout: Duration::from_secs(args.peer_workload_timeout_secs),
                 scaling_max_nodes: args.scaling_max_nodes,
-                probe_ratios: parse_ratios(&args.probe_ratios)?,
+                probe_ratios: parse_numbers("--probe-ratios", &args.probe_ratios)?,
                 throughput_prefetch: args.throughput_prefetch,
                 load_prefetch: args.load_prefetch,
                 wide_nodes: args.wide_nodes,
                 graphs,
+                job_cost: JobCostSpec {
+                    single_task_jobs: args.single_task_jobs,
+                    inflight_jobs: args.single_task_inflight,
+                    overload_loads: parse_numbers("--overload-loads", &args.overload_loads)?,
+                },
             };
             if graphs_only {
                 let comparison = compare::run_graphs(spec).await?;
@@ -460,6 +478,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             for line in comparison.throughput.cpu.lines() {
                 println!("{line}");
             }
+            print!("{}", passer_bench::bench::job_cost::section(&report::job_cost_targets(&comparison)));
             println!("wrote {}", write_json(out, "compare", &comparison)?.display());
             if !args.doc.as_os_str().is_empty() {
                 let plots_dir = args.doc.with_extension("");

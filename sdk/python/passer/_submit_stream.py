@@ -14,12 +14,12 @@ retries, failover and dedup are the same either way.
   re-attaches and replays what was not seen); the next job opens a new stream.
 - An endpoint that cannot take jobs on a stream is marked per-call-only by
   the stream's reader, which sees its answer: ``UNIMPLEMENTED`` (a
-  scheduler that predates ``SubmitJobs``, a node monitor) or an answer that
-  is not gRPC (an HTTP page, a wrong content type). The jobs open on the
-  stream are re-sent by ``SubmitJob`` at once, and later jobs go by
-  ``SubmitJob`` too; that call gives the clear error when the endpoint is
-  no scheduler at all. A stream refused by the scheduler itself (a code in
-  ``REFUSAL_CODES``) is remembered the same way.
+  scheduler that predates ``SubmitJobs``, a node monitor), an answer that
+  is not gRPC (an HTTP page, a wrong content type), or a refusal of the
+  stream itself (``REFUSAL_CODES``: a missing token, a permission, a
+  request it will not take). The jobs open on the stream are re-sent by
+  ``SubmitJob`` at once, each getting that call's own clear answer, and
+  later jobs go by ``SubmitJob`` too.
 - A job whose stream broke twice before it was sent fails with
   ``UNAVAILABLE`` like a broken call (its caller retries or fails over);
   it is not sent by ``SubmitJob`` on the caller's guess.
@@ -239,7 +239,10 @@ class SubmitStream:
             calls: List[SharedCall] = list(self._calls.values())
             self._calls.clear()
         self._owner.dropped(self, code, takes_no_stream, details)
-        if takes_no_stream:
+        if takes_no_stream or code in REFUSAL_CODES:
+            # The endpoint will not take jobs on a stream from us: each open
+            # job goes by its own call, which gives its own clear answer
+            # (a missing token is UNAUTHENTICATED there, not a broken stream).
             for call in calls:
                 call.put(_Fallback())
             return

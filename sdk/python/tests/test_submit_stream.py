@@ -2,8 +2,9 @@
 every result exactly once from many threads, per-job refusals beside
 successes, a killed scheduler, the fallback to ``SubmitJob`` against a
 scheduler without the call (and, decided in the stream's reader, against an
-endpoint whose answer is not gRPC), and the protocol spoken by a raw grpcio
-client that uses only the generated stubs."""
+endpoint whose answer is not gRPC), a stream refused for a missing token,
+and the protocol spoken by a raw grpcio client that uses only the generated
+stubs."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import grpc
 import pytest
 
 from cluster import WAIT, Cluster
-from passer import FailedPrecondition, Task, TaskResult
+from passer import FailedPrecondition, Task, TaskResult, Unauthenticated
 from passer._submit_stream import SubmitStreams
 from passer.v1 import common_pb2, scheduler_pb2, scheduler_pb2_grpc
 
@@ -145,6 +146,27 @@ def test_a_non_grpc_answer_makes_the_reader_mark_the_endpoint_per_call_only() ->
     assert stub.calls == 1
     assert streams._per_call_only == {"web:80"}, "marked by the reader, not guessed by the caller"
     assert streams.submit("web:80", stub, (), request, timeout=WAIT) is None, "later jobs go by SubmitJob"
+
+
+def test_jobs_open_on_a_refused_stream_get_the_refusal_not_a_broken_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PASSER_TOKEN", "s3cret-token")
+    with Cluster(schedulers=1, node_monitors=1) as cluster:
+        cluster.wait_executor("echo")
+        monkeypatch.delenv("PASSER_TOKEN")
+        with cluster.client(max_unavailable=1) as client:
+
+            def run(i: int) -> str:
+                try:
+                    client.run(f"py-no-token-{i}", echo_tasks(1), timeout=WAIT)
+                except Unauthenticated as error:
+                    return f"refused: {error}"
+                return "ran"
+
+            with ThreadPoolExecutor(8) as pool:
+                outcomes = list(pool.map(run, range(16)))
+        assert all(outcome.startswith("refused") for outcome in outcomes), outcomes
+        with cluster.client(token="s3cret-token") as client:
+            assert_one_result_each("py-token", client.run("py-token", echo_tasks(2), timeout=WAIT), 2)
 
 
 def raw_job(job_id: str, tasks: int) -> scheduler_pb2.SubmitJobRequest:
