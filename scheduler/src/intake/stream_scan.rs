@@ -258,7 +258,10 @@ impl StreamScan {
     }
 
     fn malformed(&mut self, what: &str) {
-        self.refuse(Refusal { field: "request".into(), problem: format!("is not a well-formed SubmitJobsRequest: {what}") });
+        self.refuse(Refusal {
+            field: "request".into(),
+            problem: format!("is not a well-formed SubmitJobsRequest: {what}"),
+        });
     }
 }
 

@@ -248,7 +248,7 @@ fn at_the_slot_floor_a_large_job_waits_only_for_the_queue_to_empty() {
     let mut limit = AdmissionLimit::new(AdmissionSettings::following_slots(5 * MS, 1_000), Duration::ZERO);
     limit.set_slots(4);
     let mut now = Duration::ZERO;
-    for _ in 0..20 {
+    for _ in 0..60 {
         now = busy_interval(&mut limit, now, 50 * MS);
     }
     assert_eq!(limit.limit(), 5);
