@@ -13,7 +13,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-use super::scan::{Refusal, ScanLimits, SubmitScan, Varint, FRAME_HEADER_BYTES};
+use super::scan::{FrameHeader, Refusal, ScanLimits, SubmitScan, Varint, FRAME_HEADER_BYTES};
 
 /// Field numbers of `SubmitJobsRequest`.
 const REQUEST_CALL_ID: u64 = 1;
@@ -38,7 +38,7 @@ pub enum Piece {
 #[derive(Debug, Clone, Copy)]
 enum State {
     /// Reading the 5-byte frame header.
-    Header { bytes: [u8; FRAME_HEADER_BYTES], filled: usize },
+    Header(FrameHeader),
     /// Reading a field key of the `SubmitJobsRequest`.
     Key(Varint),
     /// Reading the `call_id`.
@@ -77,7 +77,7 @@ impl StreamScan {
     pub fn new(limits: ScanLimits) -> Self {
         Self {
             limits,
-            state: State::Header { bytes: [0; FRAME_HEADER_BYTES], filled: 0 },
+            state: State::Header(FrameHeader::new()),
             message_left: 0,
             held: BytesMut::new(),
             call_id: 0,
@@ -95,7 +95,7 @@ impl StreamScan {
                 self.held.extend_from_slice(&chunk[..used]);
             }
             chunk = &chunk[used..];
-            if self.message_left == 0 && !matches!(self.state, State::Header { .. }) {
+            if self.message_left == 0 && !matches!(self.state, State::Header(_)) {
                 self.finish_message(out);
             }
         }
@@ -116,17 +116,16 @@ impl StreamScan {
             None => out.push(Piece::Message(self.held.split().freeze())),
         }
         self.held.clear();
-        self.state = State::Header { bytes: [0; FRAME_HEADER_BYTES], filled: 0 };
+        self.state = State::Header(FrameHeader::new());
     }
 
     /// Consumes a prefix of `chunk` (at least one byte); returns its length.
     fn step(&mut self, chunk: &[u8]) -> usize {
         match self.state {
-            State::Header { mut bytes, filled } => {
-                let take = (FRAME_HEADER_BYTES - filled).min(chunk.len());
-                bytes[filled..filled + take].copy_from_slice(&chunk[..take]);
-                self.state = State::Header { bytes, filled: filled + take };
-                if filled + take == FRAME_HEADER_BYTES {
+            State::Header(mut header) => {
+                let (take, whole_opt) = header.fill(chunk);
+                self.state = State::Header(header);
+                if let Some(bytes) = whole_opt {
                     self.start_message(bytes);
                 }
                 take
