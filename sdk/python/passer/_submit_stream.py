@@ -234,11 +234,13 @@ class SubmitStream:
         code = end.code() if end is not None else grpc.StatusCode.UNAVAILABLE
         details = (end.details() if end is not None else "") or "the scheduler ended the submit stream"
         takes_no_stream = code == grpc.StatusCode.UNIMPLEMENTED or not_grpc(details)
+        # Marked per-call-only before the stream reads as broken, so a
+        # submitter that finds it broken then finds the mark too.
+        self._owner.dropped(self, code, takes_no_stream, details)
         with self._lock:
             self.broken = True
             calls: List[SharedCall] = list(self._calls.values())
             self._calls.clear()
-        self._owner.dropped(self, code, takes_no_stream, details)
         if takes_no_stream or code in REFUSAL_CODES:
             # The endpoint will not take jobs on a stream from us: each open
             # job goes by its own call, which gives its own clear answer
