@@ -170,6 +170,13 @@ pub fn standalone_section(comparison: &GraphComparison, command: &str) -> String
     section(&comparison.graphs, &machine.passer, &comparison.peer_reports(), Some(&header))
 }
 
+/// The graph section of a document, markers included, if it has one.
+pub fn existing_section(text: &str) -> Option<&str> {
+    let begin = text.find(BEGIN_MARKER)?;
+    let end = begin + text[begin..].find(END_MARKER)? + END_MARKER.len();
+    Some(&text[begin..end])
+}
+
 /// Puts `section` into `path`: in place of an older graph section, else
 /// before the notes marker, else at the end.
 pub fn write_section(path: &Path, section: &str) -> anyhow::Result<()> {
@@ -203,5 +210,13 @@ mod tests {
             format!("# Benchmarks\n\nflat\n\n{BEGIN_MARKER}\ntwo\n{END_MARKER}\n\n{NOTES_MARKER}\nnotes\n")
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_existing_section_is_found_with_its_markers() {
+        let text = format!("head\n{BEGIN_MARKER}\nbody\n{END_MARKER}\ntail");
+        assert_eq!(existing_section(&text), Some(format!("{BEGIN_MARKER}\nbody\n{END_MARKER}").as_str()));
+        assert_eq!(existing_section("no section here"), None);
+        assert_eq!(existing_section(&format!("{BEGIN_MARKER} but no end")), None);
     }
 }

@@ -120,11 +120,17 @@ pub fn plots(comparison: &Comparison, dir: &Path) -> anyhow::Result<()> {
 
 /// Writes `path` (docs/benchmarks.md), keeping the notes of an older version.
 pub fn write_markdown(comparison: &Comparison, path: &Path, command: &str) -> anyhow::Result<()> {
-    let notes = std::fs::read_to_string(path)
-        .ok()
-        .and_then(|old| old.split_once(NOTES_MARKER).map(|(_, notes)| notes.to_owned()))
-        .unwrap_or_else(|| "\n".to_owned());
-    let text = format!("{}{NOTES_MARKER}{notes}", markdown(comparison, command));
+    let old = std::fs::read_to_string(path).unwrap_or_default();
+    let notes = old.split_once(NOTES_MARKER).map_or("\n", |(_, notes)| notes);
+    let mut text = markdown(comparison, command);
+    if comparison.graphs.is_none() {
+        // A run without the graphs (`--graph-runs 0`) keeps the last graph section.
+        if let Some(section) = super::graph_report::existing_section(&old) {
+            text.push_str(section);
+            text.push_str("\n\n");
+        }
+    }
+    let text = format!("{text}{NOTES_MARKER}{notes}");
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
     }
