@@ -141,7 +141,9 @@ impl Scheduler {
         if self.config.admission != AdmissionMode::Adaptive {
             return;
         }
+        let slots = self.nodes.slots_up();
         let mut admission = self.admission.lock();
+        admission.set_slots(slots);
         admission.roll(now);
         self.stats.admission_limit.store(admission.limit(), std::sync::atomic::Ordering::Relaxed);
     }

@@ -8,7 +8,7 @@ use clap::Args;
 use passer_server::consul::RegistrationArgs;
 
 use crate::discovery::NodeDiscoveryArgs;
-use crate::policy::admission::{AdmissionSettings, DEFAULT_ADMISSION_MIN_LIMIT};
+use crate::policy::admission::{AdmissionSettings, DEFAULT_ADMISSION_TARGET_MS};
 use crate::policy::job::TaskDefaults;
 use crate::policy::retention::Retention;
 use crate::policy::validate::Limits;
@@ -62,12 +62,14 @@ pub struct SchedulerConfig {
     /// The adaptive limit's target: the delay from a job's acceptance to
     /// its first task's launch above which the scheduler is congested, in
     /// milliseconds.
-    #[arg(long, env = "PASSER_ADMISSION_TARGET_MS", default_value_t = 5)]
+    #[arg(long, env = "PASSER_ADMISSION_TARGET_MS", default_value_t = DEFAULT_ADMISSION_TARGET_MS)]
     pub admission_target_ms: u64,
     /// The lowest the adaptive limit on tasks in flight goes (at most
-    /// `--max-inflight-tasks`).
-    #[arg(long, env = "PASSER_ADMISSION_MIN_LIMIT", default_value_t = DEFAULT_ADMISSION_MIN_LIMIT)]
-    pub admission_min_limit: u64,
+    /// `--max-inflight-tasks`). Unset, it follows the cluster: 5/4 of the
+    /// slots on the node monitors that are up, so at the floor at most one
+    /// task waits per four slots.
+    #[arg(long, env = "PASSER_ADMISSION_MIN_LIMIT")]
+    pub admission_min_limit: Option<u64>,
     /// Most jobs open at once on one `SubmitJobs` stream (accepted and not
     /// yet finished); jobs beyond it are refused RESOURCE_EXHAUSTED one by
     /// one, and the stream stays open.
@@ -154,8 +156,8 @@ impl SchedulerConfig {
             offer_to_idle: true,
             max_inflight_tasks: 200_000,
             admission: AdmissionMode::Adaptive,
-            admission_target_ms: 5,
-            admission_min_limit: DEFAULT_ADMISSION_MIN_LIMIT,
+            admission_target_ms: DEFAULT_ADMISSION_TARGET_MS,
+            admission_min_limit: None,
             max_jobs_per_stream: 10_000,
             disable_submit_stream: false,
             default_timeout_ms: 3_600_000,
@@ -192,7 +194,7 @@ impl SchedulerConfig {
         if self.max_inflight_tasks == 0 {
             return Err("--max-inflight-tasks must be at least 1".into());
         }
-        if self.admission_min_limit == 0 || self.admission_target_ms == 0 {
+        if self.admission_min_limit == Some(0) || self.admission_target_ms == 0 {
             return Err("--admission-min-limit and --admission-target-ms must be at least 1".into());
         }
         if self.default_max_attempts == 0 {
@@ -244,11 +246,11 @@ impl SchedulerConfig {
 
     /// The adaptive admission limit's settings.
     pub fn admission_settings(&self) -> AdmissionSettings {
-        AdmissionSettings::new(
-            Duration::from_millis(self.admission_target_ms),
-            self.admission_min_limit,
-            self.max_inflight_tasks,
-        )
+        let target = Duration::from_millis(self.admission_target_ms);
+        match self.admission_min_limit {
+            Some(min_limit) => AdmissionSettings::new(target, min_limit, self.max_inflight_tasks),
+            None => AdmissionSettings::following_slots(target, self.max_inflight_tasks),
+        }
     }
 
     /// The lease.

@@ -216,6 +216,19 @@ impl NodeRegistry {
         self.nodes.read().iter().find(|n| n.node_id == node_id).map_or_else(Vec::new, |n| n.labels().to_vec())
     }
 
+    /// The slots of the node monitors that are up: per node, the most of
+    /// any one executor type (builtin types each count the same slots
+    /// again, so a sum over types would overstate what one workload gets).
+    pub fn slots_up(&self) -> u64 {
+        self.nodes
+            .read()
+            .iter()
+            .filter(|n| n.up)
+            .filter_map(|n| n.load.as_ref())
+            .map(|load| load.executors.iter().map(|e| u64::from(e.slots_total)).max().unwrap_or(0))
+            .sum()
+    }
+
     /// How many nodes are up.
     pub fn up_count(&self) -> usize {
         self.nodes.read().iter().filter(|n| n.up).count()

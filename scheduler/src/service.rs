@@ -11,6 +11,7 @@ use tokio_stream::wrappers::{ReceiverStream, UnboundedReceiverStream};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::core::Scheduler;
+use crate::intake::stream_body::StreamRefusals;
 use crate::node_stream::{self, NodeStream};
 use crate::stats::add;
 
@@ -53,11 +54,13 @@ impl pb::scheduler_server::Scheduler for SchedulerService {
         if config.disable_submit_stream {
             return Err(Status::unimplemented("SubmitJobs is disabled on this scheduler (--disable-submit-stream)"));
         }
+        let scan_refusals = request.extensions().get::<StreamRefusals>().cloned().unwrap_or_default();
         let inbound = request.into_inner();
         let stream = crate::submit_stream::SubmitJobsStream::new(
             Arc::clone(&self.scheduler),
             inbound,
             config.max_jobs_per_stream,
+            scan_refusals,
         );
         Ok(Response::new(stream))
     }

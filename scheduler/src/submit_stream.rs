@@ -3,7 +3,9 @@
 //! and replay, admission) exactly as a `SubmitJob` does; its event receiver
 //! joins the set of open jobs, whose events are merged, tagged with the
 //! job's `call_id`, into the one outbound stream. A job's refusal is one
-//! response for its `call_id`; the stream goes on.
+//! response for its `call_id`; the stream goes on. That includes a job the
+//! pre-decoding scan refused ([`crate::intake::stream_body`]): it arrives
+//! here as a request with no job whose refusal waits in [`StreamRefusals`].
 //!
 //! The outbound stream is polled by tonic only while it can write, and the
 //! inbound stream is read only from that poll: a client that stops reading
@@ -27,6 +29,7 @@ use tonic::{Status, Streaming};
 
 use crate::core::Scheduler;
 use crate::error::SchedulerError;
+use crate::intake::stream_body::StreamRefusals;
 
 /// Inbound requests handled per poll before the open jobs' events get a
 /// turn, so a client submitting fast cannot starve its own results.
@@ -47,14 +50,22 @@ pub struct SubmitJobsStream {
     /// Refusals waiting to be sent (at most one per request read).
     refusals: VecDeque<pb::SubmitJobsResponse>,
     max_open_jobs: usize,
-    /// An unreadable request (too big, malformed): the call ends with it,
-    /// since the stream's framing is lost.
+    /// An unreadable request that got past the scan: the call ends with
+    /// it, since the stream's framing is lost.
     failure_opt: Option<Status>,
+    /// Refusals of jobs the pre-decoding scan replaced by job-less requests.
+    scan_refusals: StreamRefusals,
 }
 
 impl SubmitJobsStream {
-    /// Serves `inbound` on `scheduler`, with at most `max_open_jobs` jobs open at once.
-    pub fn new(scheduler: Arc<Scheduler>, inbound: Streaming<pb::SubmitJobsRequest>, max_open_jobs: usize) -> Self {
+    /// Serves `inbound` on `scheduler`, with at most `max_open_jobs` jobs
+    /// open at once; `scan_refusals` are the call's pre-decoding refusals.
+    pub fn new(
+        scheduler: Arc<Scheduler>,
+        inbound: Streaming<pb::SubmitJobsRequest>,
+        max_open_jobs: usize,
+        scan_refusals: StreamRefusals,
+    ) -> Self {
         Self {
             scheduler,
             inbound_opt: Some(inbound),
@@ -63,6 +74,7 @@ impl SubmitJobsStream {
             refusals: VecDeque::new(),
             max_open_jobs,
             failure_opt: None,
+            scan_refusals,
         }
     }
 
@@ -70,7 +82,10 @@ impl SubmitJobsStream {
     /// refusal is queued.
     fn accept(&mut self, request: pb::SubmitJobsRequest) {
         let call_id = request.call_id;
-        let refusal = if self.open_call_ids.contains(&call_id) {
+        let scanned_out_opt = if request.job.is_none() { self.scan_refusals.take(call_id) } else { None };
+        let refusal = if let Some(scanned_out) = scanned_out_opt {
+            SchedulerError::InvalidArgument(scanned_out.to_string())
+        } else if self.open_call_ids.contains(&call_id) {
             SchedulerError::InvalidArgument(format!(
                 "call_id: {call_id} names a job still open on this stream; use a new call_id per job"
             ))

@@ -58,9 +58,15 @@ fn saturate(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_tenants_weighted_one_to_three_share_a_saturated_cluster() -> anyhow::Result<()> {
+    // The weights share out the node monitors' queues. The scheduler's
+    // adaptive admission (the default) keeps those queues at about one task
+    // per four slots and leaves the backlog with the clients, first come
+    // first served, where no weight applies; this test saturates the queues
+    // themselves, so it admits by the fixed cap only.
     let cluster = Cluster::builder()
         .node_monitors(3)
         .node_args(["--builtin", "sleep", "--slots", "4", "--tenant-weight", "light=1", "--tenant-weight", "heavy=3"])
+        .scheduler_args(["--admission", "fixed"])
         .start()
         .await?;
     cluster.wait_nodes_up(0, 3).await?;
@@ -107,9 +113,12 @@ async fn median_response(client: &Client, tenant: &str, priority: i32, label: &s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_high_priority_tenant_keeps_its_response_time_under_a_flood() -> anyhow::Result<()> {
+    // Priorities order the node monitors' queues, which the flood must
+    // fill; adaptive admission (the default) would keep it at the clients.
     let cluster = Cluster::builder()
         .node_monitors(3)
         .node_args(["--builtin", "sleep", "--slots", "4", "--max-priority", "urgent=10"])
+        .scheduler_args(["--admission", "fixed"])
         .start()
         .await?;
     cluster.wait_nodes_up(0, 3).await?;

@@ -2,7 +2,8 @@
 //! every result exactly once, one job's refusal beside others' success,
 //! the stream broken by a scheduler's restart, the SDK's fallback to
 //! `SubmitJob` against a scheduler without the call, and the raw protocol
-//! (call ids, per-job errors, an oversized request) spoken by hand.
+//! (call ids, per-job errors, an oversized job refused alone while the
+//! stream goes on) spoken by hand.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -235,21 +236,34 @@ async fn the_raw_protocol_tags_events_and_refusals_by_call_id() -> anyhow::Resul
     drop(requests);
     assert!(responses.message().within("the end of the call").await??.is_none());
 
-    // A request over --max-message-bytes ends the stream with a clear error.
+    // A job over --max-message-bytes is refused on its own, before it is
+    // decoded, naming the limit; the stream goes on and takes the next job.
     let (requests, outbound) = mpsc::channel(2);
     requests.send(raw_request(1, Some(echo_job("raw-big", 40, 4000)))).await?;
+    requests.send(raw_request(2, Some(echo_job("raw-after-big", 2, 8)))).await?;
     let mut responses = raw.submit_jobs(request_stream(outbound)).within("the call").await??.into_inner();
-    let status = loop {
-        match responses.message().within("the refusal").await? {
-            Ok(Some(response)) => anyhow::ensure!(
-                !matches!(response.outcome, Some(Outcome::Event(_))),
-                "an oversized job was accepted: {response:?}"
-            ),
-            Ok(None) => anyhow::bail!("the stream ended without naming the oversized request"),
-            Err(status) => break status,
+    let mut big_refusal_opt = None;
+    let mut after_finished = false;
+    while big_refusal_opt.is_none() || !after_finished {
+        let response = responses.message().within("the next response").await??.ok_or_else(|| {
+            anyhow::anyhow!("the stream ended: refused {big_refusal_opt:?}, next job finished {after_finished}")
+        })?;
+        match (response.call_id, response.outcome) {
+            (1, Some(Outcome::Error(error))) => big_refusal_opt = Some(error),
+            (1, other) => anyhow::bail!("an oversized job was not refused: {other:?}"),
+            (2, Some(Outcome::Event(pb::JobEvent { event: Some(pb::job_event::Event::JobFinished(finished)) }))) => {
+                assert_eq!(finished.succeeded, 2, "{finished:?}");
+                after_finished = true;
+            }
+            (2, Some(Outcome::Error(error))) => anyhow::bail!("the job after the oversized one was refused: {error:?}"),
+            _ => {}
         }
-    };
-    assert!(status.message().contains("SubmitJobs"), "{status:?}");
-    assert!(status.message().contains("too large") || status.message().contains("length"), "{status:?}");
+    }
+    let refusal = big_refusal_opt.expect("refused");
+    assert_eq!(refusal.code, tonic::Code::InvalidArgument as i32, "{refusal:?}");
+    assert!(refusal.message.starts_with("job: is "), "names the field: {}", refusal.message);
+    assert!(refusal.message.contains("limit of 65536 (--max-message-bytes)"), "names the limit: {}", refusal.message);
+    drop(requests);
+    assert!(responses.message().within("the end of the call").await??.is_none(), "ends cleanly");
     Ok(())
 }

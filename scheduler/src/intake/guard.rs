@@ -2,7 +2,9 @@
 //! `SubmitJob` request body passes through a [`SubmitScan`] as its bytes
 //! arrive, and the body fails with `INVALID_ARGUMENT` (naming the limit and
 //! the figure) at the first byte that breaks a limit, so tonic never
-//! buffers or decodes the rest. Other calls pass untouched.
+//! buffers or decodes the rest. Each message of a `SubmitJobs` stream
+//! passes the same checks ([`super::stream_body`]): a refused one becomes
+//! its job's own refusal and the stream goes on. Other calls pass untouched.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -14,9 +16,12 @@ use tonic::server::NamedService;
 use tonic::Status;
 
 use super::scan::{ScanLimits, SubmitScan};
+use super::stream_body::{ScannedStreamBody, StreamRefusals};
 
-/// The path of the call whose body is scanned.
+/// The path of the call whose body is scanned whole.
 const SUBMIT_JOB_PATH: &str = "/passer.v1.Scheduler/SubmitJob";
+/// The path of the call whose body is scanned message by message.
+const SUBMIT_JOBS_PATH: &str = "/passer.v1.Scheduler/SubmitJobs";
 
 /// A gRPC service whose `SubmitJob` bodies are scanned before decoding.
 #[derive(Debug, Clone)]
@@ -48,12 +53,19 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        if request.uri().path() != SUBMIT_JOB_PATH {
-            return self.inner.call(request);
-        }
+    fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
         let limits = self.limits;
-        self.inner.call(request.map(|body| Body::new(ScannedBody { inner: body, scan: SubmitScan::new(limits) })))
+        match request.uri().path() {
+            SUBMIT_JOB_PATH => self
+                .inner
+                .call(request.map(|body| Body::new(ScannedBody { inner: body, scan: SubmitScan::new(limits) }))),
+            SUBMIT_JOBS_PATH => {
+                let refusals = StreamRefusals::default();
+                request.extensions_mut().insert(refusals.clone());
+                self.inner.call(request.map(|body| Body::new(ScannedStreamBody::new(body, limits, refusals))))
+            }
+            _ => self.inner.call(request),
+        }
     }
 }
 

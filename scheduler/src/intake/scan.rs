@@ -41,21 +41,49 @@ const REQUEST_CONSTRAINTS: u64 = 6;
 const TASK_CONSTRAINTS: u64 = 4;
 
 /// Length of a gRPC message header: a compression flag and a big-endian length.
-const FRAME_HEADER_BYTES: usize = 5;
+pub(super) const FRAME_HEADER_BYTES: usize = 5;
 
+/// A gRPC frame header read across chunks.
 #[derive(Debug, Clone, Copy)]
-struct Varint {
+pub(super) struct FrameHeader {
+    bytes: [u8; FRAME_HEADER_BYTES],
+    filled: usize,
+}
+
+impl FrameHeader {
+    pub(super) const fn new() -> Self {
+        Self { bytes: [0; FRAME_HEADER_BYTES], filled: 0 }
+    }
+
+    /// Takes what it still lacks from the front of `chunk`: the bytes
+    /// used and, once whole, the header.
+    pub(super) fn fill(&mut self, chunk: &[u8]) -> (usize, Option<[u8; FRAME_HEADER_BYTES]>) {
+        let take = (FRAME_HEADER_BYTES - self.filled).min(chunk.len());
+        self.bytes[self.filled..self.filled + take].copy_from_slice(&chunk[..take]);
+        self.filled += take;
+        (take, (self.filled == FRAME_HEADER_BYTES).then_some(self.bytes))
+    }
+}
+
+/// A protobuf varint read one byte at a time.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Varint {
     value: u64,
     shift: u32,
 }
 
 impl Varint {
-    const fn new() -> Self {
+    pub(super) const fn new() -> Self {
         Self { value: 0, shift: 0 }
     }
 
+    /// Whether no byte of it was read yet.
+    pub(super) fn is_empty(&self) -> bool {
+        self.shift == 0
+    }
+
     /// Adds one byte; `Ok(Some(value))` once the varint is complete.
-    fn push(&mut self, byte: u8) -> Result<Option<u64>, ()> {
+    pub(super) fn push(&mut self, byte: u8) -> Result<Option<u64>, ()> {
         if self.shift >= 64 {
             return Err(());
         }
@@ -68,7 +96,7 @@ impl Varint {
 #[derive(Debug, Clone, Copy)]
 enum State {
     /// Reading the 5-byte frame header.
-    Header { bytes: [u8; FRAME_HEADER_BYTES], filled: usize },
+    Header(FrameHeader),
     /// Reading a field key.
     Key(Varint),
     /// Reading the length of a length-delimited field.
@@ -106,7 +134,7 @@ impl SubmitScan {
     pub fn new(limits: ScanLimits) -> Self {
         Self {
             limits,
-            state: State::Header { bytes: [0; FRAME_HEADER_BYTES], filled: 0 },
+            state: State::Header(FrameHeader::new()),
             message_left: 0,
             task_left_opt: None,
             message_bytes: 0,
@@ -143,11 +171,10 @@ impl SubmitScan {
     /// Consumes a prefix of `chunk` (at least one byte); returns its length.
     fn step(&mut self, chunk: &[u8]) -> Result<usize, Refusal> {
         match self.state {
-            State::Header { mut bytes, filled } => {
-                let take = (FRAME_HEADER_BYTES - filled).min(chunk.len());
-                bytes[filled..filled + take].copy_from_slice(&chunk[..take]);
-                self.state = State::Header { bytes, filled: filled + take };
-                if filled + take == FRAME_HEADER_BYTES {
+            State::Header(mut header) => {
+                let (take, whole_opt) = header.fill(chunk);
+                self.state = State::Header(header);
+                if let Some(bytes) = whole_opt {
                     self.start_message(bytes)?;
                 }
                 Ok(take)
@@ -310,11 +337,7 @@ impl SubmitScan {
         if self.task_left_opt == Some(0) {
             self.task_left_opt = None;
         }
-        self.state = if self.message_left == 0 {
-            State::Header { bytes: [0; FRAME_HEADER_BYTES], filled: 0 }
-        } else {
-            State::Key(Varint::new())
-        };
+        self.state = if self.message_left == 0 { State::Header(FrameHeader::new()) } else { State::Key(Varint::new()) };
     }
 }
 

@@ -25,6 +25,17 @@
 //!   `[min_limit, max_limit]` (`max_limit` is `--max-inflight-tasks`) and
 //!   starts at `max_limit`: it binds only once congestion has been seen.
 //!   An interval without any first launch carries no signal and holds it.
+//! - **The lowest limit follows the cluster**: unless `--admission-min-limit`
+//!   is given, `min_limit = ⌈max(1, slots) × 5/4⌉`, `slots` being the slots
+//!   the scheduler knows on the node monitors that are up (passed in by
+//!   [`AdmissionLimit::set_slots`] on every tick). At that floor every slot
+//!   can be busy and at most one task waits per four slots, so a task
+//!   admitted at the floor waits about a quarter of a task's run time; a
+//!   floor of `1×` would leave a slot idle for each round trip between a
+//!   finish and the next admission, a floor of `2×` lets a whole task's run
+//!   time of queue build (measured in docs/benchmarks.md, "Overload and
+//!   admission"). A fixed floor of 64 on a 16-slot cluster let 48 tasks
+//!   queue: 4× the unloaded response.
 //! - **Idle always admits**: with nothing in flight a job is admitted
 //!   whatever its size, so a batch job larger than the limit is never
 //!   refused forever.
@@ -43,10 +54,24 @@ use std::time::Duration;
 
 /// How often the congestion verdict is taken (CoDel's interval).
 pub const ADMISSION_INTERVAL: Duration = Duration::from_millis(100);
+/// The default sojourn target, in milliseconds (`--admission-target-ms`).
+/// 1 ms: on the 16-slot sweep at 95–120 % load the admitted median was
+/// ~2.0× the unloaded one with 5 ms, ~1.8× with 2 ms and ~1.55× with 1 ms,
+/// with no refusal at 50 % load (docs/benchmarks.md). A machine slower
+/// than that is covered by the floor (`2 × floor`).
+pub const DEFAULT_ADMISSION_TARGET_MS: u64 = 1;
 /// The default sojourn target.
-pub const DEFAULT_ADMISSION_TARGET: Duration = Duration::from_millis(5);
-/// The default lowest limit.
-pub const DEFAULT_ADMISSION_MIN_LIMIT: u64 = 64;
+pub const DEFAULT_ADMISSION_TARGET: Duration = Duration::from_millis(DEFAULT_ADMISSION_TARGET_MS);
+/// The lowest limit per known slot (as a fraction: 5/4) when
+/// `--admission-min-limit` is not given.
+pub const MIN_LIMIT_PER_SLOT: (u64, u64) = (5, 4);
+
+/// The lowest limit that follows a cluster of `slots` slots:
+/// `⌈max(1, slots) × 5/4⌉`.
+pub fn min_limit_for_slots(slots: u64) -> u64 {
+    let (numerator, denominator) = MIN_LIMIT_PER_SLOT;
+    slots.max(1).saturating_mul(numerator).div_ceil(denominator)
+}
 
 /// The share of the limit that must have been in use for a good interval
 /// to grow it.
@@ -63,8 +88,12 @@ const FLOOR_RISE_DIVISOR: u32 = 64;
 pub struct AdmissionSettings {
     /// The sojourn below which an interval is never congested.
     pub target: Duration,
-    /// The lowest the limit goes.
+    /// The lowest the limit goes (kept at [`min_limit_for_slots`] of the
+    /// known slots when `follows_slots`).
     pub min_limit: u64,
+    /// Whether `min_limit` follows the slots the scheduler knows (no
+    /// `--admission-min-limit` given).
+    pub follows_slots: bool,
     /// The highest the limit goes (the fixed `--max-inflight-tasks`).
     pub max_limit: u64,
     /// How long one interval lasts.
@@ -72,11 +101,24 @@ pub struct AdmissionSettings {
 }
 
 impl AdmissionSettings {
-    /// Settings with the default interval; `min_limit` is raised to 1 and
-    /// capped at `max_limit`.
+    /// Settings with the default interval and a fixed `min_limit`, raised
+    /// to 1 and capped at `max_limit`.
     pub fn new(target: Duration, min_limit: u64, max_limit: u64) -> Self {
         let max_limit = max_limit.max(1);
-        Self { target, min_limit: min_limit.clamp(1, max_limit), max_limit, interval: ADMISSION_INTERVAL }
+        Self {
+            target,
+            min_limit: min_limit.clamp(1, max_limit),
+            follows_slots: false,
+            max_limit,
+            interval: ADMISSION_INTERVAL,
+        }
+    }
+
+    /// Settings whose lowest limit follows the known slots (see
+    /// [`AdmissionLimit::set_slots`]); until slots are known it is that of
+    /// one slot.
+    pub fn following_slots(target: Duration, max_limit: u64) -> Self {
+        Self { follows_slots: true, ..Self::new(target, min_limit_for_slots(0), max_limit) }
     }
 }
 
@@ -130,6 +172,22 @@ impl AdmissionLimit {
     /// The current limit on tasks in flight.
     pub fn limit(&self) -> u64 {
         self.limit
+    }
+
+    /// The lowest the limit goes now.
+    pub fn min_limit(&self) -> u64 {
+        self.settings.min_limit
+    }
+
+    /// The cluster now has `slots` slots on node monitors that are up: the
+    /// lowest limit follows it (unless it was fixed), and the limit is
+    /// raised to it if below.
+    pub fn set_slots(&mut self, slots: u64) {
+        if !self.settings.follows_slots {
+            return;
+        }
+        self.settings.min_limit = min_limit_for_slots(slots).min(self.settings.max_limit);
+        self.limit = self.limit.max(self.settings.min_limit);
     }
 
     /// The slow-moving floor of recent interval minima.

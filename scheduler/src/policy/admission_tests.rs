@@ -1,11 +1,11 @@
 //! Unit tests of the adaptive admission limit: each rule of the algorithm
 //! (idle admits, cut on congestion, growth when used, the floor, the
-//! bounds) and its behaviour over many intervals (shrinks under sustained
+//! bounds, the floor that follows the cluster's slots) and its behaviour over many intervals (shrinks under sustained
 //! delay, recovers once the delay is gone).
 
 use std::time::Duration;
 
-use super::{AdmissionLimit, AdmissionSettings, IntervalVerdict, ADMISSION_INTERVAL};
+use super::{min_limit_for_slots, AdmissionLimit, AdmissionSettings, IntervalVerdict, ADMISSION_INTERVAL};
 
 const MS: Duration = Duration::from_millis(1);
 
@@ -200,4 +200,58 @@ fn settings_keep_the_minimum_within_the_cap() {
     assert_eq!((clamped.min_limit, clamped.max_limit), (100, 100));
     let raised = AdmissionSettings::new(5 * MS, 0, 100);
     assert_eq!(raised.min_limit, 1);
+}
+
+#[test]
+fn the_lowest_limit_is_five_quarters_of_the_slots_rounded_up() {
+    assert_eq!(min_limit_for_slots(0), 2, "no slot known yet counts as one");
+    assert_eq!(min_limit_for_slots(1), 2);
+    assert_eq!(min_limit_for_slots(4), 5);
+    assert_eq!(min_limit_for_slots(16), 20);
+    assert_eq!(min_limit_for_slots(64), 80);
+    assert!(min_limit_for_slots(u64::MAX) >= u64::MAX / 4, "saturates rather than wraps");
+}
+
+#[test]
+fn a_floor_that_follows_the_slots_moves_with_the_cluster() {
+    let mut limit = AdmissionLimit::new(AdmissionSettings::following_slots(5 * MS, 1_000), Duration::ZERO);
+    assert_eq!(limit.min_limit(), 2);
+    limit.set_slots(16);
+    assert_eq!(limit.min_limit(), 20);
+    let mut now = Duration::ZERO;
+    for _ in 0..50 {
+        now = busy_interval(&mut limit, now, 50 * MS);
+    }
+    assert_eq!(limit.limit(), 20, "sustained delay takes it down to 5/4 of the 16 slots");
+    limit.set_slots(32);
+    assert_eq!((limit.min_limit(), limit.limit()), (40, 40), "more nodes raise the floor and the limit with it");
+    limit.set_slots(4);
+    assert_eq!((limit.min_limit(), limit.limit()), (5, 40), "fewer nodes lower the floor; the limit shrinks by itself");
+    limit.set_slots(10_000);
+    assert_eq!((limit.min_limit(), limit.limit()), (1_000, 1_000), "never above the fixed cap");
+    assert!(limit.admit(0, 1_000_000, now).is_ok(), "idle still admits any job");
+}
+
+#[test]
+fn a_given_floor_ignores_the_slots() {
+    let mut limit = AdmissionLimit::new(settings(64, 1_000), Duration::ZERO);
+    limit.set_slots(16);
+    assert_eq!(limit.min_limit(), 64);
+    limit.set_slots(1_000);
+    assert_eq!(limit.min_limit(), 64);
+}
+
+#[test]
+fn at_the_slot_floor_a_large_job_waits_only_for_the_queue_to_empty() {
+    // A batch job bigger than the limit is never refused forever: once the
+    // tasks in flight finish it is admitted whole.
+    let mut limit = AdmissionLimit::new(AdmissionSettings::following_slots(5 * MS, 1_000), Duration::ZERO);
+    limit.set_slots(4);
+    let mut now = Duration::ZERO;
+    for _ in 0..60 {
+        now = busy_interval(&mut limit, now, 50 * MS);
+    }
+    assert_eq!(limit.limit(), 5);
+    assert!(limit.admit(3, 100, now).is_err());
+    assert!(limit.admit(0, 100, now).is_ok());
 }

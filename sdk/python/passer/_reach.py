@@ -64,12 +64,29 @@ def certificate_problem(details: str) -> Optional[str]:
     return None
 
 
+def not_grpc(details: str) -> bool:
+    """Whether ``details`` say the peer answered HTTP but not gRPC: an
+    HTTP/1 server, an HTTP error page, a 200 without ``grpc-status``, or a
+    body of the wrong content type."""
+    lowered = details.lower()
+    return any(marker in lowered for marker in _NOT_GRPC_MARKERS)
+
+
+_NOT_GRPC_MARKERS = (
+    "http1.x server",
+    "grpc-status header missing",
+    "received http2 header with status",
+    "content-type",
+    "invalid compression flag",
+)
+
+
 def transport_reason(code: Optional[grpc.StatusCode], details: str) -> Unreached:
     """A short reason for a failed connection or call."""
     lowered = details.lower()
     if "connection refused" in lowered:
         return Unreached("connection refused")
-    if "http1.x server" in lowered or "grpc-status header missing" in lowered:
+    if not_grpc(details):
         return Unreached(f"not a gRPC server ({details})", permanent=True)
     if "dns resolution failed" in lowered or "name resolution" in lowered:
         return Unreached(f"cannot resolve the host ({details})")
@@ -99,7 +116,7 @@ def wrong_server(error: grpc.RpcError, channel: grpc.Channel) -> Optional[Unreac
     """What answered instead of a scheduler, if the call found some other server."""
     code = error.code()
     details = error.details() or ""
-    if "grpc-status header missing" in details or "http1.x server" in details.lower():
+    if not_grpc(details):
         return Unreached(f"not a gRPC server ({details})", permanent=True)
     if code != grpc.StatusCode.UNIMPLEMENTED:
         return None

@@ -12,11 +12,17 @@ retries, failover and dedup are the same either way.
 - A broken stream fails every job open on it with ``UNAVAILABLE``: each
   :class:`~passer.job.JobStream` resubmits (same job id, the scheduler
   re-attaches and replays what was not seen); the next job opens a new stream.
-- A scheduler that answers ``UNIMPLEMENTED`` (it predates ``SubmitJobs``)
-  or refuses the stream itself (``REFUSAL_CODES``: a missing token, a
-  permission, a request it will not take) is remembered: the jobs open on
-  the stream are re-sent by ``SubmitJob`` at once, each getting that call's
-  own answer, and later jobs go by ``SubmitJob`` too.
+- An endpoint that cannot take jobs on a stream is marked per-call-only by
+  the stream's reader, which sees its answer: ``UNIMPLEMENTED`` (a
+  scheduler that predates ``SubmitJobs``, a node monitor), an answer that
+  is not gRPC (an HTTP page, a wrong content type), or a refusal of the
+  stream itself (``REFUSAL_CODES``: a missing token, a permission, a
+  request it will not take). The jobs open on the stream are re-sent by
+  ``SubmitJob`` at once, each getting that call's own clear answer, and
+  later jobs go by ``SubmitJob`` too.
+- A job whose stream broke twice before it was sent fails with
+  ``UNAVAILABLE`` like a broken call (its caller retries or fails over);
+  it is not sent by ``SubmitJob`` on the caller's guess.
 
 Bounded: at most ``REQUEST_QUEUE`` jobs wait to be sent (a submitter then
 waits: the scheduler is not reading); a job's queue holds its own events,
@@ -35,6 +41,8 @@ from typing import Dict, Iterator, List, Optional, Tuple, Union
 import grpc
 
 from passer.v1 import scheduler_pb2, scheduler_pb2_grpc
+
+from ._reach import not_grpc
 
 log = logging.getLogger("passer.client")
 
@@ -225,13 +233,16 @@ class SubmitStream:
             end = error
         code = end.code() if end is not None else grpc.StatusCode.UNAVAILABLE
         details = (end.details() if end is not None else "") or "the scheduler ended the submit stream"
+        takes_no_stream = code == grpc.StatusCode.UNIMPLEMENTED or not_grpc(details)
+        # Marked per-call-only before the stream reads as broken, so a
+        # submitter that finds it broken then finds the mark too.
+        self._owner.dropped(self, code, takes_no_stream, details)
         with self._lock:
             self.broken = True
             calls: List[SharedCall] = list(self._calls.values())
             self._calls.clear()
-        self._owner.dropped(self, code)
-        if code == grpc.StatusCode.UNIMPLEMENTED or code in REFUSAL_CODES:
-            # The scheduler will not take jobs on a stream from us: each open
+        if takes_no_stream or code in REFUSAL_CODES:
+            # The endpoint will not take jobs on a stream from us: each open
             # job goes by its own call, which gives its own clear answer
             # (a missing token is UNAUTHENTICATED there, not a broken stream).
             for call in calls:
@@ -276,7 +287,8 @@ class SubmitStreams:
         timeout: Optional[float],
     ) -> Optional[SharedCall]:
         """Sends ``request`` on ``address``'s stream; ``None`` when that
-        scheduler takes jobs by ``SubmitJob`` only."""
+        endpoint takes jobs by ``SubmitJob`` only. A job whose stream broke
+        twice before it was sent gets a call that fails ``UNAVAILABLE``."""
         for _ in range(2):
             with self._lock:
                 if address in self._per_call_only:
@@ -288,18 +300,24 @@ class SubmitStreams:
             call = stream.submit(request, timeout)
             if call is not None:
                 return call
-        return None
+        with self._lock:
+            if address in self._per_call_only:
+                return None
+        unsent = SharedCall(stream, 0, request, timeout)
+        unsent.put(StreamJobError(grpc.StatusCode.UNAVAILABLE, f"submit stream to {address} broke before the job was sent"))
+        return unsent
 
-    def dropped(self, stream: SubmitStream, code: grpc.StatusCode) -> None:
-        """Forgets a stream that ended; remembers a scheduler that refused it."""
+    def dropped(self, stream: SubmitStream, code: grpc.StatusCode, takes_no_stream: bool, details: str) -> None:
+        """Forgets a stream that ended; remembers an endpoint that takes no
+        stream or refused it."""
         with self._lock:
             if self._streams.get(stream.address) is stream:
                 del self._streams[stream.address]
-            if code == grpc.StatusCode.UNIMPLEMENTED or code in REFUSAL_CODES:
-                if code != grpc.StatusCode.UNIMPLEMENTED:
-                    log.warning("submit stream to %s refused (%s); one call per job from now on", stream.address, code.name)
-                else:
-                    log.info("scheduler %s predates SubmitJobs; one call per job", stream.address)
+            if takes_no_stream:
+                log.info("no SubmitJobs at %s (%s: %s); one call per job", stream.address, code.name, details)
+                self._per_call_only.add(stream.address)
+            elif code in REFUSAL_CODES:
+                log.warning("submit stream to %s refused (%s); one call per job from now on", stream.address, code.name)
                 self._per_call_only.add(stream.address)
 
     def close(self) -> None:

@@ -1,19 +1,23 @@
 """Jobs on the client's shared ``SubmitJobs`` stream, on a real cluster:
 every result exactly once from many threads, per-job refusals beside
 successes, a killed scheduler, the fallback to ``SubmitJob`` against a
-scheduler without the call, a stream refused for a missing token, and the protocol spoken by a raw grpcio client
-that uses only the generated stubs."""
+scheduler without the call (and, decided in the stream's reader, against an
+endpoint whose answer is not gRPC), a stream refused for a missing token,
+and the protocol spoken by a raw grpcio client that uses only the generated
+stubs."""
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Dict, List
+from typing import Dict, Iterator, List
 
 import grpc
 import pytest
 
 from cluster import WAIT, Cluster
 from passer import FailedPrecondition, Task, TaskResult, Unauthenticated
+from passer._submit_stream import SubmitStreams
 from passer.v1 import common_pb2, scheduler_pb2, scheduler_pb2_grpc
 
 
@@ -87,6 +91,61 @@ def test_a_scheduler_without_submit_jobs_gets_one_call_per_job() -> None:
                     assert_one_result_each(job_id, client.run(job_id, echo_tasks(3), timeout=WAIT), 3)
                 if submit_stream:
                     assert client._submit_streams._per_call_only == set(cluster.scheduler_addrs)
+
+
+class _HtmlAnswer(grpc.RpcError):
+    """What grpcio raises when an HTTP server answers with a web page."""
+
+    def code(self) -> grpc.StatusCode:
+        return grpc.StatusCode.UNKNOWN
+
+    def details(self) -> str:
+        return 'Received unexpected content-type "text/html; charset=utf-8"'
+
+
+class _WebPageStub:
+    """A stub whose ``SubmitJobs`` answer is a web page, read once released;
+    its ``SubmitJob`` answers one event."""
+
+    def __init__(self) -> None:
+        self.released = threading.Event()
+        self.calls = 0
+        self.event = scheduler_pb2.JobEvent(accepted=scheduler_pb2.JobAccepted(job_id="j"))
+
+    def SubmitJobs(self, requests: Iterator[scheduler_pb2.SubmitJobsRequest], metadata: object = None) -> "_WebPage":
+        return _WebPage(self.released)
+
+    def SubmitJob(self, request: object, metadata: object = None, timeout: object = None) -> Iterator:
+        self.calls += 1
+        return iter([self.event])
+
+
+class _WebPage:
+    def __init__(self, released: threading.Event) -> None:
+        self._released = released
+
+    def __iter__(self) -> "_WebPage":
+        return self
+
+    def __next__(self) -> scheduler_pb2.SubmitJobsResponse:
+        self._released.wait(WAIT)
+        raise _HtmlAnswer()
+
+    def cancel(self) -> bool:
+        return True
+
+
+def test_a_non_grpc_answer_makes_the_reader_mark_the_endpoint_per_call_only() -> None:
+    streams = SubmitStreams()
+    stub = _WebPageStub()
+    request = scheduler_pb2.SubmitJobRequest(job_id="j")
+    call = streams.submit("web:80", stub, (), request, timeout=WAIT)
+    assert call is not None, "the first job goes on the stream, whose answer is not read yet"
+    stub.released.set()
+    assert next(call) == stub.event, "the open job was re-sent by its own call"
+    assert stub.calls == 1
+    assert streams._per_call_only == {"web:80"}, "marked by the reader, not guessed by the caller"
+    assert streams.submit("web:80", stub, (), request, timeout=WAIT) is None, "later jobs go by SubmitJob"
 
 
 def test_jobs_open_on_a_refused_stream_get_the_refusal_not_a_broken_stream(monkeypatch: pytest.MonkeyPatch) -> None:

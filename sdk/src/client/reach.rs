@@ -64,9 +64,12 @@ pub(crate) fn transport_reason(status: &Status) -> Unreached {
     Unreached::silent(format!("{:?}: {chain}", status.code()))
 }
 
-/// Whether a status says the peer answered HTTP but not gRPC.
+/// Whether a status says the peer answered HTTP but not gRPC: no
+/// `grpc-status` (an HTTP error page, or a 200 that ended without one), or
+/// a body that is not gRPC-framed (an HTML or JSON page served with 200).
 pub(crate) fn not_grpc(status: &Status) -> bool {
-    status.message().contains("grpc-status header missing")
+    let message = status.message();
+    message.contains("grpc-status header missing") || message.contains("invalid compression flag")
 }
 
 /// Describes a peer that answered the call with something other than a
@@ -158,6 +161,12 @@ mod tests {
         assert!(!transport_reason(&Status::unavailable("h2 protocol error")).absent);
         let http = Status::unimplemented("grpc-status header missing, mapped from HTTP status code 404");
         assert!(not_grpc(&http));
+        let page = Status::internal(
+            "protocol error: received message with invalid compression flag: 60 (valid flags are 0 and 1) \
+             while receiving response with status: 200 OK",
+        );
+        assert!(not_grpc(&page), "an HTML page served with 200");
+        assert!(!not_grpc(&Status::internal("h2 protocol error: stream reset")));
         let mut attempts = Attempts::new(2);
         attempts.record(1, Unreached::absent("connection refused".into()));
         assert!(!attempts.all_permanent());

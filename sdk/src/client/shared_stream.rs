@@ -4,9 +4,14 @@
 //! channel per job, which [`super::events::JobEventStream`] reads like a
 //! `SubmitJob` stream. When the stream breaks, every job open on it gets an
 //! `UNAVAILABLE` error, so its [`super::JobResults`] resubmits it (same job
-//! id: the scheduler re-attaches and replays what was not seen). A
-//! scheduler that answers `UNIMPLEMENTED` (it predates `SubmitJobs`) is
-//! remembered, and jobs go to it by `SubmitJob` from then on.
+//! id: the scheduler re-attaches and replays what was not seen). An
+//! endpoint that cannot take jobs on a stream is marked per-call-only here,
+//! where the stream's answer is read, whether the answer came when the
+//! stream opened or later to its reader: `UNIMPLEMENTED` (a scheduler that
+//! predates `SubmitJobs`, a node monitor), an answer that is not gRPC (an
+//! HTTP page, a wrong content type), or a refusal of the stream itself.
+//! Jobs go to it by `SubmitJob` from then on, and that call gives the
+//! clear error when it is no scheduler at all.
 //!
 //! Bounded: a job's channel holds its accepted event, one batch per task at
 //! most, its end and a few progress reports (dropped when only the room
@@ -61,8 +66,8 @@ impl StreamSlot {
         let call = client.request(ReceiverStream::new(outbound));
         let responses = match client.scheduler(index).submit_jobs(call).await {
             Ok(response) => response.into_inner(),
-            Err(status) if status.code() == Code::Unimplemented => {
-                info!(scheduler = %client.schedulers()[index], "scheduler predates SubmitJobs; submitting one call per job");
+            Err(status) if takes_no_stream(&status) => {
+                info!(scheduler = %client.schedulers()[index], code = ?status.code(), message = status.message(), "no SubmitJobs here; submitting one call per job");
                 self.per_call_only.store(true, Ordering::Relaxed);
                 return Ok(None);
             }
@@ -164,10 +169,11 @@ async fn read(
             Err(status) => break status,
         }
     };
-    if is_refusal(end.code()) {
+    if is_refusal(end.code()) || takes_no_stream(&end) {
         // The scheduler refused the stream itself (a request it could not
-        // read): per-job calls give each job its own answer.
-        warn!(scheduler = %ending.address, code = ?end.code(), message = end.message(), "submit stream refused; submitting one call per job to this scheduler");
+        // read), or the endpoint is no gRPC scheduler at all: per-job calls
+        // give each job its own answer, which says which.
+        warn!(scheduler = %ending.address, code = ?end.code(), message = end.message(), "submit stream refused; submitting one call per job to this endpoint");
         per_call_only.store(true, Ordering::Relaxed);
     } else {
         debug!(scheduler = %ending.address, code = ?end.code(), message = end.message(), "submit stream ended");
@@ -195,6 +201,13 @@ impl Drop for FailOpenCalls {
             let _ = call.sender.try_send(Err(broke.clone()));
         }
     }
+}
+
+/// Whether `status` shows an endpoint that cannot take jobs on a stream at
+/// all: `UNIMPLEMENTED` (no `SubmitJobs` there) or an answer that is not
+/// gRPC. A new stream would fail the same way.
+fn takes_no_stream(status: &Status) -> bool {
+    status.code() == Code::Unimplemented || super::reach::not_grpc(status)
 }
 
 /// Whether a stream that ended with `code` was refused by the scheduler
@@ -266,6 +279,17 @@ mod tests {
 
     fn event(call_id: u64, event: pb::job_event::Event) -> pb::SubmitJobsResponse {
         pb::SubmitJobsResponse { call_id, outcome: Some(Outcome::Event(pb::JobEvent { event: Some(event) })) }
+    }
+
+    #[test]
+    fn endpoints_without_a_stream_are_told_from_broken_streams() {
+        assert!(takes_no_stream(&Status::unimplemented("unknown service passer.v1.Scheduler")));
+        let page = "protocol error: received message with invalid compression flag: 60 (valid flags are 0 and 1) \
+                    while receiving response with status: 200 OK";
+        assert!(takes_no_stream(&Status::internal(page)), "an HTML page served with 200");
+        assert!(takes_no_stream(&Status::unknown("grpc-status header missing, mapped from HTTP status code 200")));
+        assert!(!takes_no_stream(&Status::unavailable("connection reset")), "a break: a new stream may work");
+        assert!(!takes_no_stream(&Status::internal("h2 protocol error: stream reset")));
     }
 
     #[tokio::test]

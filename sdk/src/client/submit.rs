@@ -196,16 +196,32 @@ async fn attempt(
 }
 
 /// Sends `request` to the scheduler at `index`: on the shared stream when
-/// the client uses one and the scheduler speaks it, else by its own call.
+/// the client uses one and the endpoint takes jobs on it, else by its own
+/// call. Which is decided where the stream's answers are read
+/// ([`super::shared_stream`]): a stream that ended before the job was sent
+/// is asked for again once, which either opens a new one or says that
+/// this endpoint is per-call-only.
 async fn send(client: &Client, index: usize, request: &pb::SubmitJobRequest) -> Result<JobEventStream, Status> {
     if client.config().submit_stream {
-        if let Some(shared) = client.shared_stream(index).await? {
+        let mut last_failure_opt = None;
+        for _ in 0..2 {
+            let Some(shared) = client.shared_stream(index).await? else {
+                // Per-call-only: the job goes by its own call below.
+                last_failure_opt = None;
+                break;
+            };
             match shared.submit(request.clone()).await {
                 Ok(call) => return Ok(JobEventStream::Shared(call)),
-                // The job was not sent: the stream ended at once (not a
-                // scheduler, or one going down). Its own call says which.
-                Err(status) => debug!(%status, "submit stream unusable; this job goes by its own call"),
+                Err(status) => {
+                    debug!(%status, "submit stream ended before the job was sent");
+                    last_failure_opt = Some(status);
+                }
             }
+        }
+        if let Some(status) = last_failure_opt {
+            // Two streams ended at once without saying why: a break on the
+            // way; the caller retries or fails over.
+            return Err(status);
         }
     }
     let response = client.scheduler(index).submit_job(client.request(request.clone())).await?;
